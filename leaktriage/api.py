@@ -1,0 +1,122 @@
+"""The library API: scan a dump into a manifest. The CLI is a thin layer over this."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from . import __version__, records
+from .pipeline import Options, run_units
+from .sinks import ManifestWriter, UsageError, write_sidecars
+from .summary import Tally
+from .walk import walk
+
+__all__ = ["Options", "ScanResult", "scan", "UsageError"]
+
+
+@dataclass
+class ScanResult:
+    summary: dict
+    manifest: str
+    manifest_sha256: str
+    records: int
+    run: dict
+    interrupted: bool = False
+
+
+class _NullBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, s):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total_bytes: int, files: int, enabled: bool):
+    if not enabled:
+        return _NullBar()
+    from tqdm import tqdm
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                desc="scanning %d files" % files, dynamic_ncols=True, leave=False)
+
+
+def scan(root: str, output: str, options: Optional[Options] = None, *, progress: bool = False,
+         run_record: Optional[str] = None, argv: Optional[list] = None) -> ScanResult:
+    """Scan the dump at `root` and write the manifest to `output` ("-" for stdout).
+
+    Raises UsageError for a missing or unreadable dump root or an output inside the dump.
+    """
+    opts = options or Options()
+    if not os.path.exists(root):
+        raise UsageError("dump %s does not exist" % root)
+    if not os.path.isdir(root):
+        raise UsageError("dump %s is not a directory" % root)
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UsageError("dump %s cannot be read" % root)
+    for a in opts.algorithms:
+        if a not in ("sha256", "md5", "sha1"):
+            raise UsageError("unknown digest %r (choose from sha256, md5, sha1)" % a)
+    started = time.time()
+    t0 = time.monotonic()
+    writer = ManifestWriter(output, dump_root=root)
+    entries = list(walk(root))
+    total = sum(e.size for e in entries if e.entry == "file")
+    bar = _progress_bar(total, len(entries), progress)
+    tally = Tally()
+    interrupted = False
+    try:
+        for res in run_units(root, entries, opts):
+            for line in res.lines:
+                writer.write_line(line)
+            tally.merge(res.tally)
+            bar.update(res.size)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    summary = None
+    if not interrupted:
+        groups = tally.duplicate_groups()
+        for g in groups:
+            writer.write_line(records.dumps(g))
+        summary = tally.summary(opts.manifest_options(),
+                                {"name": "leaktriage", "version": __version__,
+                                 "schema": records.SCHEMA_VERSION}, groups)
+        writer.write_line(records.dumps(summary))
+    digest = writer.close()
+    elapsed = time.monotonic() - t0
+    run = {
+        "record": "run", "v": records.SCHEMA_VERSION, "locator": ".", "volatile": True,
+        "dump_root": os.path.abspath(root), "manifest": output, "manifest_sha256": digest,
+        "manifest_records": writer.records, "manifest_bytes": writer.bytes,
+        "started": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_seconds": round(elapsed, 3), "workers": opts.workers, "host": socket.gethostname(),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "leaktriage": __version__, "argv": argv or [], "completed": not interrupted,
+        "dependencies": _versions(),
+    }
+    write_sidecars(output, digest, run, run_record)
+    return ScanResult(summary or {}, output, digest, writer.records, run, interrupted)
+
+
+def _versions() -> dict:
+    out = {}
+    from importlib import metadata
+    for name in ("python-magic", "chardet", "dkimpy", "extract-msg", "libpff-python", "py7zr", "tnefparse"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    from .filetypes import magic_version
+    mv = magic_version()
+    if mv:
+        out["libmagic"] = mv
+    return out

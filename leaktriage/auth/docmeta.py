@@ -1,0 +1,357 @@
+"""Attachment metadata (OOXML docProps, OLE SummaryInformation, PDF Info/XMP) and document indicators.
+
+Readers are small and bounded: regular expressions over at most a few MiB, no XML entity expansion,
+olefile only if it is installed. ``docmeta`` never raises and returns None when nothing is found.
+Times are returned as UTC ISO strings; ``"tz_assumed": true`` marks a time written without a zone
+(taken as UTC).
+"""
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import zipfile
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from .codes import indicator
+from .received import iso
+
+MAX_XML = 2 << 20
+MAX_PDF_SCAN = 32 << 20
+MODIFIED_AFTER_SENT_SLACK = timedelta(minutes=10)
+BATCH_WINDOW = timedelta(minutes=10)
+BATCH_MIN_DOCS = 3
+OLD_AGE = timedelta(days=30)
+
+
+def docmeta(data: bytes, mime: str = "") -> Optional[Dict[str, Any]]:
+    try:
+        data = bytes(data or b"")
+        mime = (mime or "").lower()
+        if data[:4] == b"PK\x03\x04":
+            return _ooxml(data)
+        if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+            return _ole(data)
+        if data[:1024].find(b"%PDF-") >= 0 or mime == "application/pdf":
+            return _pdf(data)
+    except Exception:
+        return None
+    return None
+
+
+# --- OOXML -------------------------------------------------------------------------------------
+
+def _xml_text(xml: str, tag: str) -> Optional[str]:
+    m = re.search(r"<(?:\w+:)?%s\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?%s\s*>)" % (tag, tag), xml, re.S)
+    if not m or m.group(1) is None:
+        return None
+    return _unescape_xml(re.sub(r"<[^>]+>", "", m.group(1))).strip() or None
+
+
+def _unescape_xml(s: str) -> str:
+    def ent(m):
+        e = m.group(1)
+        if e.startswith("#x"):
+            try:
+                return chr(int(e[2:], 16))
+            except ValueError:
+                return m.group(0)
+        if e.startswith("#"):
+            try:
+                return chr(int(e[1:]))
+            except ValueError:
+                return m.group(0)
+        return {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}.get(e, m.group(0))
+    return re.sub(r"&(#x[0-9a-fA-F]+|#\d+|\w+);", ent, s)
+
+
+def _w3c_time(s: Optional[str]) -> Optional[datetime]:
+    if not s:
+        return None
+    s = s.strip()
+    try:
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _read_member(z: zipfile.ZipFile, name: str) -> Optional[str]:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > MAX_XML:
+        return None
+    with z.open(info) as f:
+        return f.read(MAX_XML).decode("utf-8", "replace")
+
+
+def _ooxml(data: bytes) -> Optional[Dict[str, Any]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        core = _read_member(z, "docProps/core.xml")
+        app = _read_member(z, "docProps/app.xml")
+    if core is None and app is None:
+        return None
+    out: Dict[str, Any] = {"format": "ooxml"}
+    if core:
+        out["creator"] = _xml_text(core, "creator")
+        out["last_modified_by"] = _xml_text(core, "lastModifiedBy")
+        out["created"] = iso(_w3c_time(_xml_text(core, "created")))
+        out["modified"] = iso(_w3c_time(_xml_text(core, "modified")))
+        out["last_printed"] = iso(_w3c_time(_xml_text(core, "lastPrinted")))
+        out["revision"] = _xml_text(core, "revision")
+        out["title"] = _xml_text(core, "title")
+    if app:
+        out["application"] = _xml_text(app, "Application")
+        out["app_version"] = _xml_text(app, "AppVersion")
+        out["company"] = _xml_text(app, "Company")
+        out["total_time_minutes"] = _xml_text(app, "TotalTime")
+    out["author"] = out.get("creator")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# --- OLE (legacy Office) -----------------------------------------------------------------------
+
+_CODEPAGES = {1200: "utf-16-le", 1201: "utf-16-be", 65001: "utf-8", 10000: "mac_roman", 20127: "ascii",
+              28591: "latin-1", 932: "cp932", 936: "gbk", 949: "cp949", 950: "cp950"}
+
+
+def _ole(data: bytes) -> Optional[Dict[str, Any]]:
+    try:
+        import olefile
+    except ImportError:
+        return {"format": "ole", "note": "olefile is not installed: OLE metadata not read"}
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        meta = ole.get_metadata()
+    cp = meta.codepage if isinstance(meta.codepage, int) else None
+    enc = _CODEPAGES.get(cp or 0) or ("cp%d" % cp if cp else "cp1252")
+
+    def txt(v):
+        if v is None:
+            return None
+        if isinstance(v, bytes):
+            try:
+                s = v.decode(enc)
+            except (LookupError, UnicodeDecodeError):
+                s = v.decode("cp1252", "replace")
+            return s.rstrip("\x00").strip() or None
+        return str(v).strip() or None
+
+    def tm(v):
+        if isinstance(v, datetime):
+            if v.year < 1980:   # olefile gives editing durations as datetimes near 1601
+                return None
+            return iso(v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v)
+        return None
+
+    out = {"format": "ole", "author": txt(meta.author), "last_modified_by": txt(meta.last_saved_by),
+           "created": tm(meta.create_time), "modified": tm(meta.last_saved_time),
+           "last_printed": tm(meta.last_printed), "application": txt(meta.creating_application),
+           "company": txt(meta.company), "title": txt(meta.title), "code_page": cp,
+           "revision": txt(meta.revision_number)}
+    out["creator"] = out["author"]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# --- PDF ---------------------------------------------------------------------------------------
+
+def _pdf_string(tok: bytes) -> str:
+    if tok.startswith(b"<"):
+        hx = re.sub(rb"[^0-9A-Fa-f]", b"", tok)
+        if len(hx) % 2:
+            hx += b"0"
+        raw = bytes.fromhex(hx.decode())
+    else:
+        body = tok[1:-1]
+        outb = bytearray()
+        i = 0
+        while i < len(body):
+            c = body[i]
+            if c == 0x5C and i + 1 < len(body):
+                nx = body[i + 1]
+                esc = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("f"): 12}
+                if nx in esc:
+                    outb.append(esc[nx]); i += 2
+                elif 0x30 <= nx <= 0x37:
+                    m = re.match(rb"[0-7]{1,3}", body[i + 1:i + 4])
+                    outb.append(int(m.group(0), 8) & 0xFF); i += 1 + len(m.group(0))
+                elif nx in (10, 13):
+                    i += 2
+                    if nx == 13 and i < len(body) and body[i] == 10:
+                        i += 1
+                else:
+                    outb.append(nx); i += 2
+            else:
+                outb.append(c); i += 1
+        raw = bytes(outb)
+    if raw.startswith(b"\xfe\xff"):
+        return raw[2:].decode("utf-16-be", "replace")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace")
+    return raw.decode("latin-1")
+
+
+_PDF_STR = rb"(\((?:[^()\\]|\\.|\((?:[^()\\]|\\.)*\))*\)|<[0-9A-Fa-f\s]*>)"
+
+
+def _pdf_date(s: Optional[str]) -> Optional[datetime]:
+    if not s:
+        return None
+    m = re.match(r"(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*(Z|[+-])?(?:(\d{2})'?(\d{2})?'?)?", s.strip())
+    if not m:
+        return None
+    y, mo, d, h, mi, se = (int(m.group(k) or dflt) for k, dflt in zip(range(1, 7), (0, 1, 1, 0, 0, 0)))
+    try:
+        dt = datetime(y, mo, d, h, mi, se)
+    except ValueError:
+        return None
+    sign = m.group(7)
+    if sign in ("+", "-"):
+        off = timedelta(hours=int(m.group(8) or 0), minutes=int(m.group(9) or 0))
+        dt = dt.replace(tzinfo=timezone(off if sign == "+" else -off))
+    else:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
+    buf = data[:MAX_PDF_SCAN]
+    out: Dict[str, Any] = {"format": "pdf"}
+    out["revisions"] = len(re.findall(rb"%%EOF", buf)) or None
+    keys = {"Author": "author", "Creator": "application", "Producer": "producer", "Title": "title",
+            "CreationDate": "created", "ModDate": "modified"}
+    for pk, k in keys.items():
+        ms = list(re.finditer(rb"/" + pk.encode() + rb"\s*" + _PDF_STR, buf))
+        if ms:
+            val = _pdf_string(ms[-1].group(1)).strip()   # last one wins (incremental updates)
+            if k in ("created", "modified"):
+                out[k] = iso(_pdf_date(val))
+                out[k + "_raw"] = val
+            elif val:
+                out[k] = val
+    x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
+    if x:
+        xmp = x.group(0)[:MAX_XML].decode("utf-8", "replace")
+        xm = {"xmp_create_date": _xml_text(xmp, "CreateDate"), "xmp_modify_date": _xml_text(xmp, "ModifyDate"),
+              "xmp_creator_tool": _xml_text(xmp, "CreatorTool"), "xmp_producer": _xml_text(xmp, "Producer")}
+        cr = re.search(r"<dc:creator\b.*?</dc:creator>", xmp, re.S)
+        if cr:
+            names = [_unescape_xml(n).strip() for n in re.findall(r"<rdf:li[^>]*>(.*?)</rdf:li>", cr.group(0), re.S)]
+            xm["xmp_author"] = "; ".join(n for n in names if n) or None
+        for k in ("xmp_create_date", "xmp_modify_date"):
+            if xm[k]:
+                xm[k] = iso(_w3c_time(xm[k])) or xm[k]
+        out.update({k: v for k, v in xm.items() if v})
+        out.setdefault("author", out.get("xmp_author"))
+        out.setdefault("created", out.get("xmp_create_date"))
+        if not out.get("modified"):
+            out["modified"] = out.get("xmp_modify_date")
+    out = {k: v for k, v in out.items() if v is not None}
+    return out if len(out) > 1 else None
+
+
+# --- indicators --------------------------------------------------------------------------------
+
+def script_of(text: Optional[str]) -> Optional[str]:
+    """Dominant Unicode script of the letters of a name (LATIN, CYRILLIC, GREEK, ARABIC, HEBREW,
+    CJK, HANGUL, ...), or None if it has no letters."""
+    counts: Dict[str, int] = {}
+    for ch in text or "":
+        if not ch.isalpha():
+            continue
+        try:
+            name = unicodedata.name(ch)
+        except ValueError:
+            continue
+        word = name.split()[0]
+        if word in ("HIRAGANA", "KATAKANA"):
+            word = "JAPANESE"
+        if word == "CJK":
+            word = "CJK"
+        counts[word] = counts.get(word, 0) + 1
+    if not counts:
+        return None
+    return max(counts.items(), key=lambda kv: kv[1])[0]
+
+
+def _t(s: Optional[str]) -> Optional[datetime]:
+    if not s:
+        return None
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except (ValueError, TypeError):
+        return None
+
+
+def document_indicators(message_date: Optional[datetime], docs: List[Dict[str, Any]],
+                        mailbox_scripts: Optional[Union[Iterable[str], Mapping[str, int]]] = None
+                        ) -> List[Dict[str, Any]]:
+    """Flags over the documents carried by a message (or any set of documents the caller groups).
+
+    docs: docmeta() dicts, each optionally with "locator"/"filename" for the evidence.
+    mailbox_scripts: scripts (script_of) of names seen elsewhere in the mailbox; a mapping
+    script -> count is accepted too. None skips the script check.
+    """
+    out: List[Dict[str, Any]] = []
+    try:
+        md = None
+        if message_date is not None:
+            md = message_date.replace(tzinfo=timezone.utc) if message_date.tzinfo is None else message_date.astimezone(timezone.utc)
+        for k, doc in enumerate(docs):
+            ref = {"doc": doc.get("locator") or doc.get("filename") or k}
+            mod = _t(doc.get("modified"))
+            if md is not None and mod is not None and mod > md + MODIFIED_AFTER_SENT_SLACK:
+                out.append(indicator("auth.doc_modified_after_sent",
+                                     {**ref, "modified": iso(mod), "message_date": iso(md),
+                                      "delta_seconds": int((mod - md).total_seconds()),
+                                      "format": doc.get("format")},
+                                     "The document says it was last modified after the message carrying it was sent."))
+        # batch of old documents modified together
+        olds = []
+        for k, doc in enumerate(docs):
+            cr, mod = _t(doc.get("created")), _t(doc.get("modified"))
+            if cr is None or mod is None:
+                continue
+            ref_time = md or mod
+            if ref_time - cr >= OLD_AGE:
+                olds.append((mod, doc.get("locator") or doc.get("filename") or k, cr))
+        olds.sort(key=lambda x: x[0])
+        best: List[Any] = []
+        j = 0
+        for i in range(len(olds)):
+            while olds[i][0] - olds[j][0] > BATCH_WINDOW:
+                j += 1
+            if i - j + 1 > len(best):
+                best = olds[j:i + 1]
+        if len(best) >= BATCH_MIN_DOCS:
+            out.append(indicator("auth.doc_batch_modified",
+                                 {"docs": [b[1] for b in best], "modified": [iso(b[0]) for b in best],
+                                  "created": [iso(b[2]) for b in best],
+                                  "window_seconds": int(BATCH_WINDOW.total_seconds())},
+                                 "%d documents created long before were all modified within %d minutes of each other." % (len(best), BATCH_WINDOW.total_seconds() // 60)))
+        if mailbox_scripts is not None:
+            if isinstance(mailbox_scripts, Mapping):
+                known = {s for s, c in mailbox_scripts.items() if c}
+            else:
+                known = set(mailbox_scripts)
+            known = {s.upper() for s in known if s}
+            for k, doc in enumerate(docs):
+                for field in ("author", "last_modified_by"):
+                    name = doc.get(field)
+                    sc = script_of(name)
+                    if sc and known and sc not in known:
+                        out.append(indicator("auth.doc_author_foreign_script",
+                                             {"doc": doc.get("locator") or doc.get("filename") or k,
+                                              "field": field, "name": name, "script": sc,
+                                              "mailbox_scripts": sorted(known)},
+                                             "The document's %s is written in %s script, which occurs nowhere else in the mailbox." % (field.replace("_", " "), sc.title())))
+    except Exception as e:
+        out.append(indicator("auth.internal_error", {"where": "document_indicators", "error": "%s: %s" % (type(e).__name__, e)},
+                             "The document checks stopped on an unexpected error."))
+    return out

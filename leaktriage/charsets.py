@@ -1,0 +1,220 @@
+"""Charset decoding with provenance: what was declared, what was used, how it was chosen.
+
+Decoding order for a body (decode_text):
+  1. a byte-order mark                          -> source "bom"
+  2. pure ASCII bytes with an ASCII-compatible or no declared charset
+                                                -> source "declared" (or "default" when none)
+  3. the declared charset, if known and it decodes strictly -> "declared"
+  4. UTF-8 if it decodes strictly               -> "detected" (method "utf-8")
+  5. chardet's guess if it decodes strictly     -> "detected" (method "chardet", with confidence)
+  6. the declared charset (or windows-1252) with replacement -> "fallback", replaced_bytes counted
+"""
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+# Labels seen in real mail that Python does not know, or knows under a narrower meaning.
+ALIASES = {
+    "unicode-1-1-utf-7": "utf-7",
+    "x-unknown": None,
+    "unknown-8bit": None,
+    "x-user-defined": None,
+    "unknown": None,
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "ks_c_5601-1989": "cp949",
+    "euc-kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cp936": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "iso-8859-8-i": "iso8859-8",
+    "iso-8859-6-i": "iso8859-6",
+    "iso-8859-8-e": "iso8859-8",
+    "windows-874": "cp874",
+    "x-mac-roman": "mac-roman",
+    "macintosh": "mac-roman",
+    "ansi_x3.4-1968": "ascii",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "cp1252",  # WHATWG: the web and real mail mean windows-1252 by latin-1
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso_8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "cp-850": "cp850",
+    "ibm850": "cp850",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "koi8-ru": "koi8-u",
+    "big5": "big5hkscs",
+}
+
+_cache: dict = {}
+
+
+def lookup(label: Optional[str]) -> Optional[str]:
+    """Python codec name for a charset label, or None if unknown/meaningless."""
+    if not label:
+        return None
+    key = label.strip().strip('"\'').lower()
+    if key in _cache:
+        return _cache[key]
+    if key in ALIASES:
+        res = ALIASES[key]
+    else:
+        try:
+            res = codecs.lookup(key).name
+        except (LookupError, ValueError):
+            res = None
+        if res in ("iso8859-1", "latin-1", "latin_1"):
+            res = "cp1252"
+    _cache[key] = res
+    return res
+
+
+def _ascii_compatible(codec: Optional[str]) -> bool:
+    if codec is None:
+        return True
+    return not (codec.startswith("utf-16") or codec.startswith("utf-32") or codec in ("utf-7",)
+                or codec.startswith("iso2022") or codec.startswith("cp037") or codec == "hz")
+
+
+_REPLACED = [0]
+
+
+def _count_handler(exc):
+    if isinstance(exc, UnicodeDecodeError):
+        _REPLACED[0] += exc.end - exc.start
+        return ("\ufffd", exc.end)
+    raise exc
+
+
+codecs.register_error("leaktriage-count", _count_handler)
+
+
+def _decode_counting(data: bytes, codec: str):
+    """Decode with replacement, counting the bytes replaced."""
+    _REPLACED[0] = 0
+    text = data.decode(codec, "leaktriage-count")
+    return text, _REPLACED[0]
+
+
+# windows-1252 leaves 5 bytes undefined; real mail uses them as Latin-1 C1 controls.
+_CP1252_TABLE = None
+
+
+def _cp1252_lenient(data: bytes) -> str:
+    global _CP1252_TABLE
+    if _CP1252_TABLE is None:
+        table = {}
+        for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D):
+            table[b] = b  # map to the same Latin-1 code point
+        _CP1252_TABLE = table
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return "".join(bytes([b]).decode("latin-1") if b in _CP1252_TABLE else bytes([b]).decode("cp1252")
+                       for b in data)
+
+
+def decode_strict(data: bytes, codec: str) -> Optional[str]:
+    try:
+        if codec == "cp1252":
+            return _cp1252_lenient(data)
+        return data.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+@dataclass
+class TextResult:
+    text: str
+    charset: str                 # codec actually used
+    source: str                  # bom | declared | default | detected | fallback
+    confidence: Optional[float] = None
+    method: Optional[str] = None  # utf-8 | chardet (for detected)
+    replaced_bytes: int = 0
+    problems: List[str] = field(default_factory=list)
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+CHARDET_SAMPLE = 64 * 1024
+
+
+def detect(data: bytes):
+    """chardet's guess: (codec, confidence) or (None, 0)."""
+    try:
+        import chardet
+        res = chardet.detect(data[:CHARDET_SAMPLE])
+    except Exception:  # chardet must never break a scan
+        return None, 0.0
+    enc = res.get("encoding")
+    conf = res.get("confidence") or 0.0
+    codec = lookup(enc) if enc else None
+    return codec, round(float(conf), 2)
+
+
+def decode_text(data: bytes, declared: Optional[str]) -> TextResult:
+    problems: List[str] = []
+    codec = lookup(declared)
+    if declared and codec is None and declared.strip().lower() not in ALIASES:
+        problems.append("charset.unknown")
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            t = decode_strict(data, name)
+            if t is not None:
+                return TextResult(t, name.replace("-sig", ""), "bom", problems=problems)
+    if data.isascii() and _ascii_compatible(codec):
+        return TextResult(data.decode("ascii"), codec or "ascii", "declared" if codec else "default",
+                          problems=problems)
+    if codec:
+        t = decode_strict(data, codec)
+        if t is not None:
+            return TextResult(t, codec, "declared", problems=problems)
+    # declared charset failed or missing: detect
+    if codec:
+        problems.append("charset.mislabelled")
+    elif not declared:
+        problems.append("charset.undeclared_8bit")
+    if codec != "utf-8":
+        t = decode_strict(data, "utf-8")
+        if t is not None:
+            return TextResult(t, "utf-8", "detected", confidence=1.0, method="utf-8", problems=problems)
+    guess, conf = detect(data)
+    if guess and guess not in (codec, "utf-8", "ascii"):
+        t = decode_strict(data, guess)
+        if t is not None:
+            return TextResult(t, guess, "detected", confidence=conf, method="chardet", problems=problems)
+    use = codec or "cp1252"
+    if "charset.mislabelled" in problems:
+        problems.remove("charset.mislabelled")
+    text, replaced = _decode_counting(data, use if use != "cp1252" else "cp1252")
+    if use == "cp1252" and replaced:
+        text = _cp1252_lenient(data)
+        replaced = 0
+    problems.append("charset.replaced") if replaced else None
+    return TextResult(text, use, "fallback", replaced_bytes=replaced, problems=problems)
+
+
+def decode_header_bytes(raw: bytes):
+    """Decode raw header bytes: UTF-8 when valid (RFC 6532), else windows-1252.
+
+    Returns (text, charset or None when plain ASCII).
+    """
+    if raw.isascii():
+        return raw.decode("ascii"), None
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return _cp1252_lenient(raw), "cp1252"

@@ -1,0 +1,192 @@
+"""One email: its header fields, addresses, dates, identifiers, digests and MIME entities."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import charsets, headers, mime
+from .problems import problem_record
+from .records import record
+
+SINGLETONS = ("from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
+              "in-reply-to", "references")
+
+# Headers that define the email as its author's client wrote it. Everything else (Received,
+# Delivered-To, Return-Path, X-Original-To, DKIM-Signature, ARC-*, Authentication-Results,
+# X-MS-Exchange-*, mbox Status lines, ...) may differ between copies of one email.
+CANONICAL_HEADERS = ("from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
+                     "in-reply-to", "references", "mime-version", "content-type",
+                     "content-transfer-encoding")
+
+
+def line_endings(data: bytes) -> str:
+    crlf = data.count(b"\r\n")
+    lf = data.count(b"\n") - crlf
+    cr = data.count(b"\r") - crlf
+    kinds = [k for k, n in (("crlf", crlf), ("lf", lf), ("cr", cr)) if n]
+    if not kinds:
+        return "none"
+    return kinds[0] if len(kinds) == 1 else "mixed"
+
+
+def canonical_digest(fields: List[headers.Field], body: bytes) -> str:
+    h = hashlib.sha256()
+    for f in fields:
+        name = f.name.lower()
+        if name in CANONICAL_HEADERS:
+            h.update(name.encode("ascii") + b":" + b" ".join(headers.unfold(f.raw).split()) + b"\n")
+    h.update(b"\n")
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    h.update(body.rstrip(b"\n \t"))
+    return h.hexdigest()
+
+
+def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str]]:
+    entry: Dict[str, str] = {"name": f.name}
+    raw = f.raw
+    if raw[:1] == b" ":
+        raw = raw[1:]
+    try:
+        entry["raw"] = raw.decode("utf-8") if not raw.isascii() else raw.decode("ascii")
+    except UnicodeDecodeError:
+        entry["raw_b64"] = base64.b64encode(raw).decode("ascii")
+    value, probs, _ = headers.decode_value(f.raw)
+    unfolded = headers.unfold(f.raw)
+    if not unfolded.isascii() or "=?" in value or value != unfolded.decode("ascii", "replace"):
+        if value != entry.get("raw"):
+            entry["value"] = value
+    return entry, value
+
+
+def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], loc_base: Optional[str] = None,
+            root_path: str = "1", algorithms: Sequence[str] = ("sha256",), known_digests: Optional[dict] = None,
+            extra: Optional[dict] = None,
+            container_kind: Callable[[bytes], Optional[str]] = None) -> Tuple[List[dict], List[mime.Found], dict]:
+    """Analyse one message. Returns (records: message + parts + problems, found items, facts).
+
+    `data` is exactly the message (for mbox: without the From line, after un-quoting is decided by
+    the caller, who passes digests of the stored bytes in `extra`).
+    """
+    loc_base = loc_base or locator
+    recs: List[dict] = []
+    problems: List[dict] = []
+    codes = set()
+
+    def problem(loc, code, offset=None, length=None, detail=None, message=None):
+        codes.add(code)
+        return problem_record(loc, code, message=message, offset=offset, length=length, detail=detail)
+
+    n = len(data)
+    hdr_end, body_start = headers.find_header_end(data, 0, n)
+    fields, stop, hprobs, unixfrom = headers.parse_fields(data, 0, hdr_end)
+    if stop < hdr_end:
+        body_start = stop
+    for code, off in hprobs:
+        problems.append(problem(locator, code, offset=off))
+    if not fields:
+        problems.append(problem(locator, "mime.empty_message"))
+
+    hdr_list = []
+    decoded: Dict[str, str] = {}
+    seen: Dict[str, int] = {}
+    for f in fields:
+        entry, value = _header_entry(f)
+        hdr_list.append(entry)
+        lname = f.name.lower()
+        seen[lname] = seen.get(lname, 0) + 1
+        if lname not in decoded:
+            decoded[lname] = value
+    p8 = set()
+    for f in fields:
+        if not f.raw.isascii():
+            p8.add(f.name)
+    if p8:
+        problems.append(problem(locator, "header.8bit", detail={"headers": sorted(p8)}))
+    for name in SINGLETONS:
+        if seen.get(name, 0) > 1:
+            problems.append(problem(locator, "header.duplicate_singleton",
+                                    detail={"header": name, "count": seen[name]}))
+    bad_words = set()
+    for f in fields:
+        if b"=?" in f.raw:
+            _, pr, _ = headers.decode_value(f.raw)
+            for c in pr:
+                if c != "header.8bit":
+                    bad_words.add((c, f.name))
+    for c, name in sorted(bad_words):
+        problems.append(problem(locator, c, detail={"header": name}))
+
+    addrs: Dict[str, list] = {}
+    for name, key in (("from", "from"), ("sender", "sender"), ("reply-to", "reply_to"), ("to", "to"),
+                      ("cc", "cc"), ("bcc", "bcc")):
+        lst = []
+        bad = False
+        for f in headers.get_all(fields, name):
+            a, pr = headers.parse_addresses(f.raw)
+            lst.extend(a)
+            bad = bad or "header.address_invalid" in pr
+        if lst:
+            addrs[key] = lst
+        if bad:
+            problems.append(problem(locator, "header.address_invalid", detail={"header": name}))
+
+    date_f = headers.get(fields, "date")
+    date = date_tz = date_raw = None
+    if date_f is not None:
+        date_raw, _ = charsets.decode_header_bytes(headers.unfold(date_f.raw))
+        date, date_tz = headers.parse_date(date_raw)
+        if date is None:
+            problems.append(problem(locator, "header.date_invalid", detail={"value": date_raw[:200]}))
+    elif fields:
+        problems.append(problem(locator, "header.date_missing"))
+    mid_f = headers.get(fields, "message-id")
+    message_id = None
+    if mid_f is not None:
+        message_id = headers.unfold(mid_f.raw).decode("utf-8", "replace") or None
+        if message_id and not re.fullmatch(r"<[^<>\s]+>", message_id):
+            problems.append(problem(locator, "header.message_id_invalid", detail={"value": message_id[:200]}))
+    irt = decoded.get("in-reply-to")
+    refs = decoded.get("references")
+
+    ents = mime.parse_entities(data, 0, n, loc_base, root_path, locator, algorithms=algorithms,
+                               problem=problem, container_kind=container_kind,
+                               first_fields=(fields, hdr_end, body_start))
+
+    digests = known_digests or {a: hashlib.new(a, data).hexdigest() for a in algorithms}
+    msg = record(
+        "message", locator, parent=parent, source=source, length=n, **digests,
+        canonical_sha256=canonical_digest(fields, data[body_start:]),
+        line_endings=line_endings(data), header_length=body_start,
+        envelope=unixfrom.decode("utf-8", "replace") if unixfrom else None,
+        headers=hdr_list, subject=decoded.get("subject"), date=date, date_raw=date_raw, date_tz=date_tz,
+        message_id=message_id,
+        in_reply_to=headers.parse_msgids(irt) or None if irt else None,
+        references=headers.parse_msgids(refs) or None if refs else None,
+        parts=sum(1 for p in ents.parts if "uu_offset" not in p),
+        attachments=ents.attachments, attachment_names=ents.attachment_names or None,
+    )
+    for k, v in addrs.items():
+        msg[k] = v
+    if extra:
+        for k, v in extra.items():
+            if v is not None:
+                msg[k] = v
+    all_codes = codes | ents.codes
+    if all_codes:
+        msg["problem_codes"] = sorted(all_codes)
+    recs.append(msg)
+    recs.extend(problems)
+    # parts, each followed by its own problems, in entity order
+    by_loc: Dict[str, List[dict]] = {}
+    for p in ents.problems:
+        by_loc.setdefault(p["locator"], []).append(p)
+    for p in ents.parts:
+        recs.append(p)
+        recs.extend(by_loc.pop(p["locator"], ()))
+    for rest in by_loc.values():  # problems on locators without a part record (none expected)
+        recs.extend(rest)
+    facts = {"date": date}
+    return recs, ents.found, facts

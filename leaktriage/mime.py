@@ -1,0 +1,332 @@
+"""A byte-level MIME parser that keeps offsets, finds boundaries with bytes searches and decodes
+transfer encodings at C speed.
+
+parse_entities() walks the MIME tree of one message with an explicit stack (no recursion) and
+returns one `part` record per entity, the problems found, and the items to look into next
+(attached messages, attached files that are containers or emails). It never raises on bad input.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from . import charsets, filetypes, headers, transfer
+from .locator import child, part as part_locator, segment
+from .records import record
+
+MAX_DEPTH = 64
+MAX_PARTS = 10000
+PREAMBLE_NOTICE = re.compile(
+    rb"^\s*(this is a multi-?part message in mime format\.?|this is a message in mime format\.?|"
+    rb"this is a multipart message in mime format\.?|this message is in mime format\.?.*|"
+    rb"ceci est un message au format mime\.?.*|this is a multi-part message in mime format\.\s*"
+    rb"--.*|[^\n]{0,120}mime[^\n]{0,120})?\s*$",
+    re.I | re.S)
+
+BODY_TYPES = ("text/plain", "text/html", "text/enriched", "text/richtext")
+
+
+@dataclass
+class Found:
+    """Something inside a message the pipeline must look into: an attached message or a blob."""
+
+    locator: str            # locator of the part (the new item shares it, or adds a segment)
+    data: bytes
+    kind: str               # "message" (message/rfc822 or an attached email) or "blob"
+    root_path: str          # entity path of the attached message's root (for kind == message)
+    loc_base: str           # locator the attached message's part paths hang from
+    name: Optional[str] = None
+    source: str = "rfc822"
+
+
+@dataclass
+class Entities:
+    parts: List[dict] = field(default_factory=list)
+    problems: List[dict] = field(default_factory=list)
+    found: List[Found] = field(default_factory=list)
+    attachments: int = 0
+    attachment_names: List[str] = field(default_factory=list)
+    codes: set = field(default_factory=set)
+
+
+ProblemFn = Callable[..., dict]
+
+
+def _eol_before(buf, i: int, lo: int) -> int:
+    """Start of the line break that ends just before offset i (the break belongs to the delimiter)."""
+    if i - 2 >= lo and buf[i - 2:i] == b"\r\n":
+        return i - 2
+    if i - 1 >= lo and buf[i - 1:i] in (b"\n", b"\r"):
+        return i - 1
+    return i
+
+
+def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, int, bool]]:
+    """Delimiter lines of `boundary` in buf[bs:e]: (line start, line end incl. EOL, is_close)."""
+    delim = b"--" + boundary
+    out: List[Tuple[int, int, bool]] = []
+    pos = bs
+    dl = len(delim)
+    while True:
+        i = buf.find(delim, pos, e)
+        if i < 0:
+            break
+        if i != bs and buf[i - 1] not in (10, 13):
+            pos = i + 1
+            continue
+        j = i + dl
+        close = buf[j:j + 2] == b"--"
+        k = j + 2 if close else j
+        nl = buf.find(b"\n", k, e)
+        line_end = e if nl < 0 else nl + 1
+        rest = buf[k:line_end]
+        if rest.strip(b" \t\r\n"):
+            if not close:
+                pos = i + 1
+                continue
+            # "--boundary--" followed by text: still the close delimiter (lenient, like most readers)
+        out.append((i, line_end, close))
+        if close:
+            break
+        pos = line_end
+    return out
+
+
+def _is_email(data: bytes) -> bool:
+    from .sniff import looks_like_message
+    return looks_like_message(data[:8192])
+
+
+def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg_locator: str,
+                   algorithms=("sha256",), problem: ProblemFn = None,
+                   container_kind: Callable[[bytes], Optional[str]] = None,
+                   first_fields: Optional[Tuple[list, int, int]] = None) -> Entities:
+    """Parse the MIME entities of the message in buf[start:end].
+
+    Offsets in the records are relative to `start`. `first_fields` may carry the already parsed
+    top-level header block (fields, header end, body start) to avoid parsing it twice.
+    """
+    out = Entities()
+    root_depth = root_path.count(".")
+    # stack of (entity start, entity end, path, default content type, parent is digest)
+    stack: List[Tuple[int, int, str, str]] = [(start, end, root_path, "text/plain")]
+    count = 0
+
+    def prob(loc, code, offset=None, length=None, **detail):
+        out.codes.add(code)
+        out.problems.append(problem(loc, code, offset=offset, length=length, detail=detail or None))
+
+    while stack:
+        s, e, path, default_ct = stack.pop()
+        count += 1
+        loc = part_locator(loc_base, path)
+        depth = path.count(".") - root_depth
+        if first_fields is not None and s == start:
+            fields, hdr_end, body_start = first_fields
+        else:
+            hdr_end, body_start = headers.find_header_end(buf, s, e)
+            fields, stop, hprobs, _unixfrom = headers.parse_fields(buf, s, hdr_end)
+            if stop < hdr_end:
+                body_start = stop
+            for code, off in hprobs:
+                prob(loc, code, offset=off - start)
+        ct_f = headers.get(fields, "content-type")
+        cte_f = headers.get(fields, "content-transfer-encoding")
+        cd_f = headers.get(fields, "content-disposition")
+        cid_f = headers.get(fields, "content-id")
+        desc_f = headers.get(fields, "content-description")
+        ct_raw = None
+        params: Dict[str, str] = {}
+        raw_params: Dict[str, str] = {}
+        ctype = default_ct
+        if ct_f is not None:
+            ct_raw, _cs8 = charsets.decode_header_bytes(headers.unfold(ct_f.raw))
+            main, params, raw_params, pp = headers.parse_params(ct_raw)
+            for c in pp:
+                prob(loc, c)
+            if re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", main or ""):
+                ctype = main
+            else:
+                prob(loc, "mime.invalid_content_type", value=main)
+                ctype = "text/plain"
+        cte = None
+        if cte_f is not None:
+            cte = headers.unfold(cte_f.raw).decode("latin-1").strip().lower() or None
+            if cte and ";" in cte:
+                cte = cte.split(";")[0].strip() or None
+        disp = disp_raw = None
+        dparams: Dict[str, str] = {}
+        draw: Dict[str, str] = {}
+        if cd_f is not None:
+            disp_raw, _ = charsets.decode_header_bytes(headers.unfold(cd_f.raw))
+            disp, dparams, draw, pp = headers.parse_params(disp_raw)
+            disp = disp or None
+            for c in pp:
+                prob(loc, c)
+        filename = filename_raw = filename_from = None
+        for src, d, r in (("filename", dparams, draw), ("name", params, raw_params)):
+            if d.get(src):
+                filename, filename_raw, filename_from = d[src], r.get(src), src
+                break
+        rec = record("part", loc, message=msg_locator, path=path, depth=depth, content_type=ctype,
+                     content_type_raw=ct_raw, params=params or None, cte=cte, disposition=disp,
+                     disposition_raw=disp_raw, filename=filename, filename_raw=filename_raw,
+                     filename_from=filename_from,
+                     content_id=headers.unfold(cid_f.raw).decode("utf-8", "replace") if cid_f else None,
+                     description=headers.decode_value(desc_f.raw)[0] if desc_f else None,
+                     offset=s - start, header_length=body_start - s, body_offset=body_start - start,
+                     body_length=e - body_start)
+        out.parts.append(rec)
+        top = ctype.split("/")[0]
+        if top == "multipart":
+            boundary = params.get("boundary")
+            if not boundary:
+                prob(loc, "mime.no_boundary")
+            elif depth >= MAX_DEPTH or count + len(stack) >= MAX_PARTS:
+                prob(loc, "mime.depth_limit" if depth >= MAX_DEPTH else "mime.parts_limit",
+                     offset=body_start - start, length=e - body_start)
+            else:
+                if cte not in transfer.IDENTITY:
+                    prob(loc, "mime.multipart_not_multipart", cte=cte)
+                _multipart(buf, start, body_start, e, boundary, rec, path, ctype, stack, loc, prob,
+                           algorithms)
+                continue
+            # fall through: treat as an opaque leaf
+        _leaf(buf, start, body_start, e, rec, ctype, cte, params, filename, disp, loc, loc_base, path,
+              prob, out, algorithms, container_kind)
+    return out
+
+
+def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, algorithms):
+    delims = find_delimiters(buf, bs, e, boundary.encode("utf-8", "surrogateescape"))
+    rec["boundary"] = boundary
+    if not delims:
+        prob(loc, "mime.start_boundary_not_found", offset=bs - start, length=e - bs)
+        rec["children"] = 0
+        if e > bs:
+            pre = bytes(buf[bs:e])
+            rec["preamble"] = {"offset": bs - start, "length": e - bs,
+                               "sha256": hashlib.sha256(pre).hexdigest(), "data": bool(pre.strip())}
+        return
+    first = delims[0][0]
+    pre_end = _eol_before(buf, first, bs)
+    if pre_end > bs:
+        pre = bytes(buf[bs:pre_end])
+        data = not PREAMBLE_NOTICE.fullmatch(pre)
+        rec["preamble"] = {"offset": bs - start, "length": pre_end - bs,
+                           "sha256": hashlib.sha256(pre).hexdigest(), "data": data}
+        if data:
+            prob(loc, "mime.preamble_data", offset=bs - start, length=pre_end - bs)
+    children = []
+    for idx in range(len(delims)):
+        line_start, line_end, close = delims[idx]
+        if close:
+            break
+        if idx + 1 < len(delims):
+            nxt = delims[idx + 1][0]
+            c_end = _eol_before(buf, nxt, line_end)
+        else:
+            c_end = e
+        children.append((line_start, line_end, c_end))
+    last_close = delims[-1][2]
+    if not last_close:
+        prob(loc, "mime.close_boundary_not_found", offset=e - start)
+    else:
+        ep_start = delims[-1][1]
+        if ep_start < e:
+            ep = bytes(buf[ep_start:e])
+            data = bool(ep.strip())
+            rec["epilogue"] = {"offset": ep_start - start, "length": e - ep_start,
+                               "sha256": hashlib.sha256(ep).hexdigest(), "data": data}
+            if data:
+                prob(loc, "mime.epilogue_data", offset=ep_start - start, length=e - ep_start)
+    rec["children"] = len(children)
+    default_child = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+    for n in range(len(children), 0, -1):
+        _ls, le, ce = children[n - 1]
+        stack.append((le, max(le, ce), "%s.%d" % (path, n), default_child))
+
+
+def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_base, path, prob, out,
+          algorithms, container_kind):
+    raw = bytes(buf[bs:e])
+    data, decoder, tprobs = transfer.decode(raw, cte)
+    for code, detail in tprobs:
+        prob(loc, code, offset=bs - start, length=e - bs, **detail)
+    rec["decoder"] = decoder
+    rec["size"] = len(data)
+    rec.update(filetypes.digests(data, algorithms))
+    mt = filetypes.magic_type(data)
+    rec["magic"] = mt
+    mismatch = []
+    if filetypes.declared_mismatch(ctype, mt):
+        mismatch.append("declared-type")
+        prob(loc, "type.mismatch_declared", declared=ctype, detected=mt)
+    if filetypes.extension_mismatch(filename, mt):
+        mismatch.append("extension")
+        prob(loc, "type.mismatch_extension", filename=filename, detected=mt)
+    if mismatch:
+        rec["mismatch"] = mismatch
+    top = ctype.split("/")[0]
+    is_body_text = ctype in BODY_TYPES and not filename and disp != "attachment"
+    if top == "text":
+        declared = params.get("charset")
+        tr = charsets.decode_text(data, declared)
+        rec["charset_declared"] = declared
+        rec["charset"] = tr.charset
+        rec["charset_source"] = tr.source
+        if tr.method:
+            rec["charset_method"] = tr.method
+        if tr.confidence is not None and tr.method == "chardet":
+            rec["charset_confidence"] = tr.confidence
+        rec["replaced_bytes"] = tr.replaced_bytes
+        for code in tr.problems:
+            prob(loc, code, declared=declared, used=tr.charset)
+    is_message = ctype in ("message/rfc822", "message/global")
+    attachment = (not is_body_text) and not (ctype == "text/plain" and not filename and disp != "attachment")
+    if ctype.startswith("multipart/"):
+        attachment = False  # an opaque multipart (no boundary / too deep) is not an attachment
+    rec["attachment"] = bool(attachment)
+    if attachment:
+        out.attachments += 1
+        if filename:
+            out.attachment_names.append(filename)
+    if is_message:
+        if data.strip():
+            if not _is_email(data):
+                prob(loc, "mime.message_not_message")
+            out.found.append(Found(loc, data, "message", path + ".1", loc_base, filename, "rfc822"))
+    elif attachment and data:
+        kind = container_kind(data[:65536]) if container_kind else None
+        if kind == "message" or (kind is None and filename and filename.lower().endswith(".eml")
+                                 and _is_email(data)):
+            out.found.append(Found(loc, data, "message", path + ".1", loc_base, filename, "attachment"))
+        elif kind:
+            out.found.append(Found(loc, data, "blob", path, loc_base, filename))
+    # uuencoded files inside text
+    if top == "text" and b"begin " in data:
+        n = 0
+        for off, length, mode, name, udata, uprobs in transfer.find_uuencoded(data):
+            n += 1
+            uloc = child(loc, segment("uu", n))
+            fname, _ = charsets.decode_header_bytes(name)
+            umt = filetypes.magic_type(udata)
+            urec = record("part", uloc, message=rec["message"], path=path, depth=rec["depth"],
+                          content_type="application/octet-stream", decoder="uuencode", filename=fname,
+                          filename_from="uuencode", uu_offset=off, size=len(udata), magic=umt,
+                          attachment=True, **filetypes.digests(udata, algorithms))
+            if filetypes.extension_mismatch(fname, umt):
+                urec["mismatch"] = ["extension"]
+                prob(uloc, "type.mismatch_extension", filename=fname, detected=umt)
+            for code, detail in uprobs:
+                prob(uloc, code, offset=off, length=length, **detail)
+            out.parts.append(urec)
+            out.attachments += 1
+            out.attachment_names.append(fname)
+            kind = container_kind(udata[:65536]) if container_kind and udata else None
+            if kind == "message":
+                out.found.append(Found(uloc, udata, "message", "1", uloc, fname, "attachment"))
+            elif kind:
+                out.found.append(Found(uloc, udata, "blob", path, uloc, fname))

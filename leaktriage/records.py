@@ -1,0 +1,263 @@
+"""The one place that defines the manifest: record kinds, their fields, the JSON Schema, serialisation.
+
+Every record is a JSON object with `record` (its kind), `v` (schema version) and `locator`.
+Fields whose value is unknown are omitted rather than written as null. The JSON Schema
+(`leaktriage schema`) and docs/manifest.md are generated from FIELDS below; a test checks that
+every field is documented and that real scan output validates.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Tuple
+
+SCHEMA_VERSION = 1
+
+S = {"type": "string"}
+I = {"type": "integer", "minimum": 0}
+INT = {"type": "integer"}
+N = {"type": "number"}
+B = {"type": "boolean"}
+HEX = {"type": "string", "pattern": "^[0-9a-f]+$"}
+ISO = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
+STRS = {"type": "array", "items": S}
+OBJ = {"type": "object"}
+ADDR = {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                   "properties": {"name": S, "address": S, "group": S}}}
+RANGE = {"type": "object", "additionalProperties": False,
+         "properties": {"offset": I, "length": I, "sha256": HEX, "data": B}}
+HEADER = {"type": "object", "additionalProperties": False, "required": ["name"],
+          "properties": {"name": S, "raw": S, "raw_b64": S, "value": S}}
+
+COMMON: Dict[str, Tuple[dict, str]] = {
+    "record": (S, "Record kind: file, message, part, problem, duplicate_group, summary (run records live in the sidecar)."),
+    "v": (I, "Manifest schema version (%d)." % SCHEMA_VERSION),
+    "locator": (S, "Exact, stable name of the item (see 'Locators'); `leaktriage show` takes it."),
+}
+
+DIGESTS: Dict[str, Tuple[dict, str]] = {
+    "sha256": (HEX, "SHA-256 of the item's bytes (always)."),
+    "md5": (HEX, "MD5 of the same bytes (only with --hash md5)."),
+    "sha1": (HEX, "SHA-1 of the same bytes (only with --hash sha1)."),
+}
+
+FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
+    "file": {
+        "parent": (S, "Locator of the container this file was found in (absent for files on disk)."),
+        "path": (S, "Path of the file: relative to the dump root for files on disk, the member name inside an archive. Bytes that are not UTF-8 are shown as U+FFFD (the locator keeps them)."),
+        "name_raw_b64": (S, "Base64 of the raw name bytes when the name is not valid UTF-8."),
+        "entry": ({"enum": ["file", "symlink", "fifo", "socket", "block-device", "char-device", "other"]},
+                  "What the directory entry is. Only regular files are opened."),
+        "symlink_target": (S, "Target of a symbolic link (never followed)."),
+        "size": (I, "Size in bytes."),
+        **DIGESTS,
+        "magic": (S, "libmagic MIME type of the content (first 64 KiB)."),
+        "kind": (S, "Kind sniffed from the content (not the name): message, mbox, emlx, zip, tar, gzip, bzip2, xz, 7z, rar, msg, ole, pst, tnef, empty, other."),
+        "sniffed_by": (S, "What decided the kind: header-block, from-line, signature (magic numbers), libmagic, empty."),
+        "maildir": ({"type": "object", "additionalProperties": False,
+                     "properties": {"folder": S, "subdir": S, "flags": S, "info": S}},
+                    "For a file in a Maildir: the Maildir folder, cur/new/tmp, the flags (P R S T D F) and the raw info suffix."),
+        "custodian": (S, "Person the file belongs to, derived from the dump layout (first folder, or top-level archive name)."),
+        "messages": (I, "Number of messages found directly in this file (mbox, message file, reconstructed)."),
+        "mtime": (ISO, "Modification time recorded inside an archive for a member (UTC)."),
+        "compressed_size": (I, "Compressed size of an archive member."),
+        "crc32": (HEX, "CRC-32 stored in the archive for this member."),
+        "encrypted": (B, "True when an archive member is encrypted (its content is not read)."),
+        "name_flags": (STRS, "Dangerous traits of an archive member name: traversal, absolute, drive, nul, control."),
+        "container_meta": (OBJ, "Other facts a container reader recorded about this member."),
+        "status": ({"enum": ["ok", "partial", "failed"]}, "ok: read completely; partial: read with errors; failed: could not be read (see its problems)."),
+    },
+    "message": {
+        "parent": (S, "Locator of what holds the message: its file, mbox, archive member or MIME part."),
+        "source": (S, "Where the message came from: file, mbox, maildir, rfc822 (attached message/rfc822), attachment (an attached file that is an email), msg, pst, emlx, archive."),
+        "reconstructed": (B, "True when leaktriage built the message bytes from Outlook properties: hashes are then of leaktriage's reconstruction, not of an original."),
+        "custodian": (S, "Person the mailbox belongs to (from the dump layout)."),
+        "mailbox": (S, "Mailbox the message is stored in: folder, Maildir folder, mbox file or archive folder (a locator prefix)."),
+        "offset": (I, "Byte offset of the message in its parent's bytes (mbox: first header byte, after the From line)."),
+        "length": (I, "Length in bytes of the stored message."),
+        **DIGESTS,
+        "unquoted_sha256": (HEX, "mbox only, when '>From ' quoting was undone: SHA-256 of the message as it was sent (what dedup and DKIM use)."),
+        "canonical_sha256": (HEX, "Content hash ignoring transport-only headers and line endings: the Sent copy and the Inbox copy of one email share it."),
+        "mbox": ({"type": "object", "additionalProperties": False,
+                  "properties": {"marker_offset": I, "marker": S, "variant": S, "unquoted_lines": I,
+                                 "content_length": I, "content_length_used": B}},
+                 "mbox facts: offset and text of the 'From ' line, the quoting variant (mboxrd, mboxo, mboxcl2), lines un-quoted, Content-Length honoured."),
+        "maildir": ({"type": "object", "additionalProperties": False,
+                     "properties": {"folder": S, "subdir": S, "flags": S, "info": S}}, "Maildir folder and flags (as on the file record)."),
+        "container_meta": (OBJ, "Facts from a container about the message (Outlook folder, delivery time, plist flags, ...)."),
+        "line_endings": ({"enum": ["crlf", "lf", "cr", "mixed", "none"]}, "Line endings of the stored bytes."),
+        "header_length": (I, "Bytes of the header block (up to and including the blank separator line)."),
+        "envelope": (S, "A leading 'From ' envelope line inside a message file (not a header)."),
+        "headers": ({"type": "array", "items": HEADER},
+                    "Every header field in order: name, raw value (folding kept; raw_b64 when not UTF-8), and value when decoding changed it (RFC 2047, 8-bit)."),
+        "from": (ADDR, "From addresses (name and address; RFC 2047 names decoded)."),
+        "sender": (ADDR, "Sender addresses."),
+        "reply_to": (ADDR, "Reply-To addresses."),
+        "to": (ADDR, "To addresses (groups keep their group name)."),
+        "cc": (ADDR, "Cc addresses."),
+        "bcc": (ADDR, "Bcc addresses."),
+        "subject": (S, "Decoded Subject."),
+        "date": (ISO, "Date header as UTC ISO-8601."),
+        "date_raw": (S, "Date header as written."),
+        "date_tz": (S, "Zone offset written in the Date header (+HHMM)."),
+        "message_id": (S, "Message-ID as written (angle brackets kept)."),
+        "in_reply_to": (STRS, "Message-IDs in In-Reply-To."),
+        "references": (STRS, "Message-IDs in References, in order."),
+        "parts": (I, "Number of MIME entities in this message (not counting entities of attached messages)."),
+        "attachments": (I, "Number of attachments (leaf parts that are not the message text, attached messages, uuencoded files)."),
+        "attachment_names": (STRS, "File names of the attachments, in part order."),
+        "problem_codes": (STRS, "Problem codes found in this message or its parts (sorted, unique)."),
+        "dkim": ({"type": "array", "items": OBJ}, "DKIM verdicts, one per DKIM-Signature (see docs/authenticity.md)."),
+        "dkim_summary": (S, "Best DKIM verdict of the message."),
+        "arc": (OBJ, "ARC chain verdict."),
+        "received": ({"type": "array", "items": OBJ}, "Received hops, newest first."),
+        "indicators": ({"type": "array", "items": OBJ}, "Tampering and coverage indicators (code, severity, evidence, explanation)."),
+    },
+    "part": {
+        "message": (S, "Locator of the message this MIME entity belongs to."),
+        "path": (S, "Entity path: '1' is the message's root entity, children of P are P.1, P.2, ..."),
+        "depth": (I, "Nesting depth inside the message (root = 0)."),
+        "content_type": (S, "Effective type/subtype (lower case): the declared one, or the RFC 2045 default."),
+        "content_type_raw": (S, "Content-Type value as written (unfolded)."),
+        "params": ({"type": "object", "additionalProperties": S}, "Content-Type parameters, decoded (RFC 2231, RFC 2047)."),
+        "boundary": (S, "Multipart boundary."),
+        "children": (I, "Number of child entities (multipart)."),
+        "preamble": (RANGE, "Multipart preamble: offset/length in the message, SHA-256, and data=true when it holds more than the usual notice."),
+        "epilogue": (RANGE, "Multipart epilogue, as preamble."),
+        "cte": (S, "Content-Transfer-Encoding as declared (lower case)."),
+        "decoder": (S, "Which transfer decoding produced the bytes: identity, base64, base64-repaired, quoted-printable, uuencode."),
+        "disposition": (S, "Content-Disposition type (lower case)."),
+        "disposition_raw": (S, "Content-Disposition as written (unfolded)."),
+        "filename": (S, "Decoded file name (RFC 2231 / RFC 2047)."),
+        "filename_raw": (S, "File name parameter as written."),
+        "filename_from": (S, "Which parameter gave the name: filename, name, or uuencode."),
+        "content_id": (S, "Content-ID."),
+        "description": (S, "Decoded Content-Description."),
+        "charset_declared": (S, "Charset declared in Content-Type (text parts)."),
+        "charset": (S, "Charset actually used to read the text."),
+        "charset_source": ({"enum": ["bom", "declared", "default", "detected", "fallback"]},
+                           "How the charset was chosen: byte-order mark, as declared, the us-ascii default, detected (utf-8 check or chardet), or fallback with replacement."),
+        "charset_method": (S, "For detected charsets: utf-8 or chardet."),
+        "charset_confidence": (N, "chardet's confidence for a detected charset."),
+        "replaced_bytes": (I, "Bytes that could not be decoded and were replaced (0 when none)."),
+        "offset": (I, "Offset of the entity's first header byte within the message bytes."),
+        "header_length": (I, "Bytes of the entity's header block."),
+        "body_offset": (I, "Offset of the encoded body within the message bytes."),
+        "body_length": (I, "Length of the encoded body."),
+        "size": (I, "Size of the decoded body in bytes."),
+        **DIGESTS,
+        "magic": (S, "libmagic MIME type of the decoded body."),
+        "mismatch": (STRS, "declared-type and/or extension when the detected type contradicts them."),
+        "attachment": (B, "True for attachments (not the message text)."),
+        "uu_offset": (I, "For a uuencoded file: offset of its 'begin' line in the decoded text of its entity."),
+    },
+    "problem": {
+        "code": (S, "Stable code (see 'Problem codes')."),
+        "severity": ({"enum": ["info", "warning", "error"]}, "info: noteworthy; warning: repaired or guessed; error: something could not be read."),
+        "stage": (S, "Step of the data flow that found it: walk, sniff, container, mbox, parse, decode, charset, auth, limit."),
+        "message": (S, "What happened, for people."),
+        "offset": (I, "Byte offset of the problem within the item named by the locator (when known)."),
+        "length": (I, "Length of the affected byte range (when known)."),
+        "defect": (S, "The equivalent defect class of Python's email package, when there is one."),
+        "detail": (OBJ, "Machine-readable details."),
+    },
+    "duplicate_group": {
+        "kind": ({"enum": ["exact", "canonical"]}, "exact: the same bytes; canonical: the same email, transport headers and line endings ignored."),
+        "digest": (HEX, "The shared SHA-256 (message sha256 or canonical_sha256)."),
+        "count": (I, "Number of messages in the group."),
+        "members": (STRS, "Locators of the messages, sorted."),
+        "custodians": (STRS, "Custodians holding a copy, sorted."),
+    },
+    "summary": {
+        "files": (OBJ, "Files: total, bytes, by_kind, non_mail."),
+        "messages": (OBJ, "Messages: total, by_source, reconstructed, date_min, date_max, undated."),
+        "custodians": (OBJ, "Messages per custodian."),
+        "mailboxes": (OBJ, "Messages per mailbox."),
+        "parts": (I, "MIME entities in all messages."),
+        "attachments": (OBJ, "Attachments: total, bytes, unique (by SHA-256), by_type (libmagic), mismatches."),
+        "duplicates": (OBJ, "Duplicate groups and the messages in them, exact and canonical."),
+        "problems": (OBJ, "Problem counts: total, by_code, by_severity."),
+        "options": (OBJ, "Scan options that change the manifest (digests, limits)."),
+        "tool": (OBJ, "leaktriage and schema version."),
+    },
+}
+
+RECORD_DESCRIPTIONS = {
+    "file": "Every directory entry of the dump, every archive member and every decompressed stream.",
+    "message": "Every email: loose files, Maildir, mbox messages, attached messages, Outlook items, archive members.",
+    "part": "Every MIME entity of every message (and every uuencoded file found in a text part).",
+    "problem": "Every defect or failure, at its exact location. Nothing is dropped silently.",
+    "duplicate_group": "Messages stored more than once (written after all messages, sorted by digest).",
+    "summary": "Totals of the whole scan (the last record).",
+}
+
+REQUIRED = {
+    "file": ["entry", "path"],
+    "message": ["source", "length", "sha256", "canonical_sha256"],
+    "part": ["message", "path", "content_type"],
+    "problem": ["code", "severity", "stage", "message"],
+    "duplicate_group": ["kind", "digest", "count", "members"],
+    "summary": ["files", "messages", "problems"],
+}
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of one manifest line."""
+    variants = []
+    for kind, fields in FIELDS.items():
+        props = {"record": {"const": kind}, "v": {"const": SCHEMA_VERSION}, "locator": S}
+        for name, (schema, desc) in fields.items():
+            props[name] = dict(schema, description=desc)
+        variants.append({
+            "title": kind,
+            "description": RECORD_DESCRIPTIONS[kind],
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["record", "v", "locator"] + REQUIRED[kind],
+            "properties": props,
+        })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://leaktriage.invalid/schema/manifest-v%d.json" % SCHEMA_VERSION,
+        "title": "leaktriage manifest record (one JSON Lines line)",
+        "oneOf": variants,
+    }
+
+
+def record(_kind: str, _locator: str, **fields: Any) -> Dict[str, Any]:
+    """Build a record, dropping unknown (None) values."""
+    rec = {"record": _kind, "v": SCHEMA_VERSION, "locator": _locator}
+    for k, v in fields.items():
+        if v is not None:
+            rec[k] = v
+    return rec
+
+
+def _scrub(obj):
+    """Replace lone surrogates (undecodable bytes carried as surrogate escapes) with U+FFFD."""
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
+def _has_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def dumps(rec: Dict[str, Any]) -> str:
+    """The one serialisation of a record: sorted keys, UTF-8, no spaces, one line (None dropped)."""
+    if None in rec.values():
+        rec = {k: v for k, v in rec.items() if v is not None}
+    text = json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(_scrub(rec), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text

@@ -1,0 +1,162 @@
+"""Totals of a scan, built from the records as they stream by (mergeable across workers)."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, List, Optional
+
+from .records import SCHEMA_VERSION, record
+
+EXAMPLES = 3
+
+
+class Tally:
+    def __init__(self):
+        self.files = 0
+        self.file_bytes = 0
+        self.by_kind: Counter = Counter()
+        self.non_mail = 0
+        self.messages = 0
+        self.by_source: Counter = Counter()
+        self.reconstructed = 0
+        self.date_min: Optional[str] = None
+        self.date_max: Optional[str] = None
+        self.undated = 0
+        self.custodians: Counter = Counter()
+        self.mailboxes: Counter = Counter()
+        self.parts = 0
+        self.attachments = 0
+        self.att_bytes = 0
+        self.att_hashes: set = set()
+        self.att_types: Counter = Counter()
+        self.mismatch: Counter = Counter()
+        self.mismatch_examples: Dict[str, List[str]] = {}
+        self.problems: Counter = Counter()
+        self.severity: Counter = Counter()
+        self.problem_examples: Dict[str, List[str]] = {}
+        self.msg_keys: List[tuple] = []  # (exact digest, canonical digest, locator, custodian)
+
+    def add(self, rec: dict) -> None:
+        kind = rec["record"]
+        if kind == "file":
+            self.files += 1
+            self.file_bytes += rec.get("size", 0) if "parent" not in rec else 0
+            k = rec.get("kind") or rec.get("entry")
+            self.by_kind[k] += 1
+            if k not in ("message", "mbox", "msg", "pst", "emlx") and not k in (
+                    "zip", "tar", "gzip", "bzip2", "xz", "7z", "rar", "tnef"):
+                self.non_mail += 1
+        elif kind == "message":
+            self.messages += 1
+            self.by_source[rec.get("source")] += 1
+            if rec.get("reconstructed"):
+                self.reconstructed += 1
+            d = rec.get("date")
+            if d:
+                if self.date_min is None or d < self.date_min:
+                    self.date_min = d
+                if self.date_max is None or d > self.date_max:
+                    self.date_max = d
+            else:
+                self.undated += 1
+            if rec.get("custodian"):
+                self.custodians[rec["custodian"]] += 1
+            if rec.get("mailbox"):
+                self.mailboxes[rec["mailbox"]] += 1
+            self.msg_keys.append((rec.get("unquoted_sha256") or rec["sha256"], rec["canonical_sha256"],
+                                  rec["locator"], rec.get("custodian")))
+        elif kind == "part":
+            if "uu_offset" not in rec:
+                self.parts += 1
+            if rec.get("attachment"):
+                self.attachments += 1
+                self.att_bytes += rec.get("size", 0)
+                if rec.get("sha256"):
+                    self.att_hashes.add(rec["sha256"])
+                self.att_types[rec.get("magic", "unknown")] += 1
+                for m in rec.get("mismatch", ()):
+                    self.mismatch[m] += 1
+                    ex = self.mismatch_examples.setdefault(m, [])
+                    if len(ex) < EXAMPLES:
+                        ex.append(rec["locator"])
+        elif kind == "problem":
+            code = rec["code"]
+            self.problems[code] += 1
+            self.severity[rec["severity"]] += 1
+            ex = self.problem_examples.setdefault(code, [])
+            if len(ex) < EXAMPLES:
+                ex.append(rec["locator"])
+
+    def merge(self, o: "Tally") -> None:
+        self.files += o.files
+        self.file_bytes += o.file_bytes
+        self.by_kind.update(o.by_kind)
+        self.non_mail += o.non_mail
+        self.messages += o.messages
+        self.by_source.update(o.by_source)
+        self.reconstructed += o.reconstructed
+        for d in (o.date_min, o.date_max):
+            if d:
+                self.date_min = d if self.date_min is None or d < self.date_min else self.date_min
+                self.date_max = d if self.date_max is None or d > self.date_max else self.date_max
+        self.undated += o.undated
+        self.custodians.update(o.custodians)
+        self.mailboxes.update(o.mailboxes)
+        self.parts += o.parts
+        self.attachments += o.attachments
+        self.att_bytes += o.att_bytes
+        self.att_hashes |= o.att_hashes
+        self.att_types.update(o.att_types)
+        self.mismatch.update(o.mismatch)
+        for k, v in o.mismatch_examples.items():
+            ex = self.mismatch_examples.setdefault(k, [])
+            ex.extend(v[: max(0, EXAMPLES - len(ex))])
+        self.problems.update(o.problems)
+        self.severity.update(o.severity)
+        for k, v in o.problem_examples.items():
+            ex = self.problem_examples.setdefault(k, [])
+            ex.extend(v[: max(0, EXAMPLES - len(ex))])
+        self.msg_keys.extend(o.msg_keys)
+
+    # -- the end of the manifest ------------------------------------------------------------
+
+    def duplicate_groups(self) -> List[dict]:
+        groups = []
+        for kind, idx in (("exact", 0), ("canonical", 1)):
+            by: Dict[str, list] = {}
+            for key in self.msg_keys:
+                by.setdefault(key[idx], []).append(key)
+            for digest in sorted(by):
+                members = by[digest]
+                if len(members) < 2:
+                    continue
+                groups.append(record("duplicate_group", "sha256:" + digest, kind=kind, digest=digest,
+                                     count=len(members), members=sorted(m[2] for m in members),
+                                     custodians=sorted({m[3] for m in members if m[3]}) or None))
+        return groups
+
+    def summary(self, options: dict, tool: dict, groups: List[dict]) -> dict:
+        exact = [g for g in groups if g["kind"] == "exact"]
+        canon = [g for g in groups if g["kind"] == "canonical"]
+        return record(
+            "summary", ".",
+            files={"total": self.files, "bytes": self.file_bytes, "by_kind": dict(sorted(self.by_kind.items())),
+                   "non_mail": self.non_mail},
+            messages={"total": self.messages, "by_source": dict(sorted(self.by_source.items())),
+                      "reconstructed": self.reconstructed, "date_min": self.date_min, "date_max": self.date_max,
+                      "undated": self.undated},
+            custodians=dict(sorted(self.custodians.items())),
+            mailboxes=dict(sorted(self.mailboxes.items())),
+            parts=self.parts,
+            attachments={"total": self.attachments, "bytes": self.att_bytes, "unique": len(self.att_hashes),
+                         "by_type": dict(sorted(self.att_types.items())),
+                         "mismatches": {k: {"count": v, "examples": self.mismatch_examples.get(k, [])}
+                                        for k, v in sorted(self.mismatch.items())}},
+            duplicates={"exact_groups": len(exact), "exact_messages": sum(g["count"] for g in exact),
+                        "exact_redundant": sum(g["count"] - 1 for g in exact),
+                        "canonical_groups": len(canon), "canonical_messages": sum(g["count"] for g in canon),
+                        "canonical_redundant": sum(g["count"] - 1 for g in canon)},
+            problems={"total": sum(self.problems.values()), "by_code": dict(sorted(self.problems.items())),
+                      "by_severity": dict(sorted(self.severity.items())),
+                      "examples": {k: v for k, v in sorted(self.problem_examples.items())}},
+            options=options, tool=tool,
+        )

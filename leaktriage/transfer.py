@@ -1,0 +1,164 @@
+"""Content-Transfer-Encoding decoders that run at C speed and report what they repaired.
+
+decode(raw, cte) -> (decoded bytes, decoder name, [(problem code, detail)])
+The decoder name says which step won: "identity", "base64", "base64-repaired",
+"quoted-printable", "uuencode".
+"""
+from __future__ import annotations
+
+import binascii
+import re
+from typing import List, Optional, Tuple
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_WS = b" \t\r\n"
+_NOT_B64 = bytes(sorted(set(range(256)) - set(_B64_ALPHABET) - {ord("=")}))
+_NOT_B64_OR_PAD = bytes(sorted(set(range(256)) - set(_B64_ALPHABET)))
+
+IDENTITY = {None, "", "7bit", "8bit", "binary", "7-bit", "8-bit", "none", "plain", "text"}
+UU_NAMES = {"x-uuencode", "uuencode", "x-uue", "uue"}
+
+Problems = List[Tuple[str, dict]]
+
+
+def decode(raw: bytes, cte: Optional[str]) -> Tuple[bytes, str, Problems]:
+    c = (cte or "").strip().lower()
+    if c in IDENTITY:
+        return raw, "identity", []
+    if c == "base64":
+        return decode_base64(raw)
+    if c == "quoted-printable":
+        return decode_qp(raw)
+    if c in UU_NAMES:
+        data, probs = decode_uu_block(raw)
+        return data, "uuencode", probs
+    return raw, "identity", [("cte.unknown", {"cte": cte})]
+
+
+def decode_base64(raw: bytes) -> Tuple[bytes, str, Problems]:
+    problems: Problems = []
+    stripped = raw.translate(None, _WS)
+    clean = stripped.translate(None, _NOT_B64)
+    if len(clean) != len(stripped):
+        problems.append(("base64.invalid_characters", {"count": len(stripped) - len(clean)}))
+    if not clean:
+        return b"", "base64", problems
+    # fast path: well-formed
+    pad = clean.find(b"=")
+    if pad < 0 or pad >= len(clean) - 2 and clean[pad:].strip(b"=") == b"":
+        body = clean
+        if len(body) % 4 == 0:
+            try:
+                return binascii.a2b_base64(body), "base64", problems
+            except binascii.Error:
+                pass
+    # repair: decode each padded block, drop a dangling 1-char fragment, pad the rest
+    out = bytearray()
+    blocks = [b for b in re.split(rb"=+", clean)]
+    trailing = clean.endswith(b"=")
+    data_blocks = [b for b in blocks if b]
+    if len(data_blocks) > 1:
+        problems.append(("base64.data_after_padding", {"blocks": len(data_blocks)}))
+    for i, blk in enumerate(data_blocks):
+        rem = len(blk) % 4
+        if rem == 1:
+            problems.append(("base64.truncated", {"dropped": 1}))
+            blk = blk[:-1]
+        elif rem:
+            is_last = i == len(data_blocks) - 1
+            if is_last and not trailing:
+                problems.append(("base64.bad_padding", {"missing": 4 - rem}))
+            blk = blk + b"=" * (4 - rem)
+        if blk:
+            try:
+                out += binascii.a2b_base64(blk)
+            except binascii.Error:
+                problems.append(("base64.bad_padding", {}))
+    return bytes(out), "base64-repaired", problems
+
+
+_QP_BAD = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*\r?\n)(?![ \t]*$)")
+
+
+def decode_qp(raw: bytes) -> Tuple[bytes, str, Problems]:
+    problems: Problems = []
+    if b"=" in raw:
+        bad = len(_QP_BAD.findall(raw))
+        if bad:
+            problems.append(("qp.invalid_escape", {"count": bad}))
+    # RFC 2045: '=' followed by transport padding then a line break is a soft line break
+    if b"= " in raw or b"=\t" in raw:
+        raw = re.sub(rb"=[ \t]+(?=\r?\n)", b"=", raw)
+    return binascii.a2b_qp(raw), "quoted-printable", problems
+
+
+_UU_BEGIN = re.compile(rb"^begin(?:-base64)? +([0-7]{3,4}) +([^\r\n]*)\r?$", re.M)
+
+
+def decode_uu_lines(lines: List[bytes]) -> Tuple[bytes, int]:
+    out = bytearray()
+    bad = 0
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if not line:
+            continue
+        try:
+            out += binascii.a2b_uu(line)
+        except binascii.Error:
+            # Some encoders write extra trailing characters; decode the declared length only
+            n = (line[0] - 32) & 63
+            try:
+                out += binascii.a2b_uu(line[: 1 + (n + 2) // 3 * 4])
+            except binascii.Error:
+                bad += 1
+    return bytes(out), bad
+
+
+def decode_uu_block(raw: bytes) -> Tuple[bytes, Problems]:
+    """Decode a body declared as x-uuencode (with or without begin/end lines)."""
+    problems: Problems = []
+    m = _UU_BEGIN.search(raw)
+    start = raw.find(b"\n", m.start()) + 1 if m else 0
+    end_m = re.search(rb"^end\r?$", raw[start:], re.M)
+    end = start + end_m.start() if end_m else len(raw)
+    if m and not end_m:
+        problems.append(("uu.no_end", {}))
+    lines = [ln for ln in raw[start:end].split(b"\n") if ln.strip() and ln.strip() != b"`"]
+    data, bad = decode_uu_lines(lines)
+    if bad:
+        problems.append(("uu.invalid", {"lines": bad}))
+    return data, problems
+
+
+def find_uuencoded(text: bytes):
+    """Find uuencoded files inside a text body.
+
+    Yields (offset, length, mode, name, decoded bytes, problems) for each 'begin MODE NAME' ...
+    'end' block, where offset/length are the byte range of the whole block in `text`.
+    """
+    for m in _UU_BEGIN.finditer(text):
+        if m.group(0).startswith(b"begin-base64"):
+            continue
+        start_body = text.find(b"\n", m.start())
+        if start_body < 0:
+            continue
+        start_body += 1
+        end_m = re.compile(rb"^end[ \t]*\r?$", re.M).search(text, start_body)
+        problems: Problems = []
+        if end_m:
+            block_end = end_m.end()
+            nl = text.find(b"\n", block_end)
+            body = text[start_body:end_m.start()]
+        else:
+            problems.append(("uu.no_end", {}))
+            block_end = len(text)
+            body = text[start_body:]
+        lines = [ln for ln in body.split(b"\n") if ln.strip() and ln.strip(b"\r") != b"`"]
+        # every line of a real uuencoded block starts with a length char and has ~4/3 ratio
+        if not lines or not all(32 <= ln[0] <= 96 for ln in lines[: min(5, len(lines))]):
+            continue
+        data, bad = decode_uu_lines(lines)
+        if bad:
+            problems.append(("uu.invalid", {"lines": bad}))
+        name = m.group(2).strip()
+        yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), name, data, problems
