@@ -61,7 +61,9 @@ def walk(root: str) -> Iterator[Entry]:
                 yield Entry(rel, "unreadable-dir", error="%s: %s" % (type(exc).__name__, exc.strerror or exc))
             continue
         names = {e.name for e in entries}
-        is_maildir = b"cur" in names and b"new" in names
+        # cur plus new or tmp (or Maildir++'s maildirfolder): empty new/tmp folders are often lost
+        # when a dump is copied through git or an archive, so one of them is enough
+        is_maildir = b"cur" in names and (b"new" in names or b"tmp" in names or b"maildirfolder" in names)
         pending = []
         for e in entries:
             erel = rel + b"/" + e.name if rel else e.name

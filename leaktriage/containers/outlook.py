@@ -1,0 +1,722 @@
+"""Outlook readers: .msg (extract-msg) and PST/OST (libpff-python), by reconstruction.
+
+Outlook stores an e-mail as MAPI properties, not as MIME. leaktriage rebuilds one RFC 5322 / MIME
+message per item so that the rest of the pipeline (MIME parser, hashes, duplicates) treats it like
+any other message. The rebuilt bytes are leaktriage's, not an original: the child carries
+``message={"source": "msg"|"pst", "reconstructed": True, ...}`` and docs/containers.md says how
+it is built. The build is deterministic (same properties -> same bytes):
+
+- header block: the transport headers (PR_TRANSPORT_MESSAGE_HEADERS) verbatim when present, minus
+  their MIME-Version / Content-Type / Content-Transfer-Encoding fields (they describe the original
+  MIME body, which no longer exists); otherwise From / Sender / To / Cc / Bcc / Subject / Date /
+  Message-ID / In-Reply-To synthesised from the properties (RFC 2047 / formataddr encoding).
+  An address without an SMTP address is written as an empty group ``Name:;``.
+- body: multipart/mixed [ multipart/alternative [text/plain, text/html], application/rtf,
+  attachments... ] with the levels that are not needed left out; every leaf is base64, text in
+  UTF-8; an attached .msg becomes a message/rfc822 part holding its own reconstruction.
+- boundaries are derived from a hash of the content, so they are stable and never collide.
+
+Segments: a .msg gives one child ``msg:message``; a PST item gives ``pst:<folder path>/<NID>``
+(the NID alone identifies the item; the folder path, without the nameless root folder, is there
+for the reader). Attachments are MIME parts of the reconstruction (``...!msg:message#1.2``).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import email.utils
+import hashlib
+import io
+import mimetypes
+import re
+import struct
+from email.header import Header
+from typing import Iterator, List, Optional, Tuple, Union
+
+from ..locator import segment
+from .archives import _dt_iso
+from .base import Child, Context, Problem
+
+Item = Union[Child, Problem]
+
+_MIME = mimetypes.MimeTypes(filenames=())   # built-in table only: deterministic on every machine
+
+MAIL_CLASS_PREFIXES = ("IPM.NOTE", "IPM.POST", "IPM.SCHEDULE.MEETING", "REPORT.", "IPM.OUTLOOK.RECALL",
+                       "IPM.RECALL", "IPM.SHARING", "IPM.DOCUMENT")
+
+
+def is_mail_class(item_class: Optional[str]) -> bool:
+    if not item_class:
+        return True
+    c = item_class.upper()
+    return c == "IPM" or any(c.startswith(p) for p in MAIL_CLASS_PREFIXES)
+
+
+# ---------------------------------------------------------------------------------------------
+# the MIME builder (shared by .msg and PST)
+# ---------------------------------------------------------------------------------------------
+
+class Facts:
+    """Properties of one Outlook item, normalised."""
+
+    def __init__(self) -> None:
+        self.item_class: Optional[str] = None
+        self.transport_headers: Optional[str] = None
+        self.subject: Optional[str] = None
+        self.sender: Optional[Tuple[str, str]] = None             # (name, address)
+        self.sent_representing: Optional[Tuple[str, str]] = None
+        self.to: List[Tuple[str, str]] = []
+        self.cc: List[Tuple[str, str]] = []
+        self.bcc: List[Tuple[str, str]] = []
+        self.display_to: Optional[str] = None
+        self.display_cc: Optional[str] = None
+        self.client_submit_time: Optional[_dt.datetime] = None
+        self.delivery_time: Optional[_dt.datetime] = None
+        self.creation_time: Optional[_dt.datetime] = None
+        self.message_id: Optional[str] = None
+        self.in_reply_to: Optional[str] = None
+        self.references: Optional[str] = None
+        self.body_text: Optional[str] = None
+        self.body_html: Optional[bytes] = None
+        self.body_rtf: Optional[bytes] = None
+        self.attachments: List[dict] = []   # name, data, mime, content_id, message (bytes rfc822) / raw_embedded
+        self.problems: List[Problem] = []
+
+
+def _clean(s: Optional[str]) -> Optional[str]:
+    if s is None:
+        return None
+    s = s.replace("\x00", "").strip()
+    return s or None
+
+
+_CTL = re.compile(r"[\r\n]+")
+
+
+def _hdr_text(value: str) -> str:
+    value = _CTL.sub(" ", value)
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode()
+
+
+def _addr(name: Optional[str], addr: Optional[str]) -> Optional[str]:
+    name = _clean(name)
+    addr = _clean(addr)
+    if addr and "@" in addr:
+        if name and name != addr:
+            return email.utils.formataddr((_CTL.sub(" ", name), addr), charset="utf-8")
+        return addr
+    label = name or addr
+    if not label:
+        return None
+    # no SMTP address: keep the display name as an empty group (valid RFC 5322, nothing invented)
+    label = _CTL.sub(" ", label)
+    if label.isascii():
+        return '"%s":;' % label.replace("\\", "\\\\").replace('"', '\\"')
+    return "%s:;" % Header(label, "utf-8").encode()
+
+
+_MIME_HEADERS = re.compile(r"^(mime-version|content-type|content-transfer-encoding)\s*:", re.I)
+
+
+def _strip_mime_headers(raw: str) -> Tuple[str, List[str]]:
+    out: List[str] = []
+    dropped: List[str] = []
+    skipping = False
+    for line in raw.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t") and out is not None:
+            if skipping:
+                continue
+            out.append(line)
+            continue
+        skipping = bool(_MIME_HEADERS.match(line))
+        if skipping:
+            dropped.append(line.split(":", 1)[0])
+            continue
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\r\n".join(out), dropped
+
+
+def _b64(data: bytes) -> bytes:
+    enc = base64.b64encode(data)
+    return b"\r\n".join(enc[i:i + 76] for i in range(0, len(enc), 76))
+
+
+def _param(name: str, value: str) -> str:
+    if value.isascii() and '"' not in value and "\\" not in value and not any(ord(c) < 0x20 for c in value):
+        return '%s="%s"' % (name, value)
+    return "%s*=%s" % (name, email.utils.encode_rfc2231(value, "utf-8"))
+
+
+def _leaf(ctype: str, data: bytes, extra_headers: List[str]) -> bytes:
+    head = ["Content-Type: " + ctype, "Content-Transfer-Encoding: base64"] + extra_headers
+    return ("\r\n".join(head)).encode("utf-8") + b"\r\n\r\n" + _b64(data) + b"\r\n"
+
+
+def _multipart(subtype: str, parts: List[bytes]) -> bytes:
+    h = hashlib.sha256(b"".join(parts)).hexdigest()[:24]
+    boundary = "=_lt_%s_%s" % (subtype, h)
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
+    body += b"--" + boundary.encode() + b"--\r\n"
+    return ('Content-Type: multipart/%s; boundary="%s"' % (subtype, boundary)).encode() + b"\r\n\r\n" + body
+
+
+def _guess_type(name: Optional[str], declared: Optional[str]) -> str:
+    declared = _clean(declared)
+    if declared and re.fullmatch(r"[\w.+-]+/[\w.+-]+", declared):
+        return declared.lower()
+    if name:
+        t, _enc = _MIME.guess_type(name, strict=False)
+        if t:
+            return t
+    return "application/octet-stream"
+
+
+def build_mime(f: Facts) -> Tuple[bytes, dict]:
+    """Reconstruct an RFC 5322 message from the facts. Returns (bytes, facts for the record)."""
+    info: dict = {}
+    if f.transport_headers and f.transport_headers.strip():
+        head, dropped = _strip_mime_headers(f.transport_headers)
+        info["header_source"] = "transport headers"
+        if dropped:
+            info["dropped_original_headers"] = dropped
+        header_lines = [head] if head else []
+    else:
+        info["header_source"] = "synthesised from properties"
+        header_lines = []
+        frm = f.sent_representing or f.sender
+        if frm:
+            a = _addr(*frm)
+            if a:
+                header_lines.append("From: " + a)
+            if f.sender and f.sent_representing and f.sender != f.sent_representing:
+                s = _addr(*f.sender)
+                if s:
+                    header_lines.append("Sender: " + s)
+        for label, lst, disp in (("To", f.to, f.display_to), ("Cc", f.cc, f.display_cc), ("Bcc", f.bcc, None)):
+            vals = [a for a in (_addr(n, e) for n, e in lst) if a]
+            if not vals and disp:
+                vals = [a for a in (_addr(x.strip(), None) for x in disp.split(";")) if a]
+            if vals:
+                header_lines.append("%s: %s" % (label, ",\r\n ".join(vals)))
+        if f.subject is not None:
+            header_lines.append("Subject: " + _hdr_text(f.subject))
+        date = f.client_submit_time or f.delivery_time or f.creation_time
+        if date is not None:
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=_dt.timezone.utc)
+            header_lines.append("Date: " + email.utils.format_datetime(date.astimezone(_dt.timezone.utc)))
+        if f.message_id:
+            header_lines.append("Message-ID: " + _CTL.sub(" ", f.message_id))
+        if f.in_reply_to:
+            header_lines.append("In-Reply-To: " + _CTL.sub(" ", f.in_reply_to))
+        if f.references:
+            header_lines.append("References: " + _CTL.sub(" ", f.references))
+    # bodies
+    alts: List[bytes] = []
+    if f.body_text is not None:
+        alts.append(_leaf('text/plain; charset="utf-8"', f.body_text.encode("utf-8", "surrogatepass"), []))
+    if f.body_html is not None:
+        cs = _html_charset(f.body_html)
+        alts.append(_leaf('text/html; charset="%s"' % cs if cs else "text/html", f.body_html, []))
+    parts: List[bytes] = []
+    if len(alts) > 1:
+        parts.append(_multipart("alternative", alts))
+    else:
+        parts.extend(alts)
+    if f.body_rtf is not None:
+        parts.append(_leaf("application/rtf", f.body_rtf,
+                           ["Content-Disposition: inline", "Content-Description: RTF body (PR_RTF_COMPRESSED, decompressed)"]))
+    for att in f.attachments:
+        name = att.get("name")
+        extra: List[str] = []
+        if att.get("message") is not None:
+            hdrs = ["Content-Type: message/rfc822"]
+            if name:
+                hdrs.append("Content-Disposition: attachment; " + _param("filename", name))
+            parts.append(("\r\n".join(hdrs)).encode("utf-8") + b"\r\n\r\n" + att["message"])
+            continue
+        ctype = att.get("mime") or _guess_type(name, None)
+        if name:
+            ctype += "; " + _param("name", name)
+        disp = "inline" if att.get("content_id") and att.get("inline") else "attachment"
+        extra.append("Content-Disposition: " + disp + ("; " + _param("filename", name) if name else ""))
+        if att.get("content_id"):
+            cid = _clean(att["content_id"]) or ""
+            extra.append("Content-ID: <%s>" % cid.strip("<>"))
+        if att.get("description"):
+            extra.append("Content-Description: " + _hdr_text(att["description"]))
+        parts.append(_leaf(ctype, att.get("data") or b"", extra))
+    if not parts:
+        body = _leaf('text/plain; charset="utf-8"', b"", [])
+    elif len(parts) == 1:
+        body = parts[0]
+    else:
+        body = _multipart("mixed", parts)
+    head = "\r\n".join(header_lines)
+    out = (head + "\r\n" if head else "").encode("utf-8", "surrogateescape") + b"MIME-Version: 1.0\r\n" + body
+    return out, info
+
+
+def _html_charset(html: bytes) -> Optional[str]:
+    m = re.search(rb"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", html[:4096], re.I)
+    if m:
+        return m.group(1).decode("ascii").lower()
+    return None
+
+
+def _iso(d: Optional[_dt.datetime]) -> Optional[str]:
+    try:
+        return _dt_iso(d) if d is not None else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# .msg (extract-msg)
+# ---------------------------------------------------------------------------------------------
+
+def _open_msg(data: bytes):
+    import extract_msg
+    from extract_msg.enums import ErrorBehavior
+    return extract_msg.openMsg(data, errorBehavior=ErrorBehavior.SUPPRESS_ALL, delayAttachments=False)
+
+
+def _msg_str(m, pid: str) -> Optional[str]:
+    try:
+        return _clean(m.getStringStream("__substg1.0_" + pid))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _msg_time(m, tag: str) -> Optional[_dt.datetime]:
+    try:
+        p = m.props.get(tag)
+        v = getattr(p, "value", None)
+        return v if isinstance(v, _dt.datetime) else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def msg_facts(m, depth: int = 0) -> Facts:
+    f = Facts()
+    f.item_class = _clean(getattr(m, "classType", None)) or _msg_str(m, "001A")
+    f.transport_headers = _msg_str(m, "007D")
+    f.subject = _msg_str(m, "0037")
+    if f.subject is None:
+        try:
+            f.subject = _clean(m.subject)
+        except Exception:  # noqa: BLE001
+            pass
+    sname, saddr = _msg_str(m, "0C1A"), _msg_str(m, "5D01") or _msg_str(m, "0C1F")
+    if sname or saddr:
+        f.sender = (sname or "", saddr or "")
+    rname, raddr = _msg_str(m, "0042"), _msg_str(m, "5D02") or _msg_str(m, "0065")
+    if rname or raddr:
+        f.sent_representing = (rname or "", raddr or "")
+    f.display_to = _msg_str(m, "0E04")
+    f.display_cc = _msg_str(m, "0E03")
+    try:
+        for r in m.recipients:
+            name = _clean(r.name)
+            addr = _clean(r.getStringStream("__substg1.0_39FE")) or _clean(r.email)
+            t = int(getattr(r.type, "value", r.type) or 1)
+            (f.cc if t == 2 else f.bcc if t == 3 else f.to).append((name or "", addr or ""))
+    except Exception as e:  # noqa: BLE001
+        f.problems.append(Problem("msg.property_unreadable", "recipient table unreadable: %s: %s" % (type(e).__name__, e)))
+    f.client_submit_time = _msg_time(m, "00390040")
+    f.delivery_time = _msg_time(m, "0E060040")
+    f.creation_time = _msg_time(m, "30070040")
+    f.message_id = _msg_str(m, "1035")
+    f.in_reply_to = _msg_str(m, "1042")
+    f.references = _msg_str(m, "1039")
+    f.body_text = _msg_str(m, "1000")
+    try:
+        html = m.getStream("__substg1.0_10130102")
+        if html is None:
+            hs = _msg_str(m, "1013")
+            html = hs.encode("utf-8") if hs else None
+        f.body_html = html.rstrip(b"\x00") if html else None
+    except Exception as e:  # noqa: BLE001
+        f.problems.append(Problem("msg.property_unreadable", "HTML body unreadable: %s" % e))
+    try:
+        comp = m.compressedRtf
+        if comp:
+            import compressed_rtf
+            f.body_rtf = compressed_rtf.decompress(comp)
+    except Exception as e:  # noqa: BLE001
+        f.problems.append(Problem("msg.property_unreadable", "compressed RTF body unreadable: %s: %s" % (type(e).__name__, e)))
+    try:
+        atts = list(m.attachments)
+    except Exception as e:  # noqa: BLE001
+        f.problems.append(Problem("msg.attachment_unreadable", "attachment table unreadable: %s: %s" % (type(e).__name__, e)))
+        atts = []
+    for i, a in enumerate(atts):
+        entry: dict = {}
+        try:
+            name = (_clean(getattr(a, "longFilename", None)) or _clean(getattr(a, "shortFilename", None))
+                    or _clean(getattr(a, "displayName", None)))
+            entry["name"] = name
+            entry["content_id"] = _clean(getattr(a, "contentId", None))
+            entry["inline"] = bool(getattr(a, "hidden", False))
+            entry["mime"] = _guess_type(name, getattr(a, "mimetype", None))
+            payload = a.data
+            if payload is not None and not isinstance(payload, (bytes, bytearray)) and hasattr(payload, "attachments"):
+                if depth >= 16:
+                    raise ValueError("embedded messages nested deeper than 16 levels")
+                sub = msg_facts(payload, depth + 1)
+                entry["message"], _ = build_mime(sub)
+                f.problems.extend(sub.problems)
+            elif isinstance(payload, (bytes, bytearray)):
+                entry["data"] = bytes(payload)
+            else:
+                raise ValueError("attachment type %s has no data" % getattr(a, "type", "?"))
+        except Exception as e:  # noqa: BLE001
+            entry.setdefault("name", "attachment-%d" % i)
+            entry["data"] = b""
+            entry["mime"] = "application/octet-stream"
+            entry["description"] = "attachment %d could not be read by leaktriage" % i
+            f.problems.append(Problem("msg.attachment_unreadable", "attachment %d (%r) unreadable: %s: %s"
+                                      % (i, entry.get("name"), type(e).__name__, e)))
+        f.attachments.append(entry)
+    return f
+
+
+def _message_facts(f: Facts, source: str, info: dict) -> dict:
+    out = {"source": source, "reconstructed": True, "item_class": f.item_class,
+           "client_submit_time": _iso(f.client_submit_time), "delivery_time": _iso(f.delivery_time),
+           "creation_time": _iso(f.creation_time), "transport_headers": bool(f.transport_headers),
+           "attachments": len(f.attachments)}
+    out.update(info)
+    return out
+
+
+def read_msg(data: bytes, ctx: Context) -> Iterator[Item]:
+    try:
+        yield from _read_msg(bytes(data), ctx)
+    except Exception as e:  # noqa: BLE001
+        yield Problem("msg.unreadable", "unexpected error while reading the .msg: %s: %s" % (type(e).__name__, e))
+
+
+def _read_msg(data: bytes, ctx: Context) -> Iterator[Item]:
+    try:
+        m = _open_msg(data)
+    except Exception as e:  # noqa: BLE001
+        yield Problem("msg.unreadable", "not a readable Outlook .msg: %s: %s" % (type(e).__name__, e), offset=0)
+        return
+    try:
+        f = msg_facts(m)
+        raw, info = build_mime(f)
+    finally:
+        try:
+            m.close()
+        except Exception:  # noqa: BLE001
+            pass
+    yield from _item_child(f, raw, info, "msg", segment("msg", "message"), ctx, {})
+
+
+def _item_child(f: Facts, raw: bytes, info: dict, source: str, seg: str, ctx: Context, extra: dict) -> Iterator[Item]:
+    problems = list(f.problems)
+    mail = is_mail_class(f.item_class)
+    if not f.transport_headers and mail:
+        problems.append(Problem("msg.no_transport_headers", "no transport headers: header block synthesised from properties"))
+    if not mail:
+        code = "msg.not_mail" if source == "msg" else "pst.not_mail"
+        problems.append(Problem(code, "Outlook item of class %s is not an e-mail" % f.item_class,
+                                detail={"item_class": f.item_class}))
+    facts = _message_facts(f, source, info)
+    facts.update(extra)
+    meta = {"size": len(raw), "item_class": f.item_class}
+    meta.update({k: v for k, v in extra.items() if k in ("folder", "pst_nid")})
+    yield Child(segment=seg, name=f.subject or "(no subject)", data=raw, meta=meta,
+                kind="message" if mail else "item", message=facts, problems=problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# PST / OST (pypff)
+# ---------------------------------------------------------------------------------------------
+
+def _filetime(raw: bytes) -> Optional[_dt.datetime]:
+    if not raw or len(raw) < 8:
+        return None
+    ft = struct.unpack_from("<Q", raw)[0]
+    if not ft:
+        return None
+    try:
+        return _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=ft // 10)
+    except OverflowError:
+        return None
+
+
+def _props(item, codepage: str) -> dict:
+    """First record set of a pypff item -> {prop id: python value}."""
+    out: dict = {}
+    try:
+        if item.number_of_record_sets < 1:
+            return out
+        rs = item.get_record_set(0)
+        for e in rs.entries:
+            try:
+                pid = e.entry_type
+                vt = e.value_type
+                raw = e.data
+            except Exception:  # noqa: BLE001
+                continue
+            if raw is None:
+                raw = b""
+            if vt == 0x1F:
+                val: object = raw.decode("utf-16-le", "replace")
+            elif vt == 0x1E:
+                try:
+                    val = raw.decode(codepage)
+                except (UnicodeDecodeError, LookupError):
+                    val = raw.decode("latin-1")
+            elif vt == 0x40:
+                val = _filetime(raw)
+            elif vt == 0x03 and len(raw) >= 4:
+                val = struct.unpack_from("<i", raw)[0]
+            else:
+                val = raw
+            out.setdefault(pid, val)
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def _pst_subject(s: Optional[str]) -> Optional[str]:
+    s = s if isinstance(s, str) else None
+    if s and s[0] == "\x01" and len(s) >= 2:
+        s = s[2:]
+    return _clean(s)
+
+
+def _s(v) -> Optional[str]:
+    return _clean(v) if isinstance(v, str) else None
+
+
+def pst_facts(m, codepage: str) -> Facts:
+    f = Facts()
+    p = _props(m, codepage)
+    f.item_class = _s(p.get(0x001A))
+    f.subject = _pst_subject(p.get(0x0037))
+    f.transport_headers = _s(p.get(0x007D))
+    if p.get(0x0C1A) or p.get(0x0C1F) or p.get(0x5D01):
+        f.sender = (_s(p.get(0x0C1A)) or "", _s(p.get(0x5D01)) or _s(p.get(0x0C1F)) or "")
+    if p.get(0x0042) or p.get(0x0065) or p.get(0x5D02):
+        f.sent_representing = (_s(p.get(0x0042)) or "", _s(p.get(0x5D02)) or _s(p.get(0x0065)) or "")
+    f.display_to = _s(p.get(0x0E04))
+    f.display_cc = _s(p.get(0x0E03))
+    f.client_submit_time = p.get(0x0039) if isinstance(p.get(0x0039), _dt.datetime) else None
+    f.delivery_time = p.get(0x0E06) if isinstance(p.get(0x0E06), _dt.datetime) else None
+    f.creation_time = p.get(0x3007) if isinstance(p.get(0x3007), _dt.datetime) else None
+    f.message_id = _s(p.get(0x1035))
+    f.in_reply_to = _s(p.get(0x1042))
+    f.references = _s(p.get(0x1039))
+    body = p.get(0x1000)
+    f.body_text = _clean(body) if isinstance(body, str) else None
+    html = p.get(0x1013)
+    if isinstance(html, str):
+        html = html.encode("utf-8")
+    f.body_html = html.rstrip(b"\x00") if html else None
+    if f.body_text is None:
+        try:
+            pb = m.plain_text_body
+            if pb:
+                f.body_text = _clean(pb.decode("utf-8", "replace") if isinstance(pb, bytes) else str(pb))
+        except Exception:  # noqa: BLE001
+            pass
+    if f.body_html is None:
+        try:
+            hb = m.html_body
+            if hb:
+                f.body_html = (hb if isinstance(hb, bytes) else str(hb).encode("utf-8")).rstrip(b"\x00")
+        except Exception:  # noqa: BLE001
+            pass
+    rtf = p.get(0x1009)
+    if isinstance(rtf, bytes) and rtf:
+        try:
+            import compressed_rtf
+            f.body_rtf = compressed_rtf.decompress(rtf)
+        except Exception as e:  # noqa: BLE001
+            f.problems.append(Problem("msg.property_unreadable", "compressed RTF body unreadable: %s: %s" % (type(e).__name__, e)))
+    # recipients
+    try:
+        rc = m.recipients
+        n = rc.number_of_record_sets if rc is not None else 0
+        for i in range(n):
+            rs = rc.get_record_set(i)
+            rp: dict = {}
+            for e in rs.entries:
+                try:
+                    vt, raw = e.value_type, e.data or b""
+                    if vt == 0x1F:
+                        rp[e.entry_type] = raw.decode("utf-16-le", "replace")
+                    elif vt == 0x1E:
+                        rp[e.entry_type] = raw.decode(codepage, "replace")
+                    elif vt == 0x03 and len(raw) >= 4:
+                        rp[e.entry_type] = struct.unpack_from("<i", raw)[0]
+                except Exception:  # noqa: BLE001
+                    continue
+            name = _s(rp.get(0x3001)) or ""
+            addr = _s(rp.get(0x39FE)) or _s(rp.get(0x3003)) or ""
+            t = rp.get(0x0C15, 1)
+            (f.cc if t == 2 else f.bcc if t == 3 else f.to).append((name, addr))
+    except Exception as e:  # noqa: BLE001
+        f.problems.append(Problem("msg.property_unreadable", "recipient table unreadable: %s: %s" % (type(e).__name__, e)))
+    # attachments
+    try:
+        natt = m.number_of_attachments
+    except Exception:  # noqa: BLE001
+        natt = 0
+    for i in range(natt):
+        entry: dict = {}
+        try:
+            a = m.get_attachment(i)
+            ap = _props(a, codepage)
+            name = _s(ap.get(0x3707)) or _s(ap.get(0x3704)) or _s(ap.get(0x3001))
+            method = ap.get(0x3705)
+            entry["name"] = name
+            entry["content_id"] = _s(ap.get(0x3712))
+            entry["inline"] = bool(entry["content_id"])
+            entry["mime"] = _guess_type(name, _s(ap.get(0x370E)))
+            size = a.size or 0
+            data = a.read_buffer(size) if size else b""
+            if method == 5:
+                entry["mime"] = "application/vnd.ms-outlook-pst-embedded"
+                entry["description"] = "embedded message as raw PST property block (libpff cannot rebuild it)"
+                entry["name"] = name or "embedded-message-%d.bin" % i
+                f.problems.append(Problem("pst.embedded_message_raw",
+                                          "attachment %d is an embedded message; kept as its raw property block" % i))
+            entry["data"] = data
+        except Exception as e:  # noqa: BLE001
+            entry.setdefault("name", "attachment-%d" % i)
+            entry["data"] = b""
+            entry["mime"] = "application/octet-stream"
+            entry["description"] = "attachment %d could not be read by leaktriage" % i
+            f.problems.append(Problem("msg.attachment_unreadable", "attachment %d unreadable: %s: %s" % (i, type(e).__name__, e)))
+        f.attachments.append(entry)
+    return f
+
+
+def read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
+    try:
+        yield from _read_pst(data, ctx)
+    except Exception as e:  # noqa: BLE001
+        yield Problem("pst.unreadable", "unexpected error while reading the PST: %s: %s" % (type(e).__name__, e))
+
+
+def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
+    try:
+        import pypff
+    except ImportError as e:  # pragma: no cover
+        yield Problem("pst.unreadable", "libpff-python (pypff) is not installed: %s" % e)
+        return
+    bio = io.BytesIO(data)
+    pst = pypff.file()
+    try:
+        pst.open_file_object(bio)
+    except Exception as e:  # noqa: BLE001
+        yield Problem("pst.unreadable", "not a readable PST/OST: %s" % e, offset=0)
+        return
+    try:
+        codepage = "cp1252"
+        try:
+            cp = pst.ascii_codepage
+            if cp:
+                codepage = cp.replace("windows-", "cp") if isinstance(cp, str) else codepage
+            "".encode(codepage)
+        except Exception:  # noqa: BLE001
+            codepage = "cp1252"
+        store = None
+        try:
+            store = pst.message_store
+        except Exception:  # noqa: BLE001
+            store = None
+        password = False
+        if store is not None:
+            sp = _props(store, codepage)
+            pw = sp.get(0x67FF)
+            password = isinstance(pw, int) and pw != 0
+        if password:
+            yield Problem("pst.password_protected", "the PST has a password set (PR_PST_PASSWORD); content read anyway",
+                          detail={"password_crc32": "%08x" % (pw & 0xFFFFFFFF)})
+        try:
+            enc = pst.encryption_type
+            if enc:
+                yield Problem("pst.encrypted", "PST %s encryption (fixed byte substitution, no secret); decoded"
+                              % {1: "compressible", 2: "high"}.get(enc, str(enc)))
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            orphans = pst.number_of_orphan_items
+            if orphans:
+                yield Problem("pst.orphan_items", "%d orphan items not linked into the folder tree (not read)" % orphans,
+                              detail={"count": orphans})
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            root = pst.root_folder
+        except Exception as e:  # noqa: BLE001
+            yield Problem("pst.unreadable", "PST root folder unreadable (damaged file): %s" % e)
+            return
+        state = {"count": 0, "stopped": False}
+        yield from _walk(root, [], ctx, codepage, state, password, 0)
+    finally:
+        try:
+            pst.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _walk(folder, path: List[str], ctx: Context, codepage: str, state: dict, password: bool, depth: int) -> Iterator[Item]:
+    fpath = "/".join(path)
+    if depth > 64:
+        yield Problem("pst.folder_unreadable", "folder tree deeper than 64 levels at %r; not followed" % fpath,
+                      detail={"folder": fpath})
+        return
+    try:
+        n = folder.number_of_sub_messages
+    except Exception as e:  # noqa: BLE001
+        yield Problem("pst.folder_unreadable", "folder %r: item list unreadable: %s" % (fpath, e), detail={"folder": fpath})
+        n = 0
+    for i in range(n):
+        if state["stopped"]:
+            return
+        state["count"] += 1
+        if state["count"] > ctx.limits.max_members:
+            state["stopped"] = True
+            yield Problem("pst.too_many_items", "more than max_members (%d) items; the rest were not read"
+                          % ctx.limits.max_members, detail={"limit": ctx.limits.max_members})
+            return
+        try:
+            m = folder.get_sub_message(i)
+            nid = m.identifier
+            f = pst_facts(m, codepage)
+            raw, info = build_mime(f)
+        except Exception as e:  # noqa: BLE001
+            yield Problem("pst.item_unreadable", "item %d of folder %r unreadable: %s: %s" % (i, fpath, type(e).__name__, e),
+                          detail={"folder": fpath, "index": i})
+            continue
+        seg = segment("pst", "%s/%d" % (fpath, nid) if fpath else str(nid))
+        extra = {"folder": fpath, "pst_nid": nid}
+        if password:
+            extra["pst_password_protected"] = True
+        yield from _item_child(f, raw, info, "pst", seg, ctx, extra)
+    try:
+        nf = folder.number_of_sub_folders
+    except Exception as e:  # noqa: BLE001
+        yield Problem("pst.folder_unreadable", "folder %r: sub-folder list unreadable: %s" % (fpath, e), detail={"folder": fpath})
+        return
+    for i in range(nf):
+        if state["stopped"]:
+            return
+        try:
+            sub = folder.get_sub_folder(i)
+            name = sub.name or ""
+        except Exception as e:  # noqa: BLE001
+            yield Problem("pst.folder_unreadable", "sub-folder %d of %r unreadable: %s" % (i, fpath, e), detail={"folder": fpath})
+            continue
+        yield from _walk(sub, path + [name], ctx, codepage, state, password, depth + 1)
