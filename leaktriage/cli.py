@@ -24,7 +24,44 @@ def _workers_default() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands living in other modules, imported only when used (keeps `leaktriage search` start-up lean).
+LAZY_COMMANDS = {
+    "report": ("leaktriage.commands.manifest_cmds", "report"),
+    "show": ("leaktriage.commands.manifest_cmds", "show"),
+    "export": ("leaktriage.commands.manifest_cmds", "export"),
+    "extract": ("leaktriage.commands.manifest_cmds", "extract"),
+    "verify": ("leaktriage.commands.manifest_cmds", "verify"),
+    "index": ("leaktriage.commands.search_cmds", "index"),
+    "search": ("leaktriage.commands.search_cmds", "search"),
+    "keys": ("leaktriage.commands.auth_cmds", "keys"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        names = set(super().list_commands(ctx))
+        for name in LAZY_COMMANDS:
+            if self._load(name) is not None:
+                names.add(name)
+        return sorted(names)
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        return cmd if cmd is not None else self._load(name)
+
+    def _load(self, name):
+        spec = LAZY_COMMANDS.get(name)
+        if spec is None:
+            return None
+        import importlib
+        try:
+            mod = importlib.import_module(spec[0])
+        except ImportError:
+            return None
+        return getattr(mod, spec[1], None)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="leaktriage")
 def cli():
     """Forensic triage of leaked email dumps.

@@ -109,6 +109,8 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
     top-level header block (fields, header end, body start) to avoid parsing it twice.
     """
     out = Entities()
+    if problem is None:
+        from .problems import problem_record as problem
     root_depth = root_path.count(".")
     # stack of (entity start, entity end, path, default content type, parent is digest)
     stack: List[Tuple[int, int, str, str]] = [(start, end, root_path, "text/plain")]
