@@ -50,9 +50,9 @@ MBOX = """\
 - A separator is a line starting `From ` that looks like an envelope line (a sender and a date, or
   Thunderbird's `From - date`) at the start of a line and followed by a header line. Any other
   `From ` line is a body line: it is never split on and is reported as `mbox.unquoted_from`.
-- The line break just before a separator (and the last one of the file) belongs to the mbox format,
-  not to the message (RFC 4155's separating blank line). A message's `offset`/`length` cover exactly
-  the bytes between, and `sha256` is their digest: what an audit of the mbox checks.
+- The line break just before a separator belongs to the mbox format, not to the message (RFC 4155's
+  separating blank line); the last message runs to the end of the file. A message's `offset`/`length`
+  cover exactly those bytes, and `sha256` is their digest: what an audit of the mbox checks.
 - A `Content-Length` header is honoured when it lands exactly on the next separator or the end of
   the file (mboxcl/mboxcl2); `From ` lines inside that body are then body lines.
 - Quoting: `>>From ` present anywhere: mboxrd (one `>` removed from every `>+From ` line); only

@@ -4,8 +4,8 @@ Rules (docs/manifest.md, "mbox"):
 - a separator is a line starting 'From ' that looks like an envelope line (sender and a date, or
   Thunderbird's 'From - date'), at the start of the file or of a line, followed by a header line;
   any other 'From ' line is a body line (reported as mbox.unquoted_from, never split on);
-- the line break just before a separator belongs to the separator (RFC 4155's blank line), as the
-  last line break of the file does; the message is everything between;
+- the line break just before a separator belongs to the separator (RFC 4155's blank line); the
+  message is everything between; the last message runs to the end of the file;
 - a Content-Length header is honoured when it lands exactly on the next separator (or the end),
   then 'From ' lines inside that body are not separators (mboxcl/cl2);
 - '>From ' quoting: mboxrd ('>>From ' present: one '>' removed from every '>+From ' line) or mboxo
@@ -136,8 +136,10 @@ def split(buf, start: int, end: int) -> Split:
         else:
             cl_all = False
         if not used:
-            nxt = cands[nxt_idx] if nxt_idx < len(cands) else end
-            msg_end = _strip_eol(buf, le, nxt)
+            if nxt_idx < len(cands):
+                msg_end = _strip_eol(buf, le, cands[nxt_idx])
+            else:
+                msg_end = end  # the last message keeps its final line break (as MimeKit and mime4j do)
         entries.append(Entry(m, marker, le, msg_end, cl, used))
         if le >= msg_end:
             res.problems.append(("mbox.empty_message", m, le - m, {}))

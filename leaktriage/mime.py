@@ -78,15 +78,13 @@ def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, in
             continue
         j = i + dl
         close = buf[j:j + 2] == b"--"
-        k = j + 2 if close else j
-        nl = buf.find(b"\n", k, e)
+        # After the boundary: "--" (close), or white space / end of line (RFC 2046 lets a reader
+        # ignore what follows). Any other character means a longer boundary: not ours.
+        if not close and j < e and buf[j] not in (32, 9, 13, 10):
+            pos = i + 1
+            continue
+        nl = buf.find(b"\n", j, e)
         line_end = e if nl < 0 else nl + 1
-        rest = buf[k:line_end]
-        if rest.strip(b" \t\r\n"):
-            if not close:
-                pos = i + 1
-                continue
-            # "--boundary--" followed by text: still the close delimiter (lenient, like most readers)
         out.append((i, line_end, close))
         if close:
             break

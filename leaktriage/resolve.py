@@ -66,7 +66,7 @@ def entity_bytes(message: bytes, target: str, root_path: str = "1") -> bytes:
         # descend into the attached message that contains the target
         best = None
         for path, p in recs.items():
-            if p["content_type"] in ("message/rfc822", "message/global") and target.startswith(path + "."):
+            if not p["content_type"].startswith("multipart/") and target.startswith(path + "."):
                 if best is None or len(path) > len(best):
                     best = path
         if best is None:

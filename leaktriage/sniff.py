@@ -52,7 +52,7 @@ def looks_like_message(prefix: bytes) -> bool:
     if block[:6].upper() == b"BEGIN:":  # iCalendar / vCard
         return False
     names = {m.group(1).lower() for m in KNOWN.finditer(block)}
-    return len(names) >= 2 or (len(names) == 1 and len(lines) <= 2)
+    return len(names) >= 2 or (len(names) == 1 and bool(KNOWN.match(p)))
 
 
 def looks_like_mbox(prefix: bytes) -> bool:

@@ -67,8 +67,11 @@ def decode_base64(raw: bytes) -> Tuple[bytes, str, Problems]:
         elif rem:
             is_last = i == len(data_blocks) - 1
             if is_last and not trailing:
-                problems.append(("base64.bad_padding", {"missing": 4 - rem}))
-            blk = blk + b"=" * (4 - rem)
+                # an unpadded final fragment: dropped, as mime4j does (a truncated body)
+                problems.append(("base64.truncated", {"dropped": rem}))
+                blk = blk[:-rem]
+            else:
+                blk = blk + b"=" * (4 - rem)
         if blk:
             try:
                 out += binascii.a2b_base64(blk)
@@ -89,7 +92,13 @@ def decode_qp(raw: bytes) -> Tuple[bytes, str, Problems]:
     # RFC 2045: '=' followed by transport padding then a line break is a soft line break
     if b"= " in raw or b"=\t" in raw:
         raw = re.sub(rb"=[ \t]+(?=\r?\n)", b"=", raw)
+    # RFC 2045: a hard line break in quoted-printable stands for CRLF, whatever the storage did to it
+    if b"\n" in raw and raw.count(b"\n") != raw.count(b"\r\n"):
+        raw = _LONE_LF.sub(b"\r\n", raw)
     return binascii.a2b_qp(raw), "quoted-printable", problems
+
+
+_LONE_LF = re.compile(rb"(?<!\r)\n")
 
 
 _UU_BEGIN = re.compile(rb"^begin(?:-base64)? +([0-7]{3,4}) +([^\r\n]*)\r?$", re.M)

@@ -453,6 +453,11 @@ def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = F
                 except Exception as e:
                     result.update(verdict="malformed", reason="%s i=%d tag list cannot be parsed" % (nm, i))
                     return result
+                for tag in ((b"b", b"bh") if which == "ams" else (b"b",)):
+                    if tag not in t or not _b64(t[tag]):
+                        result["sets"].append(info)
+                        result.update(verdict="malformed", reason="%s i=%d: %s= is missing or not valid base64" % (nm, i, tag.decode()))
+                        return result
                 info[which + "_d"] = _s(t.get(b"d"))
                 info[which + "_s"] = _s(t.get(b"s"))
                 if which == "as":

@@ -138,7 +138,9 @@ def recover_keys(messages: Iterable[bytes], *, max_pairs: int = 6) -> List[Dict[
 
     Returns [{"name", "txt", "bits", "e", "provenance", "messages_used", "signatures",
     "signatures_verified", "seconds"}]. Pairs are tried in order (1st+2nd, 3rd+4th, ..., then
-    1st+3rd, ...) up to max_pairs per group; a signature over altered headers just makes a pair fail.
+    every other pair 1st+3rd, 1st+4th, 2nd+3rd, ...) up to max_pairs per group; a signature over
+    altered headers just makes its pairs fail. Each failed pair costs as much as a success
+    (about 30 s for 2048 bits).
     """
     out: List[Dict[str, Any]] = []
     groups = collect_signatures(messages)
@@ -147,7 +149,7 @@ def recover_keys(messages: Iterable[bytes], *, max_pairs: int = 6) -> List[Dict[
         if (d, s) in done or len(sigs) < 2:
             continue
         pairs = [(i, i + 1) for i in range(0, len(sigs) - 1, 2)]
-        pairs += [(i, j) for i in range(len(sigs)) for j in range(i + 2, len(sigs)) if (i, j) not in pairs]
+        pairs += [(i, j) for i in range(len(sigs)) for j in range(i + 1, len(sigs)) if (i, j) not in pairs]
         t0 = time.monotonic()
         for i, j in pairs[:max_pairs]:
             extra = [sigs[x] for x in range(len(sigs)) if x not in (i, j)][:2]

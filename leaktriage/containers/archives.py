@@ -12,6 +12,7 @@ and bounded streaming decompression. Locator segments are documented in docs/con
 from __future__ import annotations
 
 import base64
+import bisect
 import bz2
 import datetime as _dt
 import io
@@ -528,22 +529,56 @@ def _parse_local(data: bytes, pos: int) -> Optional[_ZipEntry]:
     return e
 
 
-def _scan_locals(data: bytes, covered: List[Tuple[int, int]], known: set) -> Iterator[_ZipEntry]:
-    """Find local headers that no known member covers (damaged zip, or members hidden from the CD)."""
+class _Intervals:
+    """Sorted, non-overlapping-ish [start, end) ranges with a fast membership test."""
+
+    def __init__(self, ranges: Iterable[Tuple[int, int]]):
+        self.ranges = sorted(r for r in ranges if r[1] > r[0])
+        self.starts = [r[0] for r in self.ranges]
+        self.max_end: List[int] = []
+        m = -1
+        for r in self.ranges:
+            m = max(m, r[1])
+            self.max_end.append(m)
+
+    def contains(self, pos: int) -> bool:
+        i = bisect.bisect_right(self.starts, pos) - 1
+        return i >= 0 and self.max_end[i] > pos
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        if not self.starts or start >= self.starts[-1]:
+            self.ranges.append((start, end))
+            self.starts.append(start)
+            self.max_end.append(max(end, self.max_end[-1] if self.max_end else -1))
+        else:
+            self.__init__(self.ranges + [(start, end)])  # type: ignore[misc]
+
+
+def _scan_locals(data: bytes, covered: List[Tuple[int, int]], known: set,
+                 max_scan: int = 1 << 30) -> Iterator[_ZipEntry]:
+    """Find local headers that no known member covers (damaged zip, or members hidden from the CD).
+
+    max_scan bounds the bytes inflated to find the end of a member that has a data descriptor.
+    """
     mv = memoryview(data)
+    iv = _Intervals(covered)
     pos = data.find(b"PK\x03\x04")
     while pos != -1:
-        inside = any(a <= pos < b for a, b in covered)
-        if not inside and pos not in known:
+        if pos not in known and not iv.contains(pos):
             e = _parse_local(data, pos)
             if e is not None and e.method in _ZIP_METHODS and len(e.name_raw) > 0:
                 end = None
                 if e.descriptor and e.csize == 0 and not (e.flags & 1):
                     if e.method == 8:
                         st: dict = {}
+                        produced = 0
                         try:
-                            for _ in _inflate_raw(mv, e.data_start, len(data), st):
-                                pass
+                            for out in _inflate_raw(mv, e.data_start, len(data), st):
+                                produced += len(out)
+                                if produced > max_scan:
+                                    break
                             end = st.get("end")
                         except (_Truncated, zlib.error):
                             end = None
@@ -561,7 +596,7 @@ def _scan_locals(data: bytes, covered: List[Tuple[int, int]], known: set) -> Ite
                 e.listed = False
                 e.scanned = True
                 yield e
-                covered.append((e.data_start, e.data_start + e.csize))
+                iv.add(e.data_start, e.data_start + e.csize)
         pos = data.find(b"PK\x03\x04", pos + 4)
 
 
@@ -594,7 +629,8 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
             known.add(e.lho + delta)
             covered.append((e.data_start, e.data_start + e.csize))
     listed_total = len(entries)
-    hidden = list(_scan_locals(data, list(covered), known))
+    hidden = list(_scan_locals(data, list(covered), known,
+                               min(lim.max_member_size, int(lim.max_ratio * max(1, len(data))))))
     if not listed_total:
         for h in hidden:
             h.listed = True
@@ -963,6 +999,7 @@ def _read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
             return
         if ti is None:
             break
+        tf.members = []          # tarfile keeps every TarInfo: drop them, memory stays bounded
         index += 1
         if ti.isdir():
             continue

@@ -112,7 +112,9 @@ _add("pst.item_unreadable", "error", "container",
 _add("pst.not_mail", "info", "container",
      "A PST item that is not an e-mail (contact, appointment, distribution list...); recorded as an item, detail.item_class names it.")
 _add("pst.embedded_message_raw", "warning", "container",
-     "An attached message inside a PST message (attach method 5): libpff gives only its raw property block, which is kept as an application/vnd.ms-outlook-pst-embedded part instead of a message/rfc822 part.")
+     "An attached message inside a PST message (attach method 5) whose raw property block could not be parsed; the block is kept as an application/vnd.ms-outlook-pst-embedded part instead of a message/rfc822 part.")
+_add("pst.embedded_message_partial", "warning", "container",
+     "An attached message inside a PST message was rebuilt (message/rfc822) from its own property block; its recipient table, attachments and large properties live in sub-nodes libpff does not expose, so they are missing (detail.missing_values).")
 _add("pst.orphan_items", "info", "container",
      "The PST has orphan items (recoverable items not linked into the folder tree); they are counted in detail.count, not read.")
 _add("pst.too_many_items", "error", "limit",

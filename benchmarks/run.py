@@ -1,0 +1,897 @@
+#!/usr/bin/env python3
+"""leaktriage speed and memory benchmark: one command, one session, the same files for every tool.
+
+    python3 benchmarks/run.py                    # 10,000 messages (~1.2 GB), writes docs/benchmarks.md
+    python3 benchmarks/run.py --messages 300     # quick smoke run
+    python3 benchmarks/run.py --memory           # peak RSS on a ~2 GiB mbox and a 500 MiB attachment
+    python3 benchmarks/run.py --profile          # cProfile of a 1-worker scan, top functions
+
+What it does (see benchmarks/README.md for the method and how to read the table):
+1. generates a dump with ../shared/bench/make_dump.py, cached in the work dir under a key made of its
+   arguments and the generator's own digest (re-runs reuse it);
+2. installs the peers (eml_parser, mail-parser) in a virtualenv of their own in the work dir;
+3. runs each tool as its own process, measuring wall time (perf_counter around the process), CPU
+   time and peak RSS (``os.wait4`` rusage of that child, plus the summed RSS of its process tree
+   sampled from /proc, which counts leaktriage's worker processes);
+4. writes a Markdown table to docs/benchmarks.md (its "speed" or "memory" section is replaced, one
+   line is appended to its "history") and prints it.
+
+Peers parse only loose message files (.eml files and Maildir files), never the mbox/zip containers,
+so the comparison runs on a mirror of hard links of exactly those files; leaktriage also scans the
+whole dump, reported separately. Only the standard library is used here; the working tree's
+leaktriage is run with this interpreter (its dependencies must be installed, e.g. ``pip install -e .``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS_DIR = Path(__file__).resolve().parent / "peers"
+MAKE_DUMP = (REPO / ".." / "shared" / "bench" / "make_dump.py").resolve()
+DOC = REPO / "docs" / "benchmarks.md"
+DEFAULT_WORK_DIR = Path("/tmp/leaktriage-bench")
+
+# Peers, pinned so that figures from different days compare; bump deliberately.
+PEER_PACKAGES = ["eml_parser==4.4.0", "mail-parser==4.8.0"]
+
+# The targets of issue 6, as ratios measured in one run.
+TARGET_EML_PARSER = 3.0      # leaktriage 1 worker at least 3x faster than eml_parser
+TARGET_MAIL_PARSER = 1.5     # ... and at least 1.5x faster than mail-parser
+TARGET_SCALING = 1.7         # 2 workers at least 1.7x the 1-worker speed
+TARGET_FLOOR = 8.0           # no more than 8x the read+SHA-256 floor
+TARGET_MEMORY_MIB = 512      # "a few hundred MB of RAM": our reading, see benchmarks/README.md
+
+MIB = 1024 * 1024
+MB = 1000 * 1000
+
+
+# --------------------------------------------------------------------------------------------------
+# measuring one process
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Measure:
+    """One process run: wall and CPU seconds, peak memory, exit code, captured output."""
+    label: str
+    wall: float = 0.0
+    cpu: float = 0.0
+    maxrss_mib: float = 0.0       # largest single process (rusage of the child and its reaped children)
+    tree_rss_mib: float = 0.0     # largest sampled sum of RSS over the child's process tree
+    returncode: int = 0
+    others: float = 0.0           # average CPUs kept busy by *other* processes during the run
+    stdout_path: Optional[Path] = None
+    stderr_tail: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def peak_mib(self) -> float:
+        return max(self.maxrss_mib, self.tree_rss_mib)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU seconds spent busy by the whole machine since boot (all CPUs, /proc/stat), 0 if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)          # idle + iowait
+        guest = sum(v[8:10]) if len(v) > 9 else 0            # already counted in user/nice
+        return (sum(v) - idle - guest) / _HZ
+    except (OSError, ValueError):
+        return 0.0
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """Sum of RSS over root_pid and all its descendants (Linux /proc), 0 if it is gone."""
+    total, todo, seen = 0, [root_pid], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * _PAGE
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict] = None,
+            cwd: Optional[Path] = None, sample_every: float = 0.05) -> Measure:
+    """Run cmd as one child process; wall time around it, rusage from wait4, RSS of its tree sampled."""
+    m = Measure(label, stdout_path=stdout_path)
+    stderr_path = stdout_path.with_suffix(stdout_path.suffix + ".stderr")
+    peak = [0]
+    done = threading.Event()
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        busy0 = _busy_cpu_seconds()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                cwd=str(cwd) if cwd else None)
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _tree_rss_bytes(proc.pid))
+                done.wait(sample_every)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, ru = os.wait4(proc.pid, 0)
+        m.wall = time.perf_counter() - t0
+        busy = _busy_cpu_seconds() - busy0
+        done.set()
+        sampler.join()
+    proc.returncode = m.returncode = os.waitstatus_to_exitcode(status)
+    m.cpu = ru.ru_utime + ru.ru_stime
+    m.maxrss_mib = ru.ru_maxrss * 1024 / MIB          # Linux: KiB
+    m.tree_rss_mib = peak[0] / MIB
+    m.others = max(0.0, busy - m.cpu) / m.wall if m.wall > 0 else 0.0
+    m.stderr_tail = stderr_path.read_text(errors="replace")[-2000:]
+    return m
+
+
+# --------------------------------------------------------------------------------------------------
+# work dir: dump cache, loose-file mirror, peers virtualenv
+# --------------------------------------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def file_sha256(path: Path, n: Optional[int] = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n] if n else h.hexdigest()
+
+
+def can_sign() -> bool:
+    """make_dump.py signs with dkimpy when it can import it (with the interpreter we run it with)."""
+    r = subprocess.run([sys.executable, "-c", "import dkim"], capture_output=True)
+    return r.returncode == 0
+
+
+def dump_key(args) -> str:
+    sign = "signed" if (not args.no_sign and can_sign()) else "unsigned"
+    return (f"m{args.messages}-seed{args.seed}-scale{args.attachment_scale:g}-{sign}"
+            f"-gen{file_sha256(MAKE_DUMP, 12)}")
+
+
+def ensure_dump(work: Path, args) -> Path:
+    """The cached dump directory for these arguments (generated on first use). Returns its folder."""
+    key = dump_key(args)
+    final = work / "dumps" / key
+    if (final / "dump").is_dir() and (final / "dump.truth.jsonl").is_file():
+        log(f"dump: cached {final}")
+        return final
+    partial = work / "dumps" / (key + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    cmd = [sys.executable, str(MAKE_DUMP), str(partial / "dump"), "--messages", str(args.messages),
+           "--seed", str(args.seed), "--attachment-scale", str(args.attachment_scale), "--quiet"]
+    if args.no_sign:
+        cmd.append("--no-sign")
+    log(f"dump: generating {args.messages} messages -> {final} (one-off)")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    log(f"dump: generated in {time.perf_counter() - t0:.1f} s")
+    partial.rename(final)
+    return final
+
+
+def loose_message_paths(dump_dir: Path) -> list[str]:
+    """Dump-relative paths of the loose message files (.eml and Maildir files), from the truth file."""
+    rels = []
+    with open(dump_dir / "dump.truth.jsonl", encoding="utf-8") as f:
+        for line in f:
+            loc = json.loads(line)["location"]
+            if loc["container"] == "file":
+                rels.append(loc["path"])
+    return sorted(set(rels))
+
+
+def ensure_mirror(dump_dir: Path) -> tuple[Path, Path, int, int]:
+    """A folder of hard links to the loose message files only, and a NUL-separated list of them.
+
+    Returns (mirror dir, file list, number of files, total bytes). Cached beside the dump.
+    """
+    mirror = dump_dir / "loose"
+    listing = dump_dir / "loose.list"
+    stamp = dump_dir / "loose.done"
+    rels = loose_message_paths(dump_dir)
+    if not stamp.is_file():
+        shutil.rmtree(mirror, ignore_errors=True)
+        for rel in rels:
+            src, dst = dump_dir / "dump" / rel, mirror / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.parent.name in ("cur", "new", "tmp"):       # keep a Maildir recognisable as one
+                for sub in ("cur", "new", "tmp"):
+                    (dst.parent.parent / sub).mkdir(exist_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        listing.write_bytes(b"\0".join(os.fsencode(mirror / rel) for rel in rels))
+        stamp.write_text(f"{len(rels)}\n")
+        log(f"mirror: {len(rels)} loose message files linked into {mirror}")
+    total = sum((mirror / rel).stat().st_size for rel in rels)
+    return mirror, listing, len(rels), total
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    n = size = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                n += 1
+                size += os.path.getsize(p)
+    return n, size
+
+
+def warm_page_cache(root: Path) -> None:
+    """Read every file once so that no tool pays for the first (cold) read of the dump."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                with open(p, "rb") as f:
+                    while f.read(1 << 22):
+                        pass
+
+
+def ensure_peers_venv(work: Path) -> Path:
+    """Virtualenv (same interpreter) with the pinned peers. Returns its python."""
+    venv = work / "peers-venv"
+    py = venv / "bin" / "python"
+    stamp = venv / "peers.installed"
+    want = "\n".join(PEER_PACKAGES) + "\n"
+    if py.exists() and stamp.is_file() and stamp.read_text() == want:
+        return py
+    log(f"peers: installing {', '.join(PEER_PACKAGES)} into {venv}")
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PEER_PACKAGES],
+                   check=True)
+    stamp.write_text(want)
+    return py
+
+
+def leaktriage_env() -> dict:
+    """Environment running the working tree's leaktriage (not whatever copy is installed)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("CI", None)
+    return env
+
+
+def check_leaktriage() -> None:
+    r = subprocess.run([sys.executable, "-c", "import leaktriage.cli, leaktriage; print(leaktriage.__file__)"],
+                       capture_output=True, text=True, env=leaktriage_env(), cwd=str(REPO))
+    if r.returncode != 0:
+        sys.exit("benchmarks/run.py: cannot import the working tree's leaktriage with "
+                 f"{sys.executable} (install its dependencies, e.g. `pip install -e .`):\n{r.stderr[-1500:]}")
+    if Path(r.stdout.strip()).resolve().parent != (REPO / "leaktriage").resolve():
+        log(f"warning: leaktriage imported from {r.stdout.strip()}, not from {REPO}")
+
+
+# --------------------------------------------------------------------------------------------------
+# running the tools
+# --------------------------------------------------------------------------------------------------
+
+def run_leaktriage(label: str, target: Path, out_dir: Path, workers: int) -> Measure:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / "manifest.jsonl"
+    for p in (manifest, out_dir / "manifest.jsonl.run.json", out_dir / "manifest.jsonl.sha256"):
+        p.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "leaktriage", "scan", str(target), "-o", str(manifest), "--quiet",
+           "--workers", str(workers)]
+    m = measure(label, cmd, stdout_path=out_dir / "stdout.txt", env=leaktriage_env(), cwd=REPO)
+    m.info["cmd"] = f"leaktriage scan DIR -o OUT --quiet --workers {workers}"
+    if m.ok and manifest.is_file():
+        m.info["manifest_sha256"] = file_sha256(manifest)
+        m.info["manifest_bytes"] = manifest.stat().st_size
+        summary = last_json_line(manifest)
+        if summary.get("record") == "summary":
+            msgs = summary.get("messages", {})
+            m.info["messages"] = msgs.get("total") if isinstance(msgs, dict) else msgs
+            by_source = msgs.get("by_source", {}) if isinstance(msgs, dict) else {}
+            m.info["messages_by_source"] = by_source
+            m.info["loose_messages"] = by_source.get("file", 0) + by_source.get("maildir", 0)
+            m.info["problems"] = summary.get("problems", {}).get("total") \
+                if isinstance(summary.get("problems"), dict) else None
+    return m
+
+
+def last_json_line(path: Path) -> dict:
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - (1 << 20)))
+        tail = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        return json.loads(tail)
+    except ValueError:
+        return {}
+
+
+def run_peer(label: str, python: Path, script: str, extra: list[str], listing: Path, out_dir: Path) -> Measure:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    cmd = [str(python), str(PEERS_DIR / script), *extra, str(listing)]
+    m = measure(label, cmd, stdout_path=out_dir / "stdout.json", env=env, cwd=PEERS_DIR)
+    m.info["cmd"] = " ".join(["peers/" + script, *extra])
+    if m.ok:
+        try:
+            m.info.update(json.loads(m.stdout_path.read_text()))
+        except ValueError:
+            m.returncode, m.stderr_tail = -1, "peer printed no JSON summary\n" + m.stderr_tail
+    return m
+
+
+def best_of(runs: list[Measure]) -> Measure:
+    """Fastest successful run, with the highest peak memory seen over all the runs."""
+    good = [r for r in runs if r.ok] or runs
+    best = min(good, key=lambda r: r.wall)
+    best.maxrss_mib = max(r.maxrss_mib for r in runs)
+    best.tree_rss_mib = max(r.tree_rss_mib for r in runs)
+    best.info["runs"] = len(runs)
+    best.info["walls"] = [round(r.wall, 3) for r in runs]
+    return best
+
+
+# --------------------------------------------------------------------------------------------------
+# context: machine, code version, load
+# --------------------------------------------------------------------------------------------------
+
+def machine_info() -> dict:
+    cpu_model = ""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "cpu_model": cpu_model,
+            "memory": mem, "python": platform.python_version(), "implementation": platform.python_implementation(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def code_version() -> str:
+    """Commit of the working tree, and '+dirty' when leaktriage/ has uncommitted changes (read-only git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "leaktriage"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------------
+
+def fmt(x: Optional[float], nd: int = 2) -> str:
+    if x is None:
+        return "n/a"
+    if x >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return a / b if a and b else None
+
+
+def met(ok: Optional[bool]) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**not met**")
+
+
+SECTION_RE = r"<!-- {name}:start -->\n.*?<!-- {name}:end -->\n"
+
+
+def doc_skeleton() -> str:
+    return (
+        "# Benchmarks\n\n"
+        "Generated by `python3 benchmarks/run.py` (speed) and `python3 benchmarks/run.py --memory` "
+        "(memory): each run replaces its own section below and appends one line to the history. "
+        "Do not edit the sections by hand. How the figures are measured and how to read them: "
+        "[benchmarks/README.md](../benchmarks/README.md).\n\n"
+        "<!-- speed:start -->\n## Speed\n\nNot run yet.\n<!-- speed:end -->\n\n"
+        "<!-- memory:start -->\n## Memory\n\nNot run yet.\n<!-- memory:end -->\n\n"
+        "## History\n\nOne line per run, newest last (appended by run.py).\n\n"
+        "| date | commit | mode | dump | figures |\n|---|---|---|---|---|\n"
+    )
+
+
+def update_doc(path: Path, section: str, body: str, history_row: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.is_file() else doc_skeleton()
+    block = f"<!-- {section}:start -->\n{body.rstrip()}\n<!-- {section}:end -->\n"
+    pattern = re.compile(SECTION_RE.format(name=section), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    if "## History" not in text:
+        text = text.rstrip("\n") + "\n\n## History\n\n| date | commit | mode | dump | figures |\n|---|---|---|---|---|\n"
+    text = text.rstrip("\n") + "\n" + history_row.rstrip("\n") + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def context_lines(ctx: dict) -> list[str]:
+    mi = ctx["machine"]
+    return [
+        f"- **Date**: {ctx['date']}; leaktriage commit `{ctx['commit']}`; load average before/after "
+        f"{ctx['load_before']} / {ctx['load_after']}.",
+        f"- **Machine**: {mi['cpus']} CPUs ({mi['cpus_usable']} usable) {mi['cpu_model']}, {mi['memory']} RAM, "
+        f"{mi['system']}, {mi['implementation']} {mi['python']}.",
+    ]
+
+
+def speed_markdown(ctx: dict, rows: list[Measure], whole: list[Measure], args, n_files: int, n_bytes: int,
+                   dump_files: int, dump_bytes: int) -> tuple[str, str]:
+    by = {m.label: m for m in rows}
+    lt1 = by.get("leaktriage, 1 worker")
+    ltn = by.get(f"leaktriage, {args.workers} workers")
+    floor = by.get("read + SHA-256 (floor)")
+    eml = by.get("eml_parser")
+    mp = by.get("mail-parser")
+
+    def wall(m):
+        return m.wall if m and m.ok else None
+
+    L = ["## Speed", ""]
+    L += context_lines(ctx)
+    L += [
+        f"- **Dump**: `make_dump.py --messages {args.messages} --seed {args.seed} --attachment-scale "
+        f"{args.attachment_scale:g}{' --no-sign' if args.no_sign else ''}` ({ctx['dump_key']}): "
+        f"{dump_files:,} files, {dump_bytes / MB:,.0f} MB in all.",
+        f"- **Same files for every tool**: the {n_files:,} loose message files (.eml and Maildir files; "
+        f"{n_bytes / MB:,.0f} MB) that the peers can parse, as a mirror of hard links; mbox and zip containers "
+        "are left to the whole-dump runs below. Page cache warm; each tool a separate process; "
+        f"best wall time of {args.repeat} run(s); MB = 10^6 bytes, MiB = 2^20.",
+        "",
+        "| tool | wall s | messages/s | MB/s | CPU s | peak RSS MiB | x floor | eml_parser ÷ this | "
+        "mail-parser ÷ this | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in rows:
+        if not m.ok:
+            L.append(f"| {m.label} | failed (exit {m.returncode}) | | | | | | | | |")
+            continue
+        L.append(
+            f"| {m.label} | {fmt(m.wall)} | {fmt(n_files / m.wall, 0)} | {fmt(n_bytes / MB / m.wall, 1)} | "
+            f"{fmt(m.cpu)} | {fmt(m.peak_mib, 0)} | {fmt(ratio(m.wall, wall(floor)), 1)} | "
+            f"{fmt(ratio(wall(eml), m.wall))} | {fmt(ratio(wall(mp), m.wall))} | {m.others:.2f} |")
+    L += ["", "x floor = wall time ÷ the read+SHA-256 floor's (lower is better); \"X ÷ this\" = X's wall time ÷ "
+          "this row's (above 1: this row is faster than X). CPU s = user + system time of the process and its "
+          "children. Peak RSS: the larger of the biggest single process (rusage) and the sampled sum over the "
+          "process tree (leaktriage's workers). Other load = average number of CPUs kept busy by other "
+          "processes during that run (0 on an idle machine)."]
+    busiest = max((m.others for m in rows + whole if m.ok), default=0.0)
+    if busiest >= 0.2:
+        L += ["", f"**The machine was not idle**: other processes kept up to {busiest:.1f} of its "
+              f"{ctx['machine']['cpus_usable']} CPUs busy during some runs, which inflates wall times (the "
+              "parallel run most of all). The CPU-time ratios in the targets table are less affected; rerun "
+              "on an idle machine (and with `--repeat 3`) for publishable wall-time figures."]
+
+    # leaktriage against the peers
+    peers = [m for m in rows if not m.label.startswith("leaktriage")]
+    if lt1 and lt1.ok:
+        L += ["", "### leaktriage against each peer (speed-up = peer wall time ÷ leaktriage wall time)", "",
+              "| peer | " + " | ".join(m.label for m in (lt1, ltn) if m and m.ok) + " |",
+              "|---|" + "---:|" * len([m for m in (lt1, ltn) if m and m.ok])]
+        for p in peers:
+            if not p.ok:
+                continue
+            cells = [f"{fmt(ratio(p.wall, m.wall))}x" for m in (lt1, ltn) if m and m.ok]
+            L.append(f"| {p.label} | " + " | ".join(cells) + " |")
+
+    # targets
+    r_eml = ratio(wall(eml), wall(lt1))
+    r_mp = ratio(wall(mp), wall(lt1))
+    r_scale = ratio(wall(lt1), wall(ltn))
+    r_floor = ratio(wall(lt1), wall(floor))
+    scale_note = "" if args.workers == 2 else f" (measured with {args.workers} workers)"
+    def cpu(m):
+        return m.cpu if m and m.ok else None
+
+    c_eml, c_mp, c_floor = ratio(cpu(eml), cpu(lt1)), ratio(cpu(mp), cpu(lt1)), ratio(cpu(lt1), cpu(floor))
+    L += ["", "### Targets (issue 6, ratios from this run)", "",
+          "The verdict uses wall time, as the issue does; the same ratio on CPU time is given for "
+          "comparison (it is less disturbed by other processes, but cannot judge parallel speed-up).", "",
+          "| target | measured (wall) | verdict | same on CPU time |", "|---|---:|---|---:|",
+          f"| leaktriage 1 worker ≥ {TARGET_EML_PARSER:g}x faster than eml_parser | {fmt(r_eml)}x | "
+          f"{met(None if r_eml is None else r_eml >= TARGET_EML_PARSER)} | {fmt(c_eml)}x |",
+          f"| leaktriage 1 worker ≥ {TARGET_MAIL_PARSER:g}x faster than mail-parser | {fmt(r_mp)}x | "
+          f"{met(None if r_mp is None else r_mp >= TARGET_MAIL_PARSER)} | {fmt(c_mp)}x |",
+          f"| leaktriage 2 workers ≥ {TARGET_SCALING:g}x its own 1-worker speed{scale_note} | {fmt(r_scale)}x | "
+          f"{met(None if r_scale is None else r_scale >= TARGET_SCALING)} | n/a |",
+          f"| leaktriage 1 worker ≤ {TARGET_FLOOR:g}x the read+SHA-256 floor | {fmt(r_floor, 1)}x | "
+          f"{met(None if r_floor is None else r_floor <= TARGET_FLOOR)} | {fmt(c_floor, 1)}x |"]
+
+    # whole dump
+    L += ["", f"### leaktriage on the whole dump ({dump_files:,} files, {dump_bytes / MB:,.0f} MB: loose files, "
+          "Maildir, mbox, zip archives, attachments, strays)", "",
+          "| run | wall s | messages | messages/s | MB/s | CPU s | peak RSS MiB | other load |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in whole:
+        if not m.ok:
+            L.append(f"| {m.label} | failed (exit {m.returncode}) | | | | | | |")
+            continue
+        msgs = m.info.get("messages")
+        L.append(f"| {m.label} | {fmt(m.wall)} | {msgs if msgs is not None else 'n/a'} | "
+                 f"{fmt(msgs / m.wall, 0) if msgs else 'n/a'} | {fmt(dump_bytes / MB / m.wall, 1)} | {fmt(m.cpu)} | "
+                 f"{fmt(m.peak_mib, 0)} | {m.others:.2f} |")
+
+    # checks
+    checks = []
+    if lt1 and lt1.ok:
+        src = lt1.info.get("messages_by_source", {})
+        checks.append(f"in the {n_files:,} loose files leaktriage decoded {lt1.info.get('loose_messages')} "
+                      f"messages (file {src.get('file', 0)}, Maildir {src.get('maildir', 0)}; the rest are empty "
+                      f"or broken on purpose) plus {src.get('rfc822', 0)} attached message/rfc822")
+    pairs = [(lt1, ltn, "mirror"), (whole[0] if whole else None, whole[1] if len(whole) > 1 else None, "whole dump")]
+    for a, b, what in pairs:
+        if a and b and a.ok and b.ok and "manifest_sha256" in a.info:
+            same = a.info["manifest_sha256"] == b.info.get("manifest_sha256")
+            checks.append(f"{what}: the 1-worker and {args.workers}-worker manifests are "
+                          + ("byte-identical" if same else "**different**")
+                          + f" (SHA-256 {a.info['manifest_sha256'][:16]}…)")
+    for m in peers:
+        if m.ok:
+            checks.append(f"{m.label} {m.info.get('version', '')}: {m.info.get('files')} files, "
+                          f"{m.info.get('errors')} raised an exception")
+    for m in rows + whole:
+        if not m.ok:
+            checks.append(f"{m.label} **failed** (exit {m.returncode}): "
+                          f"`{m.stderr_tail.strip().splitlines()[-1][:200] if m.stderr_tail.strip() else ''}`")
+    if checks:
+        L += ["", "Checks: " + "; ".join(checks) + "."]
+
+    hist = (f"| {ctx['date']} | `{ctx['commit']}` | speed | {args.messages} msgs, {n_files} loose files | "
+            f"1w {fmt(wall(lt1))} s, {args.workers}w {fmt(wall(ltn))} s, floor {fmt(wall(floor))} s, "
+            f"eml_parser {fmt(wall(eml))} s, mail-parser {fmt(wall(mp))} s; vs eml_parser {fmt(r_eml)}x, "
+            f"vs mail-parser {fmt(r_mp)}x, scaling {fmt(r_scale)}x, x floor {fmt(r_floor, 1)}; "
+            f"whole dump 1w {fmt(whole[0].wall if whole and whole[0].ok else None)} s, "
+            f"peak {fmt(max((m.peak_mib for m in whole if m.ok), default=None), 0)} MiB |")
+    return "\n".join(L) + "\n", hist
+
+
+# --------------------------------------------------------------------------------------------------
+# speed mode
+# --------------------------------------------------------------------------------------------------
+
+def speed(args, work: Path) -> int:
+    check_leaktriage()
+    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc()}
+    dump_dir = ensure_dump(work, args)
+    ctx["dump_key"] = dump_dir.name
+    mirror, listing, n_files, n_bytes = ensure_mirror(dump_dir)
+    dump_files, dump_bytes = tree_size(dump_dir / "dump")
+    peers_py = ensure_peers_venv(work)
+
+    run_dir = work / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True)
+    log(f"run: outputs in {run_dir}; warming the page cache")
+    warm_page_cache(dump_dir / "dump")
+    ctx["load_before"] = loadavg()
+
+    plan = [
+        ("read + SHA-256 (floor)", lambda d: run_peer("read + SHA-256 (floor)", Path(sys.executable),
+                                                      "floor_sha256.py", [], listing, d)),
+        ("leaktriage, 1 worker", lambda d: run_leaktriage("leaktriage, 1 worker", mirror, d, 1)),
+        (f"leaktriage, {args.workers} workers",
+         lambda d: run_leaktriage(f"leaktriage, {args.workers} workers", mirror, d, args.workers)),
+        ("eml_parser", lambda d: run_peer("eml_parser", peers_py, "eml_parser_peer.py", [], listing, d)),
+        ("mail-parser", lambda d: run_peer("mail-parser", peers_py, "mailparser_peer.py", [], listing, d)),
+        ("email stdlib (compat32)", lambda d: run_peer("email stdlib (compat32)", Path(sys.executable),
+                                                       "stdlib_email.py", ["--policy", "compat32"], listing, d)),
+        ("email stdlib (default)", lambda d: run_peer("email stdlib (default)", Path(sys.executable),
+                                                      "stdlib_email.py", ["--policy", "default"], listing, d)),
+    ]
+    whole_plan = [
+        ("leaktriage, 1 worker, whole dump",
+         lambda d: run_leaktriage("leaktriage, 1 worker, whole dump", dump_dir / "dump", d, 1)),
+        (f"leaktriage, {args.workers} workers, whole dump",
+         lambda d: run_leaktriage(f"leaktriage, {args.workers} workers, whole dump", dump_dir / "dump", d,
+                                  args.workers)),
+    ]
+    if args.only:
+        wanted = [w.strip().lower() for w in args.only.split(",")]
+        plan = [p for p in plan if any(w in p[0].lower() for w in wanted)]
+        whole_plan = [p for p in whole_plan if any(w in p[0].lower() for w in wanted)]
+
+    results: dict[str, list[Measure]] = {}
+    for rep in range(args.repeat):
+        for label, fn in plan + whole_plan:
+            d = run_dir / f"{slug(label)}-{rep + 1}"
+            m = fn(d)
+            results.setdefault(label, []).append(m)
+            status = "ok" if m.ok else f"FAILED exit {m.returncode}: {m.stderr_tail.strip()[-300:]}"
+            log(f"{label}: {m.wall:.2f} s, peak {m.peak_mib:.0f} MiB, cpu {m.cpu:.1f} s, "
+                f"other load {m.others:.2f} ({status})")
+    ctx["load_after"] = loadavg()
+    rows = [best_of(results[label]) for label, _ in plan]
+    whole = [best_of(results[label]) for label, _ in whole_plan]
+    body, hist = speed_markdown(ctx, rows, whole, args, n_files, n_bytes, dump_files, dump_bytes)
+    print(body)
+    (run_dir / "results.json").write_text(json.dumps(
+        {"context": ctx, "args": vars(args), "loose_files": n_files, "loose_bytes": n_bytes,
+         "dump_files": dump_files, "dump_bytes": dump_bytes,
+         "results": {label: [measure_dict(m) for m in ms] for label, ms in results.items()}}, indent=1))
+    if args.doc != "-" and not args.only:
+        update_doc(Path(args.doc), "speed", body, hist)
+        log(f"wrote {args.doc}")
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        log(f"kept outputs in {run_dir}")
+    return 0 if all(m.ok for m in rows + whole) else 1
+
+
+def measure_dict(m: Measure) -> dict:
+    return {"label": m.label, "wall": m.wall, "cpu": m.cpu, "others": m.others, "maxrss_mib": m.maxrss_mib,
+            "tree_rss_mib": m.tree_rss_mib, "returncode": m.returncode, "info": m.info}
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
+
+
+# --------------------------------------------------------------------------------------------------
+# memory mode
+# --------------------------------------------------------------------------------------------------
+
+FROM_LINE = b"From bench@leaktriage.invalid Thu Jan  1 00:00:00 2015\n"
+_FROM_QUOTE = re.compile(rb"^(>*From )", re.M)
+
+
+def ensure_big_mbox(work: Path, dump_dir: Path, target_bytes: int) -> tuple[Path, int]:
+    """One mbox (mboxrd quoting) of at least target_bytes: the dump's loose messages, cycled.
+
+    Every copy gets an ``X-Bench-Copy`` header first, so no two stored messages are the same bytes.
+    Returns (folder to scan, number of messages)."""
+    folder = work / "memory" / f"mbox-{target_bytes // MIB}MiB-{dump_dir.name}"
+    mbox = folder / "dump" / "big.mbox"
+    stamp = folder / "done.json"
+    if stamp.is_file():
+        return folder / "dump", json.loads(stamp.read_text())["messages"]
+    shutil.rmtree(folder, ignore_errors=True)
+    mbox.parent.mkdir(parents=True)
+    rels = loose_message_paths(dump_dir)
+    sources = [(dump_dir / "dump" / r).read_bytes() for r in rels]
+    log(f"memory: writing a {target_bytes / MIB:,.0f} MiB mbox from {len(sources)} messages")
+    n = written = 0
+    with open(mbox, "wb") as out:
+        while written < target_bytes:
+            raw = sources[n % len(sources)]
+            eol = b"\r\n" if b"\r\n" in raw[:2000] else b"\n"
+            body = b"X-Bench-Copy: %d" % n + eol + _FROM_QUOTE.sub(rb">\1", raw)
+            if not body.endswith(b"\n"):
+                body += b"\n"
+            chunk = FROM_LINE + body + b"\n"
+            out.write(chunk)
+            written += len(chunk)
+            n += 1
+    stamp.write_text(json.dumps({"messages": n, "bytes": written}))
+    return folder / "dump", n
+
+
+def ensure_big_attachment(work: Path, size_mib: int) -> tuple[Path, str]:
+    """A message with one base64 attachment of size_mib MiB (deterministic pseudo-random bytes).
+
+    Returns (folder to scan, SHA-256 of the decoded attachment)."""
+    import base64
+    import random
+    folder = work / "memory" / f"attachment-{size_mib}MiB"
+    eml = folder / "dump" / "big-attachment.eml"
+    stamp = folder / "done.json"
+    if stamp.is_file():
+        return folder / "dump", json.loads(stamp.read_text())["sha256"]
+    shutil.rmtree(folder, ignore_errors=True)
+    eml.parent.mkdir(parents=True)
+    log(f"memory: writing a message with a {size_mib} MiB attachment")
+    rng = random.Random(2017)
+    h = hashlib.sha256()
+    remaining = size_mib * MIB
+    with open(eml, "wb") as out:
+        out.write(b"From: Bench <bench@leaktriage.invalid>\r\nTo: Triage <triage@leaktriage.invalid>\r\n"
+                  b"Subject: one very large attachment\r\nDate: Thu, 01 Jan 2015 00:00:00 +0000\r\n"
+                  b"Message-ID: <big-attachment@leaktriage.invalid>\r\nMIME-Version: 1.0\r\n"
+                  b"Content-Type: multipart/mixed; boundary=\"=-bench-boundary-=\"\r\n\r\n"
+                  b"--=-bench-boundary-=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                  b"See the attached archive.\r\n\r\n"
+                  b"--=-bench-boundary-=\r\nContent-Type: application/octet-stream; name=\"backup.bin\"\r\n"
+                  b"Content-Disposition: attachment; filename=\"backup.bin\"\r\n"
+                  b"Content-Transfer-Encoding: base64\r\n\r\n")
+        block = 57 * 16384  # whole 76-character lines
+        while remaining:
+            data = rng.randbytes(min(block, remaining))
+            remaining -= len(data)
+            h.update(data)
+            enc = base64.encodebytes(data).replace(b"\n", b"\r\n")
+            out.write(enc)
+        out.write(b"\r\n--=-bench-boundary-=--\r\n")
+    digest = h.hexdigest()
+    stamp.write_text(json.dumps({"sha256": digest}))
+    return folder / "dump", digest
+
+
+def memory(args, work: Path) -> int:
+    check_leaktriage()
+    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc()}
+    dump_dir = ensure_dump(work, args)
+    mbox_dir, mbox_msgs = ensure_big_mbox(work, dump_dir, int(args.mbox_gib * 1024 * MIB))
+    att_dir, att_sha = ensure_big_attachment(work, args.attachment_mib)
+    run_dir = work / "runs" / ("memory-" + time.strftime("%Y%m%d-%H%M%S"))
+    run_dir.mkdir(parents=True)
+    ctx["load_before"] = loadavg()
+    cases = [(f"one mbox of {args.mbox_gib:g} GiB ({mbox_msgs:,} messages)", mbox_dir, mbox_msgs, None),
+             (f"one message with a {args.attachment_mib} MiB attachment", att_dir, 1, att_sha)]
+    rows = []
+    for title, folder, msgs, sha in cases:
+        _n, size = tree_size(folder)
+        warm_page_cache(folder)
+        for w in sorted({1, args.workers}):
+            label = f"{title}, {w} worker{'s' if w > 1 else ''}"
+            m = run_leaktriage(label, folder, run_dir / slug(label), w)
+            note = ""
+            if m.ok and sha:
+                found = sha in (run_dir / slug(label) / "manifest.jsonl").read_text(errors="replace")
+                note = "attachment SHA-256 in the manifest" if found else "**attachment SHA-256 not found in the manifest**"
+            elif m.ok:
+                got = m.info.get("messages")
+                note = f"{got} messages found" + ("" if got == msgs else f" (**expected {msgs}**)")
+            else:
+                note = f"**failed** (exit {m.returncode}): {m.stderr_tail.strip()[-200:]}"
+            log(f"{label}: {m.wall:.1f} s, peak {m.peak_mib:.0f} MiB ({note})")
+            rows.append((label, size, m, note))
+    ctx["load_after"] = loadavg()
+
+    L = ["## Memory", ""] + context_lines(ctx) + [
+        f"- **Target**: a single 2 GB mbox or a 500 MB attachment scans within \"a few hundred MB of RAM\", "
+        f"read here as a peak RSS ≤ {TARGET_MEMORY_MIB} MiB (summed over leaktriage's processes).",
+        f"- **Inputs** (built in the work dir): an mbox made by cycling the {dump_dir.name} loose messages "
+        "(each copy with an `X-Bench-Copy` header, `>From ` quoted), and one message whose single base64 "
+        "attachment is pseudo-random bytes.",
+        "", "| input | size MB | wall s | MB/s | CPU s | peak RSS MiB | largest process MiB | target | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for label, size, m, note in rows:
+        if m.ok:
+            L.append(f"| {label} | {size / MB:,.0f} | {fmt(m.wall)} | {fmt(size / MB / m.wall, 1)} | {fmt(m.cpu)} | "
+                     f"{fmt(m.peak_mib, 0)} | {fmt(m.maxrss_mib, 0)} | {met(m.peak_mib <= TARGET_MEMORY_MIB)} | {note} |")
+        else:
+            L.append(f"| {label} | {size / MB:,.0f} | failed | | | {fmt(m.peak_mib, 0)} | | {met(False)} | {note} |")
+    body = "\n".join(L) + "\n"
+    print(body)
+    hist = (f"| {ctx['date']} | `{ctx['commit']}` | memory | {args.mbox_gib:g} GiB mbox, {args.attachment_mib} MiB "
+            "attachment | " + "; ".join(f"{label.split(',')[0]} {label.split(', ')[-1]}: "
+                                        f"{fmt(m.wall)} s, {fmt(m.peak_mib, 0)} MiB" for label, _s, m, _n in rows) + " |")
+    if args.doc != "-":
+        update_doc(Path(args.doc), "memory", body, hist)
+        log(f"wrote {args.doc}")
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0 if all(m.ok for _l, _s, m, _n in rows) else 1
+
+
+# --------------------------------------------------------------------------------------------------
+# profile mode
+# --------------------------------------------------------------------------------------------------
+
+def profile(args, work: Path) -> int:
+    """cProfile of a 1-worker leaktriage scan of the whole dump; prints the top functions."""
+    check_leaktriage()
+    dump_dir = ensure_dump(work, args)
+    run_dir = work / "runs" / ("profile-" + time.strftime("%Y%m%d-%H%M%S"))
+    run_dir.mkdir(parents=True)
+    warm_page_cache(dump_dir / "dump")
+    prof = run_dir / "leaktriage.prof"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "leaktriage", "scan", str(dump_dir / "dump"),
+           "-o", str(run_dir / "manifest.jsonl"), "--quiet", "--workers", "1"]
+    m = measure("profile", cmd, stdout_path=run_dir / "stdout.txt", env=leaktriage_env(), cwd=REPO)
+    if not m.ok:
+        sys.exit(f"profiled scan failed (exit {m.returncode}):\n{m.stderr_tail}")
+    import pstats
+    for key in ("cumulative", "tottime"):
+        print(f"\n=== top {args.top} by {key} (whole dump, {args.messages} messages, "
+              f"1 worker, {m.wall:.1f} s under cProfile) ===")
+        pstats.Stats(str(prof), stream=sys.stdout).strip_dirs().sort_stats(key).print_stats(args.top)
+    log(f"profile kept in {prof} (python3 -m pstats {prof})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=10000, help="messages in the generated dump (default 10000)")
+    ap.add_argument("--seed", type=int, default=2017, help="make_dump.py seed (default 2017)")
+    ap.add_argument("--attachment-scale", type=float, default=1.0, help="make_dump.py attachment scale (default 1)")
+    ap.add_argument("--no-sign", action="store_true", help="generate without DKIM signatures")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                    help="workers for the parallel leaktriage run (default: CPU count)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool; the fastest is reported (default 1)")
+    ap.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR),
+                    help=f"dump cache, peers virtualenv and run outputs (default {DEFAULT_WORK_DIR}; never inside the repo)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep this run's manifests and peer outputs (work-dir/runs/...); the cached dump, "
+                         "mirror and virtualenv are always kept")
+    ap.add_argument("--doc", default=str(DOC), help="Markdown file to update ('-': print only)")
+    ap.add_argument("--only", help="comma-separated substrings of tool labels to run (development; "
+                                   "docs/benchmarks.md is then not written)")
+    ap.add_argument("--memory", action="store_true", help="memory check: a big mbox and a big attachment")
+    ap.add_argument("--mbox-gib", type=float, default=2.0, help="size of the --memory mbox in GiB (default 2)")
+    ap.add_argument("--attachment-mib", type=int, default=500, help="--memory attachment size in MiB (default 500)")
+    ap.add_argument("--profile", action="store_true", help="cProfile a 1-worker scan of the whole dump")
+    ap.add_argument("--top", type=int, default=25, help="--profile: functions to print (default 25)")
+    args = ap.parse_args(argv)
+
+    work = Path(args.work_dir).expanduser().resolve()
+    if work == REPO or REPO in work.parents:
+        ap.error(f"--work-dir {work} is inside the repository; use a folder outside it")
+    if not MAKE_DUMP.is_file():
+        ap.error(f"generator not found: {MAKE_DUMP}")
+    if args.workers < 1 or args.repeat < 1 or args.messages < 1:
+        ap.error("--workers, --repeat and --messages must be at least 1")
+    work.mkdir(parents=True, exist_ok=True)
+    if args.memory:
+        return memory(args, work)
+    if args.profile:
+        return profile(args, work)
+    return speed(args, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
