@@ -31,11 +31,12 @@ class Field:
         return unfold(self.raw)
 
 
-def unfold(raw: bytes) -> bytes:
+def unfold(raw: bytes, strip: bool = True) -> bytes:
+    """Remove folding line breaks; strip surrounding white space (only leading when strip=False)."""
     if b"\n" in raw or b"\r" in raw:
         raw = re.sub(rb"\r?\n(?=[ \t])|\r(?=[ \t])", b"", raw)
         raw = raw.replace(b"\r", b"").replace(b"\n", b"")
-    return raw.strip(b" \t")
+    return raw.strip(b" \t") if strip else raw.lstrip(b" \t")
 
 
 def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
@@ -242,7 +243,7 @@ def decode_words(text: str) -> Tuple[str, List[str]]:
 
 def decode_value(raw: bytes) -> Tuple[str, List[str], Optional[str]]:
     """Unfold and decode an unstructured header value. Returns (text, problems, 8-bit charset)."""
-    u = unfold(raw)
+    u = unfold(raw, strip=False)  # an unstructured value keeps its trailing white space
     text, cs8 = charsets.decode_header_bytes(u)
     problems = ["header.8bit"] if cs8 else []
     dec, p = decode_words(text)
@@ -418,7 +419,7 @@ def parse_addresses(raw: bytes) -> Tuple[List[Dict[str, Optional[str]]], List[st
         nonlocal phrase, comments, angle
         if angle is not None:
             name = " ".join(phrase).strip() or None
-            addr = angle.strip()
+            addr = "".join(_strip_comments(angle).split())
             if addr.lower().startswith("mailto:"):
                 addr = addr[7:]
             # strip source routes <@a,@b:user@host>
@@ -434,6 +435,14 @@ def parse_addresses(raw: bytes) -> Tuple[List[Dict[str, Optional[str]]], List[st
         else:
             phrase, comments, angle = [], [], None
             return
+        if angle is None and addr and "@" not in addr and "=?" in addr:
+            # an encoded-word standing for the whole address (seen in phishing mail)
+            dec, p = decode_words(addr)
+            if "@" in dec and " " not in dec.strip():
+                addr, name = dec.strip(), name
+                problems.extend(p)
+                if "header.address_invalid" in problems:
+                    problems.remove("header.address_invalid")
         if name:
             name, p = decode_words(name)
             problems.extend(p)
@@ -477,6 +486,23 @@ def parse_addresses(raw: bytes) -> Tuple[List[Dict[str, Optional[str]]], List[st
     return out, sorted(set(problems))
 
 
+def _strip_comments(s: str) -> str:
+    out, depth, i = [], 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and depth and i + 1 < len(s):
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 # ---------------------------------------------------------------------------
 # dates
 
@@ -506,6 +532,9 @@ def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
     A date without a zone is taken as UTC and its zone reported as None.
     """
     s = " ".join(raw.split())
+    if "(" in s:
+        s = " ".join(_strip_comments(s).split())
+    s = re.sub(r"\s*:\s*", ":", s)  # obsolete syntax: "09 :  55 : 06"
     if not s:
         return None, None
     t = None
@@ -553,9 +582,22 @@ def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), _fmt_tz(off)
 
 
+def normalize_msgid(text: str) -> str:
+    """A Message-ID without comments and without the white space obsolete syntax allows inside."""
+    t = text.strip()
+    if "(" in t:
+        t = _strip_comments(t).strip()
+    m = re.match(r"<([^<>]*)>", t)
+    if m:
+        return "<%s>" % "".join(m.group(1).split())
+    return t
+
+
 def parse_msgids(raw: str) -> List[str]:
     """Message-IDs in a References/In-Reply-To value, in order (bare tokens when no brackets)."""
-    ids = re.findall(r"<[^<>\s]*>", raw)
+    if "(" in raw:
+        raw = _strip_comments(raw)
+    ids = ["<%s>" % "".join(m.split()) for m in re.findall(r"<([^<>]*)>", raw)]
     if ids:
         return ids
     return [w for w in raw.split() if "@" in w]

@@ -35,6 +35,7 @@ EXIT_NOT_FOUND = 7      # the locator is not in the manifest (show)
 EXIT_INTERRUPTED = 130
 
 KINDS = ("file", "message", "part", "problem", "duplicate_group", "summary")
+_DECODER = json.JSONDecoder()
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -97,7 +98,7 @@ class Manifest:
         size = 0
         summary = None
         last_ok_newline = True
-        loads = json.loads
+        loads = _DECODER.decode
         try:
             for line in fh:
                 n += 1
@@ -109,7 +110,7 @@ class Manifest:
                 if not line.endswith(b"\n"):
                     last_ok_newline = False
                 try:
-                    rec = loads(line)
+                    rec = loads(line.decode("utf-8"))
                 except UnicodeDecodeError:
                     raise ManifestError("line is not UTF-8 (the file was changed or is not a manifest)",
                                         self.path, n)

@@ -145,8 +145,9 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     mid_f = headers.get(fields, "message-id")
     message_id = None
     if mid_f is not None:
-        message_id = headers.unfold(mid_f.raw).decode("utf-8", "replace") or None
-        if message_id and not re.fullmatch(r"<[^<>\s]+>", message_id):
+        written = headers.unfold(mid_f.raw).decode("utf-8", "replace")
+        message_id = headers.normalize_msgid(written) or None
+        if message_id and (message_id != written or not re.fullmatch(r"<[^<>\s]+>", message_id)):
             problems.append(problem(locator, "header.message_id_invalid", detail={"value": message_id[:200]}))
     irt = decoded.get("in-reply-to")
     refs = decoded.get("references")

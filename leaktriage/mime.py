@@ -86,8 +86,6 @@ def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, in
         nl = buf.find(b"\n", j, e)
         line_end = e if nl < 0 else nl + 1
         out.append((i, line_end, close))
-        if close:
-            break
         pos = line_end
     return out
 
@@ -219,11 +217,16 @@ def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, 
                            "sha256": hashlib.sha256(pre).hexdigest(), "data": data}
         if data:
             prob(loc, "mime.preamble_data", offset=bs - start, length=pre_end - bs)
+    # A close delimiter followed by more delimiters: a nested multipart reused its parent's boundary
+    # (seen in real mail). The parts after it are read, as Python's email package does; the bytes
+    # between such a close line and the next delimiter belong to no entity.
+    if any(d[2] for d in delims[:-1]):
+        prob(loc, "mime.boundary_reused", offset=delims[0][0] - start)
     children = []
     for idx in range(len(delims)):
         line_start, line_end, close = delims[idx]
         if close:
-            break
+            continue
         if idx + 1 < len(delims):
             nxt = delims[idx + 1][0]
             c_end = _eol_before(buf, nxt, line_end)

@@ -49,6 +49,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "mime.no_boundary": ("error", "parse", "A multipart part has no boundary parameter; its body is kept as one leaf (NoBoundaryInMultipartDefect)."),
     "mime.start_boundary_not_found": ("error", "parse", "The boundary of a multipart never appears; the whole body is its preamble (StartBoundaryNotFoundDefect)."),
     "mime.close_boundary_not_found": ("warning", "parse", "A multipart has no closing boundary line (CloseBoundaryNotFoundDefect)."),
+    "mime.boundary_reused": ("warning", "parse", "A closing boundary line is followed by more parts with the same boundary (a nested multipart reused its parent's boundary); the later parts are read."),
     "mime.preamble_data": ("info", "parse", "The preamble of a multipart holds data beyond the usual 'This is a multi-part message' text (a known hiding place)."),
     "mime.epilogue_data": ("info", "parse", "The epilogue of a multipart holds data (a known hiding place)."),
     "mime.depth_limit": ("error", "limit", "MIME nesting deeper than the limit; the deeper part is kept as one opaque leaf."),

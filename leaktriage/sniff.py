@@ -34,7 +34,8 @@ def _strip_bom(prefix: bytes) -> bytes:
 
 def looks_like_message(prefix: bytes) -> bool:
     """An RFC 5322 header block: the first line is a field and a known mail header appears in it."""
-    p = _strip_bom(prefix).lstrip(b"\r\n")
+    # leading blank or white-space-only lines happen in real dumps (copy/paste, broken exports)
+    p = _strip_bom(prefix).lstrip(b" \t\r\n")
     if p.startswith(b"From ") and not p.startswith(b"From: "):
         nl = p.find(b"\n")
         p = p[nl + 1:] if nl >= 0 else b""

@@ -14,7 +14,7 @@ def scanned(name, tmp_path_factory):
         from leaktriage import Options, scan
         root = corpus(name)
         out = tmp_path_factory.mktemp("corpus") / (name + ".jsonl")
-        scan(str(root), str(out), Options(workers=2))
+        scan(str(root), str(out), Options(workers=2, algorithms=("sha256", "md5", "sha1")))
         recs = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()]
         _CACHE[name] = (root, recs)
     return _CACHE[name]

@@ -113,3 +113,43 @@ def test_arc_incomplete_or_duplicated_is_malformed():
 @pytest.mark.parametrize("raw", [b"", b"ARC-Seal: garbage\r\n\r\n", b"ARC-Seal:\r\n", b"ARC-Seal: i=1; ;;==\xff\r\n\r\n"])
 def test_arc_hostile_input_never_raises(raw):
     assert verify_arc(raw, KS)["verdict"] in ("malformed", "none", "fail", "no-key")
+
+
+LIST_KEY = T.rsa_key(1024, seed=4)
+KS2 = KeyStore.from_dict({"sel._domainkey.example.com": KEY.txt(), "arc._domainkey.relay.example.net": ARC_KEY.txt(),
+                          "arc2._domainkey.list.example.org": LIST_KEY.txt()})
+
+
+def two_hops(cv=None):
+    first = sealed().replace(b"Subject: Quarterly figures", b"Subject: [list] Quarterly figures")
+    return T.arc_seal(first, LIST_KEY, d="list.example.org", s="arc2", srv="list.example.org",
+                      results="arc=pass; dkim=fail", cv=cv)
+
+
+def test_two_hop_chain_passes_although_the_list_changed_the_subject():
+    raw = two_hops()
+    r = verify_arc(raw, KS2)
+    assert r["verdict"] == "pass"
+    # only the most recent AMS has to verify: the first hop's AMS no longer matches the changed Subject
+    assert [(s["i"], s["ams"], s["as"], s["cv"]) for s in r["sets"]] == [(1, "fail", "pass", "none"), (2, "pass", "pass", "pass")]
+    # DKIM of the author breaks on the same change: ARC tells what the list saw, not who wrote it
+    from leaktriage.auth import verify_dkim
+    assert verify_dkim(raw, KS2)[0]["verdict"] == "signature-mismatch"
+
+
+def test_two_hop_chain_with_earlier_set_altered_fails():
+    raw = two_hops().replace(b"spf=pass smtp.mailfrom=example.com", b"spf=pass smtp.mailfrom=example.net")
+    r = verify_arc(raw, KS2)
+    assert r["verdict"] == "fail"
+    assert [(s["i"], s["as"]) for s in r["sets"]] == [(1, "fail"), (2, "fail")]
+
+
+def test_chain_sealed_with_cv_fail_is_fail():
+    r = verify_arc(two_hops(cv="fail"), KS2)
+    assert r["verdict"] == "fail" and "reported failure" in r["reason"]
+
+
+def test_two_hop_chain_without_first_hop_key_is_no_key():
+    ks = KeyStore.from_dict({"arc2._domainkey.list.example.org": LIST_KEY.txt()})
+    r = verify_arc(two_hops(), ks)
+    assert r["verdict"] == "no-key" and r["missing_keys"] == ["arc._domainkey.relay.example.net"]

@@ -115,3 +115,11 @@ def test_document_indicators():
     assert document_indicators(sent, [cyr], mailbox_scripts={"LATIN", "CYRILLIC"}) == []
     assert document_indicators(sent, [cyr]) == []
     assert script_of("Jean-Luc") == "LATIN" and script_of("12 34") is None
+
+
+def test_pdf_xmp_attribute_form():
+    pdf = (b"%PDF-1.6\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF><rdf:Description rdf:about=\"\" "
+           b"xmp:CreateDate=\"2017-01-01T12:00:00+01:00\" xmp:ModifyDate=\"2017-01-02T12:00:00Z\" "
+           b"pdf:Producer=\"Microsoft Word\"/></rdf:RDF></x:xmpmeta>\n%%EOF\n")
+    m = docmeta(pdf, "application/pdf")
+    assert (m["created"], m["modified"], m["xmp_producer"]) == ("2017-01-01T11:00:00Z", "2017-01-02T12:00:00Z", "Microsoft Word")

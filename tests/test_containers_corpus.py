@@ -17,6 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from leaktriage import locator  # noqa: E402
 from leaktriage.containers import codes, outlook, tnef  # noqa: E402
 from leaktriage.containers.base import Child, Context, Problem  # noqa: E402
 
@@ -42,6 +43,9 @@ def run(reader, data, loc):
         assert isinstance(it, (Child, Problem))
         for p in ([it] if isinstance(it, Problem) else it.problems):
             assert p.code in codes.CODES, p.code
+        if isinstance(it, Child):
+            steps = locator.parse(locator.child(loc, it.segment))
+            assert locator.segment(steps[-1].kind, steps[-1].raw()) == it.segment
     return items
 
 

@@ -117,20 +117,37 @@ def sign(msg: bytes, key, *, d: str = "example.com", s: str = "sel", a: str = "r
 
 def arc_seal(msg: bytes, key: RSAKey, *, d: str = "relay.example.net", s: str = "arc",
              srv: str = "relay.example.net", results: str = "spf=pass smtp.mailfrom=example.com",
-             h: Sequence[str] = ("from", "to", "subject", "date", "message-id"), t: int = 1700000100) -> bytes:
-    """Add ARC set i=1 (AAR, AMS, AS with cv=none) to a message that has no ARC set yet."""
+             h: Sequence[str] = ("from", "to", "subject", "date", "message-id"), t: int = 1700000100,
+             cv: Optional[str] = None) -> bytes:
+    """Add the next ARC set (AAR, AMS, AS) on top of a message, as an intermediary would.
+
+    The instance is one more than the highest present; cv defaults to "none" for i=1 and "pass"
+    after. The seal signs every earlier set (AAR, AMS, AS in instance order) and its own AAR and AMS.
+    """
+    import re as _re
     data, _ = M.normalise_line_endings(msg)
     headers, body, _ = M.split_message(data)
+    arc = [x for x in headers if M.header_name(x) in ("arc-seal", "arc-message-signature", "arc-authentication-results")]
+    inst = max([int(_re.search(rb"i\s*=\s*(\d+)", v).group(1)) for _, v in arc] or [0]) + 1
+    if cv is None:
+        cv = "none" if inst == 1 else "pass"
     bh = base64.b64encode(hashlib.sha256(M.canon_body(body, "relaxed")).digest()).decode()
-    aar = (b"ARC-Authentication-Results", (" i=1; %s; %s\r\n" % (srv, results)).encode())
-    ams_v = (" i=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s; t=%d; h=%s; bh=%s;\r\n\tb="
-             % (d, s, t, ":".join(h), bh)).encode()
+    aar = (b"ARC-Authentication-Results", (" i=%d; %s; %s\r\n" % (inst, srv, results)).encode())
+    ams_v = (" i=%d; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s; t=%d; h=%s; bh=%s;\r\n\tb="
+             % (inst, d, s, t, ":".join(h), bh)).encode()
     ams_h = (b"ARC-Message-Signature", ams_v + b"\r\n")
     dg = hashlib.sha256(signed_header_data(headers, ams_h, list(h), "relaxed")).digest()
     ams = (b"ARC-Message-Signature", ams_v + base64.b64encode(key.sign_digest(dg, "sha256")) + b"\r\n")
-    as_v = (" i=1; cv=none; a=rsa-sha256; d=%s; s=%s; t=%d;\r\n\tb=" % (d, s, t)).encode()
+    as_v = (" i=%d; cv=%s; a=rsa-sha256; d=%s; s=%s; t=%d;\r\n\tb=" % (inst, cv, d, s, t)).encode()
     as_h = (b"ARC-Seal", as_v + b"\r\n")
-    dg = hashlib.sha256(signed_header_data([aar, ams], as_h, ["arc-authentication-results", "arc-message-signature"], "relaxed")).digest()
+
+    def inst_of(x):
+        return int(_re.search(rb"i\s*=\s*(\d+)", x[1]).group(1))
+    order = {"arc-authentication-results": 0, "arc-message-signature": 1, "arc-seal": 2}
+    prior = sorted(arc, key=lambda x: (inst_of(x), order[M.header_name(x)]))
+    covered = [M.canon_header(x, "relaxed") for x in prior + [aar, ams]]
+    own = M.canon_header((as_h[0], M.strip_b_tag(as_h[1])), "relaxed")[:-2]
+    dg = hashlib.sha256(b"".join(covered) + own).digest()
     seal = (b"ARC-Seal", as_v + base64.b64encode(key.sign_digest(dg, "sha256")) + b"\r\n")
     return b"".join(x[0] + b":" + x[1] for x in (seal, ams, aar)) + data
 
@@ -152,3 +169,40 @@ def message(subject: str = "Quarterly figures", body: bytes = b"Hello,\r\n\r\nth
 def prepend_after_received(signed: bytes, header_line: bytes) -> bytes:
     """Insert a raw header line at the very top (what a relay adding a header would do)."""
     return header_line + b"\r\n" + signed
+
+
+def write_signed_samples(folder: str) -> Dict[str, List[str]]:
+    """Write a small deterministic set of DKIM-signed messages and their key store into `folder`
+    (for the samples/ dump): returns {file name: [expected verdict per signature]}.
+
+    signed-pass.eml (relaxed/relaxed, 1024 bits), signed-altered-body.eml (body changed after
+    signing), signed-l-appended.eml (l= with a paragraph appended), signed-lf-only.eml (simple/simple
+    stored with LF line endings), signed-weak-key.eml (512 bits), signed-unknown-key.eml (selector
+    not in the key store); dkim-keys.json holds the keys of example.com with a provenance note.
+    """
+    import json
+    import os
+    key, weak = rsa_key(1024, seed=42), rsa_key(512, seed=42)
+    rcv = "Tue, 14 Nov 2023 22:15:00 +0000"
+    def with_received(signed: bytes) -> bytes:
+        return ("Received: from mail.example.com (mail.example.com [192.0.2.10])\r\n\tby mx.example.org "
+                "(Postfix) with ESMTPS id 4SVxyz1234\r\n\tfor <bob@example.org>; %s\r\n" % rcv).encode() + signed
+    base = message(received=None)
+    files = {
+        "signed-pass.eml": (with_received(sign(base, key, s="s2023")), ["pass"]),
+        "signed-altered-body.eml": (with_received(sign(base, key, s="s2023")).replace(b"the figures are attached", b"the figures are NOT attached"), ["body-hash-mismatch"]),
+        "signed-l-appended.eml": (with_received(sign(base, key, s="s2023", l=True)) + b"\r\nPS: new bank details: account 0000 1111.\r\n", ["pass"]),
+        "signed-lf-only.eml": (with_received(sign(base, key, s="s2023", c="simple/simple")).replace(b"\r\n", b"\n"), ["pass"]),
+        "signed-weak-key.eml": (with_received(sign(base, weak, s="weak")), ["pass-weak-key"]),
+        "signed-unknown-key.eml": (with_received(sign(base, key, s="gone")), ["no-key"]),
+    }
+    os.makedirs(folder, exist_ok=True)
+    for name, (data, _) in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    store = {"s2023._domainkey.example.com": {"txt": key.txt(), "provenance": "generated test key (leaktriage.auth._testkit, seed 42)"},
+             "weak._domainkey.example.com": {"txt": weak.txt(), "provenance": "generated 512-bit test key (seed 42)"}}
+    with open(os.path.join(folder, "dkim-keys.json"), "w", encoding="utf-8") as f:
+        json.dump(store, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return {name: v for name, (_, v) in files.items()}

@@ -1,7 +1,6 @@
 """One call per message: DKIM, ARC, Received chain, hidden timestamps and their indicators."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .codes import indicator

@@ -18,10 +18,10 @@ import binascii
 import hashlib
 import re
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _message as M
-from .keystore import DERIVED, KeyStore
+from .keystore import KeyStore
 
 try:  # dkimpy is the engine for tag and key parsing and for ARC
     import dkim
@@ -450,7 +450,7 @@ def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = F
             for which, nm in (("ams", "arc-message-signature"), ("as", "arc-seal")):
                 try:
                     t = parse_tag_value(st[nm].replace(b"\r\n", b""))
-                except Exception as e:
+                except Exception:
                     result.update(verdict="malformed", reason="%s i=%d tag list cannot be parsed" % (nm, i))
                     return result
                 for tag in ((b"b", b"bh") if which == "ams" else (b"b",)):

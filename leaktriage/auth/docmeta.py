@@ -220,6 +220,15 @@ def _pdf_date(s: Optional[str]) -> Optional[datetime]:
     return dt.astimezone(timezone.utc)
 
 
+def _xmp(xmp: str, tag: str) -> Optional[str]:
+    """An XMP property written as an element or as an attribute of rdf:Description."""
+    v = _xml_text(xmp, tag)
+    if v:
+        return v
+    m = re.search(r"\s(?:\w+:)?%s\s*=\s*[\"']([^\"']*)[\"']" % tag, xmp)
+    return _unescape_xml(m.group(1)).strip() or None if m else None
+
+
 def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
     buf = data[:MAX_PDF_SCAN]
     out: Dict[str, Any] = {"format": "pdf"}
@@ -238,8 +247,8 @@ def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
     x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
     if x:
         xmp = x.group(0)[:MAX_XML].decode("utf-8", "replace")
-        xm = {"xmp_create_date": _xml_text(xmp, "CreateDate"), "xmp_modify_date": _xml_text(xmp, "ModifyDate"),
-              "xmp_creator_tool": _xml_text(xmp, "CreatorTool"), "xmp_producer": _xml_text(xmp, "Producer")}
+        xm = {"xmp_create_date": _xmp(xmp, "CreateDate"), "xmp_modify_date": _xmp(xmp, "ModifyDate"),
+              "xmp_creator_tool": _xmp(xmp, "CreatorTool"), "xmp_producer": _xmp(xmp, "Producer")}
         cr = re.search(r"<dc:creator\b.*?</dc:creator>", xmp, re.S)
         if cr:
             names = [_unescape_xml(n).strip() for n in re.findall(r"<rdf:li[^>]*>(.*?)</rdf:li>", cr.group(0), re.S)]

@@ -1,0 +1,211 @@
+"""Run a query against the index: hits with snippets, counts, and their output (JSONL or a Rich table).
+
+Start-up matters (every query is a whole process), so this module imports only sqlite3, json and
+the query compiler; Rich is imported only to draw a table on a terminal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from typing import Iterator, List, Optional, Tuple
+
+from .fold import fold, fold_with_map
+from .query import Compiled, QueryError, compile_query  # noqa: F401  (QueryError re-exported)
+
+SORTS = ("newest", "oldest", "relevance")
+
+
+class SearchError(Exception):
+    pass
+
+
+def open_db(path: str) -> sqlite3.Connection:
+    if not os.path.isfile(path):
+        raise SearchError("no index at %s (build one with: leaktriage index MANIFEST --dump DIR -o %s)" % (path, path))
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % _uri_path(path), uri=True)
+        con.execute("SELECT 1 FROM messages_fts LIMIT 0")
+    except sqlite3.DatabaseError as exc:
+        raise SearchError("%s is not a leaktriage index (%s)" % (path, exc))
+    con.create_function("fold", 1, lambda s: fold(s) if s else s, deterministic=True)
+    return con
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote
+    return quote(os.path.abspath(path))
+
+
+class Hit:
+    """One matching message (spans: highlighted ranges of the snippet)."""
+
+    __slots__ = ("id", "locator", "date", "from_text", "to_text", "subject", "custodian", "mailbox", "sha256",
+                 "attachment_names", "dkim", "snippet", "spans")
+
+    def __init__(self, id, locator, date, from_text, to_text, subject, custodian, mailbox, sha256,
+                 attachment_names, dkim, snippet=None, spans=None):
+        self.id, self.locator, self.date, self.from_text, self.to_text = id, locator, date, from_text, to_text
+        self.subject, self.custodian, self.mailbox, self.sha256 = subject, custodian, mailbox, sha256
+        self.attachment_names, self.dkim, self.snippet, self.spans = attachment_names, dkim, snippet, spans
+
+    def as_json(self) -> dict:
+        d = {"locator": self.locator, "date": self.date, "from": self.from_text, "to": self.to_text,
+             "subject": self.subject, "custodian": self.custodian, "mailbox": self.mailbox,
+             "sha256": self.sha256}
+        if self.attachment_names:
+            d["attachments"] = self.attachment_names.split("\n")
+        if self.dkim:
+            d["dkim"] = self.dkim
+        if self.snippet is not None:
+            d["snippet"] = self.snippet
+        return {k: v for k, v in d.items() if v is not None}
+
+
+_COLS = "m.id, m.locator, m.date, m.from_text, m.to_text, m.subject, m.custodian, m.mailbox, m.sha256, " \
+        "m.attachment_names, m.dkim"
+
+
+def _select(c: Compiled, sort: str, limit: Optional[int], offset: int = 0) -> Tuple[str, list]:
+    params = list(c.params)
+    if sort == "relevance" and c.fts:
+        sql = ("SELECT %s FROM messages m JOIN (SELECT rowid AS rid, rank FROM messages_fts WHERE messages_fts "
+               "MATCH ?) r ON r.rid = m.id WHERE %s ORDER BY r.rank, m.date DESC, m.id" % (_COLS, c.where))
+        params = [c.fts] + params
+    else:
+        order = "m.date ASC, m.id" if sort == "oldest" else "m.date DESC, m.id"
+        sql = "SELECT %s FROM messages m WHERE %s ORDER BY %s" % (_COLS, c.where, order)
+    if limit:
+        sql += " LIMIT %d OFFSET %d" % (int(limit), int(offset))
+    return sql, params
+
+
+def count(con: sqlite3.Connection, query: str) -> int:
+    c = compile_query(query)
+    return con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
+
+
+def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: Optional[int] = None,
+           snippets: bool = True, width: int = 160) -> Iterator[Hit]:
+    c = compile_query(query)
+    sql, params = _select(c, sort, limit)
+    try:
+        rows = con.execute(sql, params)
+    except sqlite3.OperationalError as exc:
+        raise SearchError("the index could not run this query: %s" % exc)
+    pattern = _term_regex(c.terms) if snippets else None
+    for row in rows:
+        hit = Hit(*row)
+        if snippets:
+            body = con.execute("SELECT body, attachment_text FROM messages WHERE id = ?", (hit.id,)).fetchone()
+            hit.snippet, hit.spans = make_snippet(body[0] or "", pattern, width, extra=body[1] or "")
+        yield hit
+
+
+def _term_regex(terms: List[Tuple[str, bool]]):
+    if not terms:
+        return None
+    alts = sorted({re.escape(w) + (r"\w*" if p else r"(?!\w)") for w, p in terms}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:%s)" % "|".join(alts))
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> Tuple[str, List[Tuple[int, int]]]:
+    """A one-line extract of text around the first match (folded matching, original characters),
+    with the matched ranges. Falls back to `extra` (attachment text) when the body has no match."""
+    if pattern is not None and text and not pattern.search(fold(text)) and extra and pattern.search(fold(extra)):
+        text = extra
+    if not text:
+        return "", []
+    start = 0
+    if pattern is not None:
+        m = pattern.search(fold(text))
+        if m:
+            # folded offsets drift from the original only at ligatures and combining marks
+            start = max(0, m.start() - width // 3)
+            lo = max(0, start - 40)
+            window = text[lo:lo + width + 120]
+            fw, where = fold_with_map(window)
+            m2 = pattern.search(fw, max(0, m.start() - lo - 40))
+            if m2 and where:
+                start = lo + max(0, where[m2.start()] - width // 3)
+    # snap to a word start
+    if start:
+        sp = text.rfind(" ", max(0, start - 15), start)
+        start = sp + 1 if sp >= 0 else start
+    raw = text[start:start + width + 40]
+    one = _SPACE.sub(" ", raw).strip()[:width]
+    spans: List[Tuple[int, int]] = []
+    if pattern is not None and one:
+        fo, where = fold_with_map(one)
+        for m in pattern.finditer(fo):
+            if m.end() > m.start():
+                spans.append((where[m.start()], where[m.end() - 1] + 1))
+    prefix = "…" if start else ""
+    suffix = "…" if len(_SPACE.sub(" ", text[start:]).strip()) > len(one) else ""
+    return prefix + one + suffix, [(a + len(prefix), b + len(prefix)) for a, b in spans]
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+def write_jsonl(hits, out) -> int:
+    n = 0
+    dumps = json.dumps
+    for h in hits:
+        out.write(dumps(h.as_json(), ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def write_locators(hits, out) -> int:
+    n = 0
+    for h in hits:
+        out.write(h.locator + "\n")
+        n += 1
+    return n
+
+
+def render_table(hits, query: str, total: Optional[int], limit: Optional[int], con=None) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+    console = Console()
+    table = Table(show_lines=False, expand=True, title=None, header_style="bold")
+    table.add_column("date", no_wrap=True, width=10)
+    table.add_column("from", overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("subject / snippet", ratio=6)
+    table.add_column("locator", overflow="fold", ratio=3, style="dim")
+    n = 0
+    pattern = _term_regex(compile_query(query).terms)
+    for h in hits:
+        n += 1
+        subj = Text(h.subject or "(no subject)", style="bold")
+        if pattern is not None and h.subject:
+            fo, where = fold_with_map(h.subject)
+            for m in pattern.finditer(fo):
+                if m.end() > m.start():
+                    subj.stylize("reverse", where[m.start()], where[m.end() - 1] + 1)
+        cell = Text()
+        cell.append_text(subj)
+        if h.attachment_names:
+            cell.append("  📎 " + ", ".join(h.attachment_names.split("\n")), style="cyan")
+        if h.snippet:
+            snip = Text(h.snippet)
+            for a, b in h.spans or ():
+                snip.stylize("bold yellow", a, b)
+            cell.append("\n")
+            cell.append_text(snip)
+        sender = h.from_text or ""
+        if "<" in sender:
+            sender = sender.split("<", 1)[0].strip().strip('"') or sender
+        table.add_row((h.date or "")[:10], sender, cell, h.locator)
+    console.print(table)
+    shown = "%d hit%s" % (n, "" if n == 1 else "s")
+    if total is not None and total > n:
+        shown = "%d of %d hits (use --limit to see more, --format jsonl for all)" % (n, total)
+    console.print("[dim]%s for[/dim] %s" % (shown, query), highlight=False)
+    return n

