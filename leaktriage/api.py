@@ -110,7 +110,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
 def _versions() -> dict:
     out = {}
     from importlib import metadata
-    for name in ("python-magic", "chardet", "dkimpy", "extract-msg", "libpff-python", "py7zr", "tnefparse"):
+    for name in ("python-magic", "chardet", "dkimpy", "extract-msg", "libpff-python", "py7zr", "compressed-rtf"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

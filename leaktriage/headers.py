@@ -523,7 +523,8 @@ def _fmt_tz(offset_seconds: Optional[int]) -> Optional[str]:
 
 
 def utc_iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    d = dt.astimezone(timezone.utc)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
 
 
 def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
@@ -576,10 +577,7 @@ def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
             dt = dt - timedelta(seconds=off)
     except (ValueError, OverflowError):
         return None, None
-    if not (1970 <= dt.year <= 2100):
-        # keep it (it is what the header says), but only within datetime's range
-        pass
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), _fmt_tz(off)
+    return utc_iso(dt), _fmt_tz(off)
 
 
 def normalize_msgid(text: str) -> str:

@@ -140,6 +140,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         date, date_tz = headers.parse_date(date_raw)
         if date is None:
             problems.append(problem(locator, "header.date_invalid", detail={"value": date_raw[:200]}))
+        elif not ("1980" <= date[:4] <= "2100"):
+            problems.append(problem(locator, "header.date_implausible", detail={"value": date_raw[:200], "utc": date}))
     elif fields:
         problems.append(problem(locator, "header.date_missing"))
     mid_f = headers.get(fields, "message-id")

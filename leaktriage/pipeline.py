@@ -88,6 +88,7 @@ class Unit:
         self.root = root
         self.opts = opts
         self.out: List[dict] = []
+        self.expanded = 0  # bytes expanded from containers so far in this top-level file
 
     # -- records ----------------------------------------------------------------------------
     def emit(self, rec: dict) -> None:
@@ -185,6 +186,8 @@ class Unit:
         item = Item(loc, data, 0, None, base["path"], base["custodian"], mailbox,
                     source="maildir" if maildir else "file", maildir=maildir)
         self.process(item, base_fields=base)
+        if entry.maildir_subdir == "tmp":
+            self.problem(loc, "maildir.tmp")
         if changed:
             self.problem(loc, "walk.changed", detail={"size_before": st1.st_size, "size_after": st2.st_size,
                                                       "bytes_read": len(data)})
@@ -219,6 +222,8 @@ class Unit:
             kind, by, magic = sniff.sniff(data, size)
         if item.kind == "blob":
             pass  # an attachment: its part record already has the digests; sniffed kind decides
+        elif item.kind == "item":
+            kind, by = "item", "container"  # a non-mail Outlook item (contact, appointment, note)
         elif item.kind:
             kind, by = item.kind, "container"
         digests = filetypes.digests(data, algos) if data is not None else {}
@@ -231,9 +236,11 @@ class Unit:
                                  magic=magic, kind=kind, sniffed_by=by, maildir=item.maildir,
                                  status="ok" if data is not None else "failed", **digests, **fields)
             for k, v in item.meta.items():
-                if k in records.FIELDS["file"] and k not in rec:
+                if k in records.FIELDS["file"] and k not in rec and k != "container_meta":
                     rec[k] = v
-                elif k not in records.FIELDS["file"]:
+                elif rec.get(k) != v:
+                    # container facts that are not file fields, or that differ from what was read
+                    # (a declared size, say) are kept as the container stated them
                     rec.setdefault("container_meta", {})[k] = v
             self.emit(rec)
             if size == 0 and data is not None:
@@ -250,6 +257,8 @@ class Unit:
             return self._message(item, data, digests)
         if kind == "mbox":
             return self._mbox(item, data, rec if item.file_record else None)
+        if kind == "item":
+            return []
         if kind in ("other", "empty", "ole"):
             if item.source == "maildir":
                 self.problem(item.locator, "sniff.not_mail")
@@ -339,7 +348,9 @@ class Unit:
         if rd is None:
             self.problem(item.locator, "container.unsupported", detail={"kind": kind})
             return []
-        ctx = Context(locator=item.locator, depth=item.depth, limits=self.opts.limits)
+        # the expansion budget is per top-level file: it is carried through every nested container
+        ctx = Context(locator=item.locator, depth=item.depth, limits=self.opts.limits,
+                      expanded_so_far=self.expanded)
         children: List[Item] = []
         is_archive = kind in ("zip", "tar", "gzip", "bzip2", "xz", "7z", "rar")
         for obj in rd(bytes(data) if not isinstance(data, bytes) else data, ctx):
@@ -362,7 +373,7 @@ class Unit:
                 d = obj.name.rpartition("/")[0]
                 mailbox = item.locator + ("!" + obj.segment.split(":", 1)[0] + ":" + L.escape(d) if d else "")
             ch = Item(loc, obj.data, item.depth + 1, item.locator, obj.name, cust, mailbox,
-                      kind=obj.kind if obj.kind in ("message",) else None,
+                      kind=obj.kind if obj.kind in ("message", "item") else None,
                       source="archive" if is_archive else kind, meta=dict(obj.meta),
                       message_extra=obj.message)
             if obj.kind and obj.kind not in ("message",):
@@ -370,6 +381,7 @@ class Unit:
             for p in obj.problems:
                 self.problem(loc, p.code, message=p.message, offset=p.offset, length=p.length, detail=p.detail)
             children.append(ch)
+        self.expanded = ctx.expanded_so_far
         return children
 
 

@@ -25,6 +25,8 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     # sniff
     "sniff.extension_mismatch": ("info", "sniff", "A mail-looking extension (.eml, .msg, .mbox) on content that is not mail, or the reverse."),
     "sniff.not_mail": ("info", "sniff", "A file inside a mailbox folder that is not an email."),
+    # Maildir
+    "maildir.tmp": ("warning", "sniff", "A file in a Maildir tmp/ folder: a delivery that had not finished, possibly incomplete."),
     # mbox
     "mbox.junk_before_first": ("warning", "mbox", "Bytes before the first 'From ' separator line of an mbox."),
     "mbox.truncated": ("error", "mbox", "The last message of an mbox ends in the middle of its header block or before its Content-Length."),
@@ -39,6 +41,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "header.encoded_word_invalid": ("warning", "charset", "An RFC 2047 encoded-word could not be decoded as declared (bad base64/QP or charset); decoded leniently."),
     "header.encoded_word_unknown_charset": ("warning", "charset", "An RFC 2047 encoded-word names an unknown charset."),
     "header.date_invalid": ("warning", "parse", "The Date header could not be parsed."),
+    "header.date_implausible": ("warning", "parse", "The Date header parses to a year before 1980 or after 2100 (a broken or forged clock)."),
     "header.date_missing": ("info", "parse", "The message has no Date header."),
     "header.duplicate_singleton": ("warning", "parse", "A header that must appear at most once (From, To, Subject, Date, Message-ID, ...) appears several times."),
     "header.address_invalid": ("warning", "parse", "An address header could not be parsed completely (ObsoleteHeaderDefect/InvalidHeaderDefect)."),

@@ -116,4 +116,7 @@ def sniff(data, size: int) -> Tuple[str, str, str]:
         return "mbox", "from-line", magic
     if looks_like_message(prefix):
         return "message", "header-block", magic
+    # a zip with bytes in front of it (self-extractor stub, hidden archive): its end record is at the end
+    if size >= 22 and b"PK\x05\x06" in bytes(data[max(0, size - 65557):]):
+        return "zip", "signature-tail", magic
     return "other", "libmagic", magic

@@ -331,3 +331,10 @@ def test_signed_samples_writer(tmp_path):
         raw = (tmp_path / "a" / name).read_bytes()
         assert raw == (tmp_path / "b" / name).read_bytes()          # deterministic
         assert [r["verdict"] for r in verify_dkim(raw, ks)] == verdicts, name
+
+
+def test_stray_cr_in_an_unsigned_header_above_the_signature():
+    key = T.rsa_key(1024)
+    raw = b"X-Stray: a\r\r\n" + T.sign(T.message(received=None), key)
+    assert one(raw, ks_for(key))["verdict"] == "pass"
+    assert verify_dkim(T.message(received=None), ks_for(key)) == []

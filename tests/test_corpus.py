@@ -125,3 +125,14 @@ def test_mime4j_mbox_split(tmp_path_factory):
             # leaktriage assigns the one just before "From " to the mbox (docs/manifest.md, mbox rules)
             expected = (root / e["file"]).read_bytes()
             assert expected == stored + b"\n" or expected == stored, m["locator"]
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_every_record_matches_schema(name, tmp_path_factory):
+    jsonschema = pytest.importorskip("jsonschema")
+    from leaktriage.records import json_schema
+    _, recs = scanned(name, tmp_path_factory)
+    validators = {v["title"]: jsonschema.Draft202012Validator(v) for v in json_schema()["oneOf"]}
+    for r in recs:
+        err = next(validators[r["record"]].iter_errors(r), None)
+        assert err is None, (r["locator"], r["record"], err.message if err else None)

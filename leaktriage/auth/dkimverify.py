@@ -183,6 +183,18 @@ def find_key(name: str, keystore: Optional[KeyStore], dns: bool
     return None, None, None
 
 
+def _has_header(raw: Any, name: bytes) -> bool:
+    """Cheap pre-check on the header block only (messages without signatures cost nothing)."""
+    try:
+        raw = bytes(raw or b"")
+    except Exception:
+        return True
+    seps = (b"\n\n", b"\n\r\n") if b"\n" in raw else (b"\r\r",)
+    ends = [i for i in (raw.find(sep) for sep in seps) if i >= 0]
+    head = raw[:min(ends)] if ends else raw
+    return re.search(rb"(?:^|[\r\n])" + name + rb"[ \t]*:", head, re.I) is not None
+
+
 # --- DKIM ----------------------------------------------------------------------------------------
 
 def _empty_result(index: int, artefacts: List[str]) -> Dict[str, Any]:
@@ -367,6 +379,8 @@ def verify_dkim(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = 
     ``received_at`` is the message's own receipt time (its top Received date); x= expiry is judged
     against it, never against today. Never raises.
     """
+    if not _has_header(raw, rb"dkim-signature"):
+        return []
     try:
         data, arts = M.normalise_line_endings(bytes(raw or b""))
         headers, body, notes = M.split_message(data)
@@ -407,6 +421,9 @@ def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = F
     """
     result: Dict[str, Any] = {"verdict": "none", "sets": [], "reason": "", "artefacts": [],
                               "missing_keys": []}
+    if not _has_header(raw, rb"arc-[a-z-]+"):
+        result["reason"] = "message is not ARC signed"
+        return result
     try:
         data, arts = M.normalise_line_endings(bytes(raw or b""))
         headers, body, notes = M.split_message(data)
