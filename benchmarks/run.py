@@ -129,10 +129,16 @@ def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
 
 
 NICE = 0   # set by main() from --nice: niceness increment of the measured children (negative needs root)
+AS_LIMIT = 0   # memory mode: address-space cap (bytes) of the measured children, so a runaway scan fails
+               # with MemoryError instead of taking the machine's memory from everyone else
 
 
-def _renice() -> None:
-    os.nice(NICE)
+def _child_setup() -> None:
+    if NICE:
+        os.nice(NICE)
+    if AS_LIMIT:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
 
 
 def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict] = None,
@@ -146,7 +152,7 @@ def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict
         busy0 = _busy_cpu_seconds()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                cwd=str(cwd) if cwd else None, preexec_fn=_renice if NICE else None)
+                                cwd=str(cwd) if cwd else None, preexec_fn=_child_setup if (NICE or AS_LIMIT) else None)
 
         def sample() -> None:
             while not done.is_set():
@@ -317,22 +323,60 @@ def base_env() -> dict:
     return env
 
 
+SRC_ROOT: Path = REPO   # folder holding the leaktriage package that is measured (see snapshot_source)
+
+
+def source_digest(pkg: Path) -> str:
+    """SHA-256 over the relative paths and contents of a package's files (byte-code left out)."""
+    h = hashlib.sha256()
+    for dirpath, dirs, files in os.walk(pkg):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            p = Path(dirpath) / name
+            h.update(str(p.relative_to(pkg)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def snapshot_source(work: Path) -> str:
+    """Copy the working tree's leaktriage/ into the work dir and measure that copy.
+
+    The package is edited while benchmarks run; without a snapshot, one session could time two
+    versions (and compare manifests of different code). Content-addressed: an unchanged tree is
+    copied once. Returns the digest."""
+    global SRC_ROOT
+    pkg = REPO / "leaktriage"
+    digest = source_digest(pkg)
+    root = work / "src" / digest[:16]
+    if not (root / "done").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(pkg, root / "leaktriage", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if source_digest(root / "leaktriage") != digest:     # edited while we copied: try once more
+            shutil.rmtree(root)
+            return snapshot_source(work)
+        (root / "done").write_text(digest + "\n")
+    SRC_ROOT = root
+    return digest
+
+
 def leaktriage_env() -> dict:
-    """Environment running the working tree's leaktriage (not whatever copy is installed)."""
+    """Environment running the snapshot of the working tree's leaktriage (not whatever copy is installed)."""
     env = base_env()
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(SRC_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("CI", None)
     return env
 
 
 def check_leaktriage() -> None:
     r = subprocess.run([sys.executable, "-c", "import leaktriage.cli, leaktriage; print(leaktriage.__file__)"],
-                       capture_output=True, text=True, env=leaktriage_env(), cwd=str(REPO))
+                       capture_output=True, text=True, env=leaktriage_env(), cwd=str(SRC_ROOT))
     if r.returncode != 0:
         sys.exit("benchmarks/run.py: cannot import the working tree's leaktriage with "
                  f"{sys.executable} (install its dependencies, e.g. `pip install -e .`):\n{r.stderr[-1500:]}")
-    if Path(r.stdout.strip()).resolve().parent != (REPO / "leaktriage").resolve():
-        log(f"warning: leaktriage imported from {r.stdout.strip()}, not from {REPO}")
+    if Path(r.stdout.strip()).resolve().parent != (SRC_ROOT / "leaktriage").resolve():
+        sys.exit(f"benchmarks/run.py: leaktriage imported from {r.stdout.strip()}, not from the snapshot "
+                 f"{SRC_ROOT}: an installed copy shadows it")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -346,7 +390,7 @@ def run_leaktriage(label: str, target: Path, out_dir: Path, workers: int) -> Mea
         p.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "leaktriage", "scan", str(target), "-o", str(manifest), "--quiet",
            "--workers", str(workers)]
-    m = measure(label, cmd, stdout_path=out_dir / "stdout.txt", env=leaktriage_env(), cwd=REPO)
+    m = measure(label, cmd, stdout_path=out_dir / "stdout.txt", env=leaktriage_env(), cwd=SRC_ROOT)
     m.info["cmd"] = f"leaktriage scan DIR -o OUT --quiet --workers {workers}"
     if m.ok and manifest.is_file():
         m.info["manifest_sha256"] = file_sha256(manifest)
@@ -505,7 +549,8 @@ def update_doc(path: Path, section: str, body: str, history_row: str) -> None:
 def context_lines(ctx: dict) -> list[str]:
     mi = ctx["machine"]
     return [
-        f"- **Date**: {ctx['date']}; leaktriage commit `{ctx['commit']}`; load average before/after "
+        f"- **Date**: {ctx['date']}; leaktriage commit `{ctx['commit']}` (source snapshot "
+        f"`{ctx['source'][:12]}`, the tree as it was when the run began); load average before/after "
         f"{ctx['load_before']} / {ctx['load_after']}"
         + (f"; measured processes run at nice {NICE:+d}." if NICE else "."),
         f"- **Machine**: {mi['cpus']} CPUs ({mi['cpus_usable']} usable) {mi['cpu_model']}, {mi['memory']} RAM, "
@@ -648,8 +693,9 @@ def speed_markdown(ctx: dict, rows: list[Measure], whole: list[Measure], args, n
 # --------------------------------------------------------------------------------------------------
 
 def speed(args, work: Path) -> int:
+    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc(),
+           "source": snapshot_source(work)}
     check_leaktriage()
-    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc()}
     dump_dir = ensure_dump(work, args)
     ctx["dump_key"] = dump_dir.name
     mirror, listing, n_files, n_bytes = ensure_mirror(dump_dir)
@@ -749,13 +795,12 @@ def ensure_big_mbox(work: Path, dump_dir: Path, target_bytes: int) -> tuple[Path
         return folder / "dump", json.loads(stamp.read_text())["messages"]
     shutil.rmtree(folder, ignore_errors=True)
     mbox.parent.mkdir(parents=True)
-    rels = loose_message_paths(dump_dir)
-    sources = [(dump_dir / "dump" / r).read_bytes() for r in rels]
+    sources = [dump_dir / "dump" / r for r in loose_message_paths(dump_dir)]
     log(f"memory: writing a {target_bytes / MIB:,.0f} MiB mbox from {len(sources)} messages")
     n = written = 0
     with open(mbox, "wb") as out:
         while written < target_bytes:
-            raw = sources[n % len(sources)]
+            raw = sources[n % len(sources)].read_bytes()
             eol = b"\r\n" if b"\r\n" in raw[:2000] else b"\n"
             body = b"X-Bench-Copy: %d" % n + eol + _FROM_QUOTE.sub(rb">\1", raw)
             if not body.endswith(b"\n"):
@@ -809,8 +854,11 @@ def ensure_big_attachment(work: Path, size_mib: int) -> tuple[Path, str]:
 
 
 def memory(args, work: Path) -> int:
+    global AS_LIMIT
+    AS_LIMIT = int(args.as_limit_gib * 1024 * MIB)
+    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc(),
+           "source": snapshot_source(work)}
     check_leaktriage()
-    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc()}
     dump_dir = ensure_dump(work, args)
     mbox_dir, mbox_msgs = ensure_big_mbox(work, dump_dir, int(args.mbox_gib * 1024 * MIB))
     att_dir, att_sha = ensure_big_attachment(work, args.attachment_mib)
@@ -845,7 +893,9 @@ def memory(args, work: Path) -> int:
 
     L = ["## Memory", ""] + context_lines(ctx) + [
         f"- **Target**: a single 2 GB mbox or a 500 MB attachment scans within \"a few hundred MB of RAM\", "
-        f"read here as a peak RSS ≤ {TARGET_MEMORY_MIB} MiB (summed over leaktriage's processes).",
+        f"read here as a peak RSS ≤ {TARGET_MEMORY_MIB} MiB (summed over leaktriage's processes). Each scan "
+        f"runs under a {args.as_limit_gib:g} GiB address-space cap (RLIMIT_AS) so a runaway fails instead of "
+        "exhausting the shared machine.",
         f"- **Inputs** (built in the work dir): an mbox made by cycling the {dump_dir.name} loose messages "
         "(each copy with an `X-Bench-Copy` header, `>From ` quoted), and one message whose single base64 "
         "attachment is pseudo-random bytes.",
@@ -882,6 +932,7 @@ def memory(args, work: Path) -> int:
 
 def profile(args, work: Path) -> int:
     """cProfile of a 1-worker leaktriage scan of the whole dump; prints the top functions."""
+    snapshot_source(work)
     check_leaktriage()
     dump_dir = ensure_dump(work, args)
     run_dir = work / "runs" / ("profile-" + time.strftime("%Y%m%d-%H%M%S"))
@@ -890,7 +941,7 @@ def profile(args, work: Path) -> int:
     prof = run_dir / "leaktriage.prof"
     cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "leaktriage", "scan", str(dump_dir / "dump"),
            "-o", str(run_dir / "manifest.jsonl"), "--quiet", "--workers", "1"]
-    m = measure("profile", cmd, stdout_path=run_dir / "stdout.txt", env=leaktriage_env(), cwd=REPO)
+    m = measure("profile", cmd, stdout_path=run_dir / "stdout.txt", env=leaktriage_env(), cwd=SRC_ROOT)
     if not m.ok:
         sys.exit(f"profiled scan failed (exit {m.returncode}):\n{m.stderr_tail}")
     import pstats
@@ -928,6 +979,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--memory", action="store_true", help="memory check: a big mbox and a big attachment")
     ap.add_argument("--mbox-gib", type=float, default=2.0, help="size of the --memory mbox in GiB (default 2)")
     ap.add_argument("--attachment-mib", type=int, default=500, help="--memory attachment size in MiB (default 500)")
+    ap.add_argument("--as-limit-gib", type=float, default=12.0,
+                    help="--memory: address-space cap of each scan, so a runaway fails rather than "
+                         "exhausting the machine (default 12 GiB)")
     ap.add_argument("--profile", action="store_true", help="cProfile a 1-worker scan of the whole dump")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions to print (default 25)")
     args = ap.parse_args(argv)

@@ -149,7 +149,7 @@ class TextResult:
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
-CHARDET_SAMPLE = 64 * 1024
+CHARDET_SAMPLE = 16 * 1024
 
 
 def detect(data: bytes):

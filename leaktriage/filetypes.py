@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Dict, Iterable, Optional, Sequence
 
 MAGIC_PREFIX = 64 * 1024
@@ -17,10 +18,41 @@ def _get_magic():
     return _magic
 
 
-def magic_type(data) -> str:
-    """libmagic's MIME type of the first MAGIC_PREFIX bytes (empty data -> 'application/x-empty')."""
+_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+_HTML = re.compile(rb"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html|<head|<body|<meta|<title|<div|<table|<p>|<br)",
+                   re.I | re.S)
+
+
+def text_type(data) -> Optional[str]:
+    """Fast path for text (libmagic's soft tests cost ~0.5 ms per text buffer, against ~0.03 ms
+    for binary formats): plain text, HTML or an email recognised here; None when unsure (then
+    libmagic decides)."""
+    head = bytes(data[:4096])
+    if not head or head.translate(None, _BINARY_BYTES) != head:
+        return None
+    if head[:3] == b"\xef\xbb\xbf":
+        head = head[3:]
+    from .sniff import looks_like_message
+    if looks_like_message(head):
+        return "message/rfc822"
+    if _HTML.match(head):
+        return "text/html"
+    stripped = head.lstrip()
+    if stripped[:1] in (b"<", b"{", b"[", b"%", b"#") or stripped[:5] in (b"BEGIN", b"begin"):
+        return None  # XML, JSON, PDF-ish, scripts, iCalendar, uuencode: let libmagic name them
+    return "text/plain"
+
+
+def magic_type(data, text_hint: bool = False) -> str:
+    """MIME type of the content: libmagic on the first MAGIC_PREFIX bytes, or, with text_hint (a
+    part declared text/plain or text/html, an attached or stored email), the fast text path when it
+    is sure. Empty data -> 'application/x-empty'."""
     if not data:
         return "application/x-empty"
+    if text_hint:
+        t = text_type(data)
+        if t:
+            return t
     prefix = bytes(data[:MAGIC_PREFIX])
     try:
         t = _get_magic().from_buffer(prefix)

@@ -52,8 +52,14 @@ def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
         return start, start + 1
     if buf[start:start + 2] == b"\r\n":
         return start, start + 2
-    i1 = buf.find(b"\n\n", start, end)
-    i2 = buf.find(b"\n\r\n", start, end)
+    # look in a window first: a header block is small, the body after it may be megabytes
+    win = min(end, start + 65536)
+    i1 = buf.find(b"\n\n", start, win)
+    i2 = buf.find(b"\n\r\n", start, win)
+    if i1 < 0 and i2 < 0 and win < end:
+        i1 = buf.find(b"\n\n", max(start, win - 2), end)
+        i2 = buf.find(b"\n\r\n", max(start, win - 2), end)
+    # (when one was found in the window, any occurrence of the other after the window comes later)
     cands = []
     if i1 >= 0:
         cands.append((i1 + 1, i1 + 2))

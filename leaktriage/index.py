@@ -87,6 +87,10 @@ CREATE INDEX IF NOT EXISTS messages_canonical ON messages(canonical_sha256);
 CREATE INDEX IF NOT EXISTS messages_custodian ON messages(custodian);
 CREATE INDEX IF NOT EXISTS messages_mailbox ON messages(mailbox);
 CREATE INDEX IF NOT EXISTS messages_header_message_id ON messages(header_message_id);
+CREATE INDEX IF NOT EXISTS messages_unquoted ON messages(unquoted_sha256);
+CREATE INDEX IF NOT EXISTS messages_attachment_count ON messages(attachment_count);
+CREATE INDEX IF NOT EXISTS messages_dkim ON messages(dkim);
+CREATE INDEX IF NOT EXISTS messages_text_status ON messages(text_status);
 CREATE TABLE IF NOT EXISTS addresses (
     id INTEGER PRIMARY KEY,
     message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
@@ -600,6 +604,9 @@ class Manifest:
     sha256: Optional[str] = None
 
 
+_MSG_DROP = ("headers", "received", "references", "container_meta", "arc_sets")
+
+
 def read_manifest(path: str) -> Manifest:
     m = Manifest()
     h = hashlib.sha256()
@@ -612,10 +619,12 @@ def read_manifest(path: str) -> Manifest:
             r = loads(line)
             kind = r.get("record")
             if kind == "message":
+                for k in _MSG_DROP:
+                    r.pop(k, None)
                 m.messages.append(r)
                 m.digests[r["locator"]] = hashlib.sha1(line).hexdigest()
             elif kind == "part":
-                m.parts.setdefault(r["message"], []).append(r)
+                m.parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEEP if k in r})
             elif kind == "problem":
                 m.problems.append(r)
     m.sha256 = h.hexdigest()
@@ -814,13 +823,13 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     stats.removed = len(gone)
     with con:
         _delete_messages(con, gone + [existing[r["locator"]][0] for r in todo if r["locator"] in existing])
-    results = _extract_all(todo, man.parts, dump_root, workers, attachment_text, progress)
     by_loc = {r["locator"]: r for r in todo}
     ins_prob = ("INSERT INTO problems (message_id, locator, code, severity, stage, origin, description, byte_offset,"
                 " detail) VALUES (?,?,?,?,?,?,?,?,?)")
     with con:
-        for loc, body, att_chars, probs, status, att_text in results:
-            r = by_loc[loc]
+        for loc, body, att_chars, probs, status, att_text in _extract_all(todo, man.parts, dump_root, workers,
+                                                                           attachment_text, progress):
+            r = by_loc.pop(loc)
             parts = man.parts.get(loc, [])
             mid = _insert_message(con, r, body, status, man.digests.get(loc), att_chars, att_text)
             con.executemany("INSERT INTO attachments (message_id, locator, part, filename, extension, type, content_type,"
@@ -867,9 +876,10 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
 
 
 def _extract_all(todo: List[dict], parts: Dict[str, List[dict]], dump_root: str, workers: int,
-                 with_attachments: bool, progress=None) -> List[tuple]:
+                 with_attachments: bool, progress=None):
+    """Yield (locator, body, attachment chars, problems, status, attachment text) per message."""
     if not todo:
-        return []
+        return
     # batches follow the dump layout: messages of one top-level file stay together (one read, one unzip)
     groups: "OrderedDict[str, List[tuple]]" = OrderedDict()
     for r in todo:
@@ -884,30 +894,28 @@ def _extract_all(todo: List[dict], parts: Dict[str, List[dict]], dump_root: str,
             workers = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover
             workers = os.cpu_count() or 1
-    out: List[tuple] = []
     done = 0
     if workers <= 1 or len(todo) < 200:
         _worker_init(dump_root, with_attachments)
         for b in batches:
-            out.extend(_worker_run(b))
+            yield from _worker_run(b)
             done += len(b)
             if progress:
                 progress(done, len(todo))
-        return out
+        return
     import multiprocessing as mp
     ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
     with ctx.Pool(workers, initializer=_worker_init, initargs=(dump_root, with_attachments)) as pool:
         for res in pool.imap(_worker_run, batches):
-            out.extend(res)
+            yield from res
             done += len(res)
             if progress:
                 progress(done, len(todo))
-    return out
 
 
 _MSG_KEEP = ("locator", "offset", "length", "sha256", "unquoted_sha256", "mbox")
 _PART_KEEP = ("locator", "path", "content_type", "cte", "charset", "charset_declared", "body_offset",
-              "body_length", "attachment", "uu_offset", "size", "magic", "filename")
+              "body_length", "attachment", "uu_offset", "size", "magic", "filename", "sha256", "mismatch")
 
 
 def _slim(r: dict) -> dict:

@@ -22,9 +22,15 @@ CANONICAL_HEADERS = ("from", "sender", "reply-to", "to", "cc", "subject", "date"
 
 
 def line_endings(data: bytes) -> str:
+    nl = data.count(b"\n")
+    r = data.count(b"\r")
+    if not r:
+        return "lf" if nl else "none"
+    if not nl:
+        return "cr"
     crlf = data.count(b"\r\n")
-    lf = data.count(b"\n") - crlf
-    cr = data.count(b"\r") - crlf
+    lf = nl - crlf
+    cr = r - crlf
     kinds = [k for k, n in (("crlf", crlf), ("lf", lf), ("cr", cr)) if n]
     if not kinds:
         return "none"

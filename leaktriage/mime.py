@@ -261,7 +261,7 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     rec["decoder"] = decoder
     rec["size"] = len(data)
     rec.update(filetypes.digests(data, algorithms))
-    mt = filetypes.magic_type(data)
+    mt = filetypes.magic_type(data, text_hint=ctype in ("text/plain", "text/html", "message/rfc822"))
     rec["magic"] = mt
     mismatch = []
     if filetypes.declared_mismatch(ctype, mt):

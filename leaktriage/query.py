@@ -307,16 +307,16 @@ class _Compiler:
             lo, hi = _date_range(v, tok, self.q)
             conds, params = [], []
             if lo:
-                conds.append("m.date >= ?")
+                conds.append("date >= ?")
                 params.append(lo)
             if hi:
-                conds.append("m.date < ?")
+                conds.append("date < ?")
                 params.append(hi)
-            return _Part(sql="(" + " AND ".join(conds) + ")", params=params)
+            return _Part(sql=_msel(" AND ".join(conds)), params=params)
         if f == "has":
             lv = v.lower()
             if lv in ("attachment", "attachments"):
-                return _Part(sql="m.attachment_count > 0")
+                return _Part(sql=_msel("attachment_count > 0"))
             if lv in ("problem", "problems"):
                 return _Part(sql="m.id IN (SELECT message_id FROM problems WHERE message_id IS NOT NULL)")
             if lv in ("finding", "findings"):
@@ -324,7 +324,7 @@ class _Compiler:
             if lv == "dkim":
                 return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim')")
             if lv == "text":
-                return _Part(sql="(m.body IS NOT NULL AND m.body != '')")
+                return _Part(sql=_msel("text_status = 'ok' AND body != ''"))
             raise QueryError("has:%s is not known (use %s)" % (v, ", ".join("has:" + x for x in HAS_VALUES)),
                              tok.pos, self.q)
         if f == "type":
@@ -346,25 +346,25 @@ class _Compiler:
                 if len(lv) < 6:
                     raise QueryError("sha256: prefix needs at least 6 hex digits", tok.pos, self.q)
                 hi = lv + "g"
-                return _Part(sql="(m.sha256 >= ? AND m.sha256 < ? OR m.canonical_sha256 >= ? AND m.canonical_sha256 < ?"
-                                 " OR m.unquoted_sha256 >= ? AND m.unquoted_sha256 < ?"
-                                 " OR m.id IN (SELECT message_id FROM attachments WHERE sha256 >= ? AND sha256 < ?))",
+                return _Part(sql="(" + _msel("sha256 >= ? AND sha256 < ? OR canonical_sha256 >= ? AND canonical_sha256 < ?"
+                                             " OR unquoted_sha256 >= ? AND unquoted_sha256 < ?")
+                                 + " OR m.id IN (SELECT message_id FROM attachments WHERE sha256 >= ? AND sha256 < ?))",
                              params=[lv, hi] * 4)
-            return _Part(sql="(m.sha256 = ? OR m.canonical_sha256 = ? OR m.unquoted_sha256 = ? "
-                             "OR m.id IN (SELECT message_id FROM attachments WHERE sha256 = ?))", params=[lv] * 4)
+            return _Part(sql="(" + _msel("sha256 = ? OR canonical_sha256 = ? OR unquoted_sha256 = ?")
+                             + " OR m.id IN (SELECT message_id FROM attachments WHERE sha256 = ?))", params=[lv] * 4)
         if f == "dkim":
             lv = v.lower()
             if lv not in DKIM_VALUES:
                 raise QueryError("dkim:%s is not a verdict (use %s)" % (v, ", ".join(DKIM_VALUES)), tok.pos, self.q)
             if lv == "none":
-                return _Part(sql="(m.dkim IS NULL OR m.dkim = 'none')")
-            return _Part(sql="(m.dkim = ? OR m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim' AND code = ?))",
-                         params=[lv, lv])
+                return _Part(sql=_msel("dkim IS NULL OR dkim = 'none'"))
+            return _Part(sql="(" + _msel("dkim = ?") + " OR m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim' "
+                             "AND code = ?))", params=[lv, lv])
         if f in ("mailbox", "custodian"):
-            col = "m.mailbox" if f == "mailbox" else "m.custodian"
+            col = "mailbox" if f == "mailbox" else "custodian"
             pat = "%" + _like(fold(v)).replace("*", "%") + "%"
-            return _Part(sql="%s IN (SELECT v FROM (SELECT DISTINCT %s AS v FROM messages) WHERE fold(v) LIKE ? "
-                             "ESCAPE '\\')" % (col, col[2:]), params=[pat])
+            return _Part(sql=_msel("%s IN (SELECT v FROM (SELECT DISTINCT %s AS v FROM messages) WHERE fold(v) LIKE ? "
+                                   "ESCAPE '\\')" % (col, col)), params=[pat])
         if f in ("finding", "problem"):
             table = "findings" if f == "finding" else "problems"
             if tok.prefix:
@@ -373,7 +373,7 @@ class _Compiler:
             return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[v])
         if f == "id":
             mid = v if v.startswith("<") else "<%s>" % v
-            return _Part(sql="m.header_message_id = ?", params=[mid])
+            return _Part(sql=_msel("header_message_id = ?"), params=[mid])
         raise QueryError("unknown field %s:" % f, tok.pos, self.q)  # pragma: no cover
 
     # tree --------------------------------------------------------------------------------
@@ -414,6 +414,11 @@ class _Compiler:
             return _Part(fts=fts)
         parts = ([_fts_sql(fts)] if fts else []) + [_as_sql(k) for k in sql]
         return _Part(sql="(" + " AND ".join(s for s, _ in parts) + ")", params=[p for _, ps in parts for p in ps])
+
+
+def _msel(cond: str) -> str:
+    """A condition on messages columns, as a set of ids (evaluated on an index, not on the wide rows)."""
+    return "m.id IN (SELECT id FROM messages WHERE %s)" % cond
 
 
 def _like(s: str) -> str:

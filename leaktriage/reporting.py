@@ -62,7 +62,7 @@ def _months(first: str, last: str) -> List[str]:
 def aggregate(manifest: Manifest, top: int = 10) -> dict:
     files = members = file_bytes = non_mail = 0
     by_kind: Counter = Counter()
-    msgs = undated = parts = 0
+    msgs = undated = parts = bad_dates = 0
     by_source: Counter = Counter()
     date_min = date_max = None
     custodians: Counter = Counter()
@@ -118,7 +118,10 @@ def aggregate(manifest: Manifest, top: int = 10) -> dict:
                     date_min = d
                 if date_max is None or d > date_max:
                     date_max = d
-                months[d[:7]] += 1
+                if len(d) >= 7 and d[:4].isdigit() and d[4] == "-" and d[5:7].isdigit():
+                    months[d[:7]] += 1
+                else:
+                    bad_dates += 1
             else:
                 undated += 1
             if rec.get("custodian"):
@@ -197,7 +200,7 @@ def aggregate(manifest: Manifest, top: int = 10) -> dict:
             "files": files, "file_bytes": file_bytes, "archive_members": members, "non_mail_files": non_mail,
             "files_by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
             "messages": msgs, "messages_by_source": dict(sorted(by_source.items())),
-            "date_min": date_min, "date_max": date_max, "undated": undated,
+            "date_min": date_min, "date_max": date_max, "undated": undated, "dates_off_calendar": bad_dates,
             "mime_parts": parts, "attachments": att, "attachment_bytes": att_bytes,
             "attachments_unique": len(att_hashes),
             "problems": sum(problems.count.values()), "problems_by_severity": dict(sorted(severities.items())),

@@ -99,6 +99,10 @@ def sniff(data, size: int) -> Tuple[str, str, str]:
     if size == 0:
         return "empty", "empty", "application/x-empty"
     prefix = bytes(data[:SNIFF_PREFIX])
+    if looks_like_mbox(prefix):
+        return "mbox", "from-line", filetypes.magic_type(prefix)
+    if looks_like_message(prefix):
+        return "message", "header-block", filetypes.magic_type(prefix, text_hint=True)
     magic = filetypes.magic_type(prefix)
     for off, sig, kind in SIGNATURES:
         if prefix[off:off + len(sig)] == sig:

@@ -35,23 +35,28 @@ def decode(raw: bytes, cte: Optional[str]) -> Tuple[bytes, str, Problems]:
     return raw, "identity", [("cte.unknown", {"cte": cte})]
 
 
+_NOT_B64_PAD_WS = bytes(sorted(set(range(256)) - set(_B64_ALPHABET) - set(b"= \t\r\n")))
+
+
 def decode_base64(raw: bytes) -> Tuple[bytes, str, Problems]:
     problems: Problems = []
-    stripped = raw.translate(None, _WS)
-    clean = stripped.translate(None, _NOT_B64)
-    if len(clean) != len(stripped):
+    if raw.translate(None, _NOT_B64_PAD_WS) != raw:
+        stripped = raw.translate(None, _WS)
+        clean = stripped.translate(None, _NOT_B64)
         problems.append(("base64.invalid_characters", {"count": len(stripped) - len(clean)}))
-    if not clean:
-        return b"", "base64", problems
-    # fast path: well-formed
-    pad = clean.find(b"=")
-    if pad < 0 or pad >= len(clean) - 2 and clean[pad:].strip(b"=") == b"":
-        body = clean
-        if len(body) % 4 == 0:
+        if not clean:
+            return b"", "base64", problems
+    else:
+        # fast path (one C pass above, one here): '=' only at the very end, whole quanta
+        pad = raw.find(b"=")
+        if pad < 0 or not raw[pad:].strip(b"= \t\r\n"):
             try:
-                return binascii.a2b_base64(body), "base64", problems
+                return binascii.a2b_base64(raw), "base64", problems
             except binascii.Error:
-                pass
+                pass  # a length that is not a multiple of 4: repaired below
+        clean = raw.translate(None, _WS)
+        if not clean:
+            return b"", "base64", problems
     # repair: decode each padded block, drop a dangling 1-char fragment, pad the rest
     out = bytearray()
     blocks = [b for b in re.split(rb"=+", clean)]
@@ -71,6 +76,8 @@ def decode_base64(raw: bytes) -> Tuple[bytes, str, Problems]:
                 problems.append(("base64.truncated", {"dropped": rem}))
                 blk = blk[:-rem]
             else:
+                if is_last and len(clean) - len(clean.rstrip(b"=")) != 4 - rem:
+                    problems.append(("base64.bad_padding", {"expected": 4 - rem}))
                 blk = blk + b"=" * (4 - rem)
         if blk:
             try:
