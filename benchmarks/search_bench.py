@@ -151,18 +151,17 @@ def run(args) -> dict:
                  "cpus": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
     import sqlite3
     res["sqlite"] = sqlite3.sqlite_version
-    if args.manifest and args.dump:
-        dump, manifest = Path(args.dump), Path(args.manifest)
-        res["scan_seconds"] = None
+    if args.dump:
+        dump = Path(args.dump)
+        manifest = Path(args.manifest) if args.manifest else work / "manifest.jsonl"
     else:
         dump = ensure_dump(work, args.messages, args.scale)
         manifest = work / (dump.name + ".manifest.jsonl")
-        if args.reuse_scan and manifest.is_file():
-            res["scan_seconds"] = None
-        else:
-            t = time.perf_counter()
-            sh(lt + ["scan", str(dump), "-o", str(manifest), "-q"])
-            res["scan_seconds"] = round(time.perf_counter() - t, 1)
+    res["scan_seconds"] = None
+    if not args.manifest and not (args.reuse_scan and manifest.is_file()):
+        t = time.perf_counter()
+        sh(lt + ["scan", str(dump), "-o", str(manifest), "-q"])
+        res["scan_seconds"] = round(time.perf_counter() - t, 1)
     db = work / "triage.db"
     if db.exists():
         db.unlink()
@@ -286,8 +285,8 @@ def main():
     ap.add_argument("--scale", type=float, default=0.02, help="--attachment-scale of the generator")
     ap.add_argument("--work", default=str(DEFAULT_WORK))
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--dump", help="use this dump (with --manifest) instead of generating one")
-    ap.add_argument("--manifest", help="manifest of --dump (the scan is then not timed)")
+    ap.add_argument("--dump", help="use this dump instead of generating one (it is scanned, timed)")
+    ap.add_argument("--manifest", help="an existing manifest of --dump (the scan is then not run)")
     ap.add_argument("--reuse-scan", action="store_true", help="reuse the cached manifest (scan not timed)")
     ap.add_argument("--notmuch", action="store_true", help="apt-get install notmuch when it is missing")
     ap.add_argument("--no-notmuch", action="store_true")
