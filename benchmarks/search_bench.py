@@ -143,6 +143,32 @@ def notmuch_setup(root: Path, install: bool) -> dict:
     return {"exe": exe, "env": env, "version": version}
 
 
+# Start-up probe: the same CLI with the `leaktriage` package __init__ replaced by an empty package
+# (what a lazy `leaktriage/__init__.py` would give); shows how much of the latency is package import.
+LEAN_LAUNCHER = r"""
+import os, sys, types
+pkg = types.ModuleType("leaktriage")
+pkg.__path__ = [os.path.join(%r, "leaktriage")]
+pkg.__version__ = "lean"
+sys.modules["leaktriage"] = pkg
+from leaktriage.cli import main
+sys.argv[0] = "leaktriage"
+main()
+""" % str(REPO)
+
+
+def lean_probe(db: Path, repeat: int) -> dict:
+    out = {}
+    for mode, extra in (("count", ["--count"]), ("page", ["--format", "jsonl", "-n", "50"])):
+        per = []
+        for q, _ in QUERIES:
+            ts = [timed([sys.executable, "-c", LEAN_LAUNCHER, "search", str(db)] + extra + [q]) for _ in range(repeat)]
+            per.append(statistics.median(ts) * 1000)
+        out["lean_%s_median_ms" % mode] = round(statistics.median(per), 1)
+        out["lean_%s_worst_ms" % mode] = round(max(per), 1)
+    return out
+
+
 def run(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -220,6 +246,8 @@ def run(args) -> dict:
             if vals:
                 res[mode + "_median_ms"] = round(statistics.median(vals), 1)
                 res[mode + "_worst_ms"] = max(vals)
+    if args.lean_probe:
+        res.update(lean_probe(db, args.repeat))
     # the start-up floor: the same command with an empty query error path is not useful; measure --help
     ts = [timed(lt + ["search", "--help"]) for _ in range(args.repeat)]
     res["startup_ms"] = round(statistics.median(ts) * 1000, 1)
@@ -253,6 +281,10 @@ def markdown(res: dict) -> str:
         res["page_median_ms"], res["page_worst_ms"]))
     lines.append("| start-up (`search --help`) / bare Python | %.0f ms / %.0f ms | |" % (
         res["startup_ms"], res["python_floor_ms"]))
+    if "lean_count_median_ms" in res:
+        lines.append("| same, `leaktriage/__init__.py` not importing the scanner: count / page, median / worst | "
+                     "%.0f / %.0f ms; %.0f / %.0f ms | |" % (res["lean_count_median_ms"], res["lean_count_worst_ms"],
+                                                         res["lean_page_median_ms"], res["lean_page_worst_ms"]))
     if nmv:
         lines.append("")
         lines.append("notmuch: %s." % nmv)
@@ -291,6 +323,8 @@ def main():
     ap.add_argument("--notmuch", action="store_true", help="apt-get install notmuch when it is missing")
     ap.add_argument("--no-notmuch", action="store_true")
     ap.add_argument("--write-doc", action="store_true", help="replace the figures in docs/search.md")
+    ap.add_argument("--lean-probe", action="store_true",
+                    help="also time the queries with an empty leaktriage/__init__.py (package import cost)")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
     res = run(args)

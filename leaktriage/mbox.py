@@ -113,7 +113,7 @@ def split(buf, start: int, end: int) -> Split:
             target = body_start + cl
             # the separator may follow after up to two line breaks
             ok_at = None
-            for skip in (b"", b"\n", b"\r\n", b"\n\n", b"\r\n\r\n"):
+            for skip in ((b"", b"\n", b"\r\n", b"\n\n", b"\r\n\r\n") if target <= end else ()):
                 p = target + len(skip)
                 if buf[target:p] == skip and (p >= end or (buf[p:p + 5] == b"From " and _is_separator(buf, p, end))):
                     ok_at = p
@@ -129,10 +129,10 @@ def split(buf, start: int, end: int) -> Split:
                     # keep order
                 msg_end = target
             else:
-                if target > end:
-                    res.problems.append(("mbox.truncated", m, end - m, {"content_length": cl}))
-                else:
-                    res.problems.append(("mbox.content_length_mismatch", m, le - m, {"content_length": cl}))
+                # a Content-Length beyond the end of the file is a lie or a truncation: we cannot
+                # tell, so it is reported as a mismatch and the From lines decide
+                res.problems.append(("mbox.content_length_mismatch", m, le - m,
+                                     {"content_length": cl, "beyond_end": target > end}))
         else:
             cl_all = False
         if not used:

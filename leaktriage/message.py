@@ -50,6 +50,9 @@ def canonical_digest(fields: List[headers.Field], body: bytes) -> str:
     return h.hexdigest()
 
 
+MAX_HEADER_VALUE = 64 * 1024  # longer header values are cut in the record (header.too_long)
+
+
 def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str]]:
     entry: Dict[str, str] = {"name": f.name}
     raw = f.raw
@@ -98,6 +101,18 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     hdr_list = []
     decoded: Dict[str, str] = {}
     seen: Dict[str, int] = {}
+    # every decoding step works on values cut at MAX_HEADER_VALUE (a 100 MB header line must not
+    # stall the scan or bloat the manifest); the canonical digest still covers the real bytes
+    all_fields = fields
+    if any(len(f.raw) > MAX_HEADER_VALUE for f in fields):
+        cut = []
+        for f in fields:
+            if len(f.raw) > MAX_HEADER_VALUE:
+                problems.append(problem(locator, "header.too_long", offset=f.offset, length=len(f.raw),
+                                        detail={"header": f.name[:200], "kept": MAX_HEADER_VALUE}))
+                f = headers.Field(f.name[:200], f.raw[:MAX_HEADER_VALUE], f.offset)
+            cut.append(f)
+        fields = cut
     for f in fields:
         entry, value = _header_entry(f)
         hdr_list.append(entry)
@@ -167,7 +182,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     digests = known_digests or {a: hashlib.new(a, data).hexdigest() for a in algorithms}
     msg = record(
         "message", locator, parent=parent, source=source, length=n, **digests,
-        canonical_sha256=canonical_digest(fields, data[body_start:]),
+        canonical_sha256=canonical_digest(all_fields, data[body_start:]),
         line_endings=line_endings(data), header_length=body_start,
         envelope=unixfrom.decode("utf-8", "replace") if unixfrom else None,
         headers=hdr_list, subject=decoded.get("subject"), date=date, date_raw=date_raw, date_tz=date_tz,

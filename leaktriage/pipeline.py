@@ -212,6 +212,10 @@ class Unit:
     def _item(self, item: Item, base_fields: Optional[dict]) -> List[Item]:
         data = item.data
         algos = self.opts.algorithms
+        if item.depth > self.opts.limits.max_depth and not item.file_record:
+            self.problem(item.locator, "limit.depth", detail={"depth": item.depth,
+                                                               "max_depth": self.opts.limits.max_depth})
+            return []
         if item.kind == "message" and not item.file_record:
             # an attached message (message/rfc822 part or attached .eml): the part record has its digests
             return self._message(item, data)
