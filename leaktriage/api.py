@@ -27,6 +27,7 @@ class ScanResult:
     records: int
     run: dict
     interrupted: bool = False
+    units_done: int = 0
 
 
 class _NullBar:
@@ -49,8 +50,10 @@ def _progress_bar(total_bytes: int, files: int, enabled: bool):
 
 
 def scan(root: str, output: str, options: Optional[Options] = None, *, progress: bool = False,
-         run_record: Optional[str] = None, argv: Optional[list] = None) -> ScanResult:
+         run_record: Optional[str] = None, argv: Optional[list] = None, resume: bool = False) -> ScanResult:
     """Scan the dump at `root` and write the manifest to `output` ("-" for stdout).
+
+    With resume=True, carry on an interrupted scan to the same output (see sinks.py).
 
     Raises UsageError for a missing or unreadable dump root or an output inside the dump.
     """
@@ -66,17 +69,35 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             raise UsageError("unknown digest %r (choose from sha256, md5, sha1)" % a)
     started = time.time()
     t0 = time.monotonic()
-    writer = ManifestWriter(output, dump_root=root)
+    header = {"options": opts.manifest_options(), "leaktriage": __version__, "schema": records.SCHEMA_VERSION}
+    writer = ManifestWriter(output, dump_root=root, header=header, resume=resume)
     entries = list(walk(root))
-    total = sum(e.size for e in entries if e.entry == "file")
-    bar = _progress_bar(total, len(entries), progress)
     tally = Tally()
+    first = 0
+    if resume:
+        import base64
+        import json
+        for u in writer.resumed_units:
+            i = u["unit"]
+            if i >= len(entries) or base64.b64encode(entries[i].rel).decode("ascii") != u["rel"] \
+                    or entries[i].size != u["size"]:
+                writer.close(complete=False)
+                raise UsageError("the dump changed since the interrupted scan (at %s); rescan without --resume"
+                                 % base64.b64decode(u["rel"]).decode("utf-8", "replace"))
+        first = len(writer.resumed_units)
+        with open(writer.partial, "rb") as f:
+            for line in f:
+                tally.add(json.loads(line))
+    todo = entries[first:]
+    total = sum(e.size for e in todo if e.entry == "file")
+    bar = _progress_bar(total, len(todo), progress)
     interrupted = False
     try:
-        for res in run_units(root, entries, opts):
+        for entry, res in zip(todo, run_units(root, todo, opts)):
             for line in res.lines:
                 writer.write_line(line)
             tally.merge(res.tally)
+            writer.unit_done(entry.rel, entry.size)
             bar.update(res.size)
     except KeyboardInterrupt:
         interrupted = True
@@ -91,7 +112,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
                                 {"name": "leaktriage", "version": __version__,
                                  "schema": records.SCHEMA_VERSION}, groups)
         writer.write_line(records.dumps(summary))
-    digest = writer.close()
+    digest = writer.close(complete=not interrupted)
     elapsed = time.monotonic() - t0
     run = {
         "record": "run", "v": records.SCHEMA_VERSION, "locator": ".", "volatile": True,
@@ -100,11 +121,12 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         "started": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_seconds": round(elapsed, 3), "workers": opts.workers, "host": socket.gethostname(),
         "python": platform.python_version(), "platform": platform.platform(),
-        "leaktriage": __version__, "argv": argv or [], "completed": not interrupted,
+        "leaktriage": __version__, "argv": argv or [], "completed": not interrupted, "resumed": resume,
         "dependencies": _versions(),
     }
-    write_sidecars(output, digest, run, run_record)
-    return ScanResult(summary or {}, output, digest, writer.records, run, interrupted)
+    if not interrupted:
+        write_sidecars(output, digest, run, run_record)
+    return ScanResult(summary or {}, output, digest, writer.records, run, interrupted, writer.done_units)
 
 
 def _versions() -> dict:

@@ -88,9 +88,12 @@ def cli():
               help="Deepest nesting opened (archive in archive in message ...).")
 @click.option("--run-record", default=None, metavar="FILE",
               help="Where to write the run record (volatile facts: times, host). Default: MANIFEST.run.json.")
+@click.option("--resume", is_flag=True,
+              help="Carry on an interrupted scan (Ctrl-C, kill, power loss) into the same -o FILE; the "
+                   "result is byte-identical to an uninterrupted scan.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no report on stderr.")
 @click.option("--no-report", is_flag=True, help="No report at the end (progress still shown on a terminal).")
-def scan(dump, output, workers, hashes, max_depth, run_record, quiet, no_report):
+def scan(dump, output, workers, hashes, max_depth, run_record, resume, quiet, no_report):
     """Scan DUMP and write its manifest (JSON Lines).
 
     Every file and every email is accounted for: one `file` record per file, one `message` record
@@ -102,6 +105,7 @@ def scan(dump, output, workers, hashes, max_depth, run_record, quiet, no_report)
       leaktriage scan ./dump -o manifest.jsonl
       leaktriage scan ./dump -o - --quiet | jq -c 'select(.record=="message") | .subject'
       leaktriage scan ./dump -o m.jsonl --hash sha256,md5,sha1 --workers 2
+      leaktriage scan ./dump -o m.jsonl --resume     # after Ctrl-C, kill or a crash
     """
     from .api import Options, UsageError, scan as do_scan
     from .containers import Limits
@@ -124,7 +128,7 @@ def scan(dump, output, workers, hashes, max_depth, run_record, quiet, no_report)
     tty = sys.stderr.isatty()
     try:
         res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,
-                      argv=sys.argv[1:])
+                      argv=sys.argv[1:], resume=resume)
     except UsageError as exc:
         click.echo("leaktriage: error: %s" % exc, err=True)
         sys.exit(EXIT_USAGE)
@@ -132,8 +136,12 @@ def scan(dump, output, workers, hashes, max_depth, run_record, quiet, no_report)
         click.echo("leaktriage: error: %s" % exc, err=True)
         sys.exit(EXIT_ERROR)
     if res.interrupted:
-        click.echo("leaktriage: interrupted; the manifest %s is partial (no summary record). "
-                   "Run the same command again to rescan." % output, err=True)
+        if output == "-":
+            click.echo("leaktriage: interrupted; the manifest written so far is partial (no summary record).",
+                       err=True)
+        else:
+            click.echo("leaktriage: interrupted; %s.partial holds the records of the %d entries finished so far. "
+                       "To finish the scan, run the same command with --resume." % (output, res.units_done), err=True)
         sys.exit(EXIT_INTERRUPTED)
     if not quiet and not no_report:
         from .report import make_console, render

@@ -403,6 +403,8 @@ _STATE: dict = {}
 
 
 def _init(root: str, opts: Options) -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _STATE["root"] = root
     _STATE["opts"] = opts
 

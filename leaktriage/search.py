@@ -30,6 +30,7 @@ def open_db(path: str) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise SearchError("%s is not a leaktriage index (%s)" % (path, exc))
     con.create_function("fold", 1, lambda s: fold(s) if s else s, deterministic=True)
+    con.execute("PRAGMA mmap_size = 1073741824")
     return con
 
 
@@ -83,7 +84,13 @@ def _select(c: Compiled, sort: str, limit: Optional[int], offset: int = 0) -> Tu
 
 def count(con: sqlite3.Connection, query: str) -> int:
     c = compile_query(query)
-    return con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
+    try:
+        if c.fts is not None and c.params == [c.fts] and c.where.startswith("m.id IN (SELECT rowid FROM messages_fts"):
+            # pure full-text query: count in the index, no join
+            return con.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", [c.fts]).fetchone()[0]
+        return con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        raise SearchError("the index could not run this query: %s" % exc)
 
 
 def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: Optional[int] = None,
