@@ -74,6 +74,7 @@ class Measure:
     tree_anon_mib: float = 0.0    # same, anonymous memory only (excludes mapped file pages)
     returncode: int = 0
     others: float = 0.0           # average CPUs kept busy by *other* processes during the run
+    busiest_cpu: float = 0.0      # CPU seconds of the busiest single process of the tree (last sample)
     stdout_path: Optional[Path] = None
     stderr_tail: str = ""
     info: dict = field(default_factory=dict)
@@ -103,7 +104,7 @@ def _busy_cpu_seconds() -> float:
         return 0.0
 
 
-def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
+def _tree_rss_bytes(root_pid: int, cpu_by_pid: Optional[dict] = None) -> tuple[int, int]:
     """(RSS, anonymous RSS) summed over root_pid and all its descendants (Linux /proc); (0, 0) if gone.
 
     Anonymous = resident minus file-backed/shared pages (statm): what a process really holds, as
@@ -120,6 +121,10 @@ def _tree_rss_bytes(root_pid: int) -> tuple[int, int]:
                 fields = f.read().split()
             total += int(fields[1]) * _PAGE
             anon += (int(fields[1]) - int(fields[2])) * _PAGE
+            if cpu_by_pid is not None:           # utime + stime, fields 14 and 15 of /proc/PID/stat
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    st = f.read().rsplit(b")", 1)[1].split()
+                cpu_by_pid[pid] = (int(st[11]) + int(st[12])) / _HZ
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
                     todo.extend(int(c) for c in f.read().split())
@@ -147,6 +152,7 @@ def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict
     m = Measure(label, stdout_path=stdout_path)
     stderr_path = stdout_path.with_suffix(stdout_path.suffix + ".stderr")
     peak = [0, 0]
+    cpu_by_pid: dict = {}
     done = threading.Event()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         busy0 = _busy_cpu_seconds()
@@ -156,7 +162,7 @@ def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict
 
         def sample() -> None:
             while not done.is_set():
-                rss, anon = _tree_rss_bytes(proc.pid)
+                rss, anon = _tree_rss_bytes(proc.pid, cpu_by_pid)
                 peak[0], peak[1] = max(peak[0], rss), max(peak[1], anon)
                 done.wait(sample_every)
 
@@ -172,6 +178,7 @@ def measure(label: str, cmd: list[str], *, stdout_path: Path, env: Optional[dict
     m.maxrss_mib = ru.ru_maxrss * 1024 / MIB          # Linux: KiB
     m.tree_rss_mib = peak[0] / MIB
     m.tree_anon_mib = peak[1] / MIB
+    m.busiest_cpu = max(cpu_by_pid.values(), default=0.0)
     m.others = max(0.0, busy - m.cpu) / m.wall if m.wall > 0 else 0.0
     m.stderr_tail = stderr_path.read_text(errors="replace")[-2000:]
     return m
@@ -294,8 +301,8 @@ def warm_page_cache(root: Path) -> None:
                         pass
 
 
-def ensure_peers_venv(work: Path) -> Path:
-    """Virtualenv (same interpreter) with the pinned peers. Returns its python."""
+def ensure_peers_venv(work: Path) -> Optional[Path]:
+    """Virtualenv (same interpreter) with the pinned peers. Returns its python, None if it cannot be made."""
     venv = work / "peers-venv"
     py = venv / "bin" / "python"
     stamp = venv / "peers.installed"
@@ -303,10 +310,14 @@ def ensure_peers_venv(work: Path) -> Path:
     if py.exists() and stamp.is_file() and stamp.read_text() == want:
         return py
     log(f"peers: installing {', '.join(PEER_PACKAGES)} into {venv}")
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PEER_PACKAGES],
-                   check=True)
+    try:
+        if not py.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PEER_PACKAGES],
+                       check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        log(f"peers: could not install them ({exc}); eml_parser and mail-parser are left out of this run")
+        return None
     stamp.write_text(want)
     return py
 
@@ -603,13 +614,13 @@ def speed_markdown(ctx: dict, rows: list[Measure], whole: list[Measure], args, n
         L += ["", f"**The machine was not idle**: other processes kept up to {busiest:.1f} of its "
               f"{ctx['machine']['cpus_usable']} CPUs busy during some runs, which inflates wall times (the "
               "parallel run most of all). The CPU-time ratios in the targets table are less affected; rerun "
-              "on an idle machine (and with `--repeat 3`) for publishable wall-time figures.", ""]
+              "on an idle machine (and with `--repeat 3`) for publishable wall-time figures."]
 
     # leaktriage against the peers
     peers = [m for m in rows if not m.label.startswith("leaktriage")]
     if lt1 and lt1.ok:
         L += ["", "### leaktriage against each peer (speed-up = peer wall time ÷ leaktriage wall time)", "",
-              "| peer | " + " | ".join(m.label for m in (lt1, ltn) if m and m.ok) + " |",
+              "| peer or floor | " + " | ".join(m.label for m in (lt1, ltn) if m and m.ok) + " |",
               "|---|" + "---:|" * len([m for m in (lt1, ltn) if m and m.ok])]
         for p in peers:
             if not p.ok:
@@ -627,40 +638,48 @@ def speed_markdown(ctx: dict, rows: list[Measure], whole: list[Measure], args, n
         return m.cpu if m and m.ok else None
 
     c_eml, c_mp, c_floor = ratio(cpu(eml), cpu(lt1)), ratio(cpu(mp), cpu(lt1)), ratio(cpu(lt1), cpu(floor))
+    # Parallel speed-up cannot be read from CPU time; its bound on idle CPUs is the 1-worker CPU time over
+    # the CPU time of the busiest process of the N-worker run (no run can be shorter than that process).
+    c_scale = ratio(cpu(lt1), ltn.busiest_cpu if ltn and ltn.ok else None)
     L += ["", "### Targets (issue 6, ratios from this run)", "",
           "The verdict uses wall time, as the issue does; the same ratio on CPU time is given for "
-          "comparison (it is less disturbed by other processes, but cannot judge parallel speed-up).", "",
+          "comparison: it is less disturbed by other processes. For the parallel run it is an upper bound: "
+          "1-worker CPU time ÷ CPU time of the busiest process of the N-worker run (parent or worker), "
+          "the speed-up that idle CPUs could give at best.", "",
           "| target | measured (wall) | verdict | same on CPU time |", "|---|---:|---|---:|",
           f"| leaktriage 1 worker ≥ {TARGET_EML_PARSER:g}x faster than eml_parser | {fmt(r_eml)}x | "
           f"{met(None if r_eml is None else r_eml >= TARGET_EML_PARSER)} | {fmt(c_eml)}x |",
           f"| leaktriage 1 worker ≥ {TARGET_MAIL_PARSER:g}x faster than mail-parser | {fmt(r_mp)}x | "
           f"{met(None if r_mp is None else r_mp >= TARGET_MAIL_PARSER)} | {fmt(c_mp)}x |",
           f"| leaktriage 2 workers ≥ {TARGET_SCALING:g}x its own 1-worker speed{scale_note} | {fmt(r_scale)}x | "
-          f"{met(None if r_scale is None else r_scale >= TARGET_SCALING)} | n/a |",
+          f"{met(None if r_scale is None else r_scale >= TARGET_SCALING)} | "
+          + (f"≤ {fmt(c_scale)}x (bound) |" if c_scale else "n/a |"),
           f"| leaktriage 1 worker ≤ {TARGET_FLOOR:g}x the read+SHA-256 floor | {fmt(r_floor, 1)}x | "
           f"{met(None if r_floor is None else r_floor <= TARGET_FLOOR)} | {fmt(c_floor, 1)}x |"]
 
     # whole dump
     L += ["", f"### leaktriage on the whole dump ({dump_files:,} files, {dump_bytes / MB:,.0f} MB: loose files, "
           "Maildir, mbox, zip archives, attachments, strays)", "",
-          "| run | wall s | messages | messages/s | MB/s | CPU s | peak RSS MiB | other load |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+          "| run | wall s | messages | messages/s | MB/s | CPU s | peak RSS MiB | peak anonymous MiB | other load |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in whole:
         if not m.ok:
-            L.append(f"| {m.label} | failed (exit {m.returncode}) | | | | | | |")
+            L.append(f"| {m.label} | failed (exit {m.returncode}) | | | | | | | |")
             continue
         msgs = m.info.get("messages")
         L.append(f"| {m.label} | {fmt(m.wall)} | {msgs if msgs is not None else 'n/a'} | "
                  f"{fmt(msgs / m.wall, 0) if msgs else 'n/a'} | {fmt(dump_bytes / MB / m.wall, 1)} | {fmt(m.cpu)} | "
-                 f"{fmt(m.peak_mib, 0)} | {m.others:.2f} |")
+                 f"{fmt(m.peak_mib, 0)} | {fmt(m.tree_anon_mib, 0)} | {m.others:.2f} |")
+    L += ["", "Peak anonymous: RSS less the file-backed pages (leaktriage memory-maps large files and the "
+          "pages it touches count in its RSS); see the memory section."]
 
     # checks
     checks = []
     if lt1 and lt1.ok:
         src = lt1.info.get("messages_by_source", {})
         checks.append(f"in the {n_files:,} loose files leaktriage decoded {lt1.info.get('loose_messages')} "
-                      f"messages (file {src.get('file', 0)}, Maildir {src.get('maildir', 0)}; the rest are empty "
-                      f"or broken on purpose) plus {src.get('rfc822', 0)} attached message/rfc822")
+                      f"messages (file {src.get('file', 0)}, Maildir {src.get('maildir', 0)}; files it did not take "
+                      f"for messages have problem records) plus {src.get('rfc822', 0)} attached message/rfc822")
     pairs = [(lt1, ltn, "mirror"), (whole[0] if whole else None, whole[1] if len(whole) > 1 else None, "whole dump")]
     for a, b, what in pairs:
         if a and b and a.ok and b.ok and "manifest_sha256" in a.info:
@@ -684,7 +703,8 @@ def speed_markdown(ctx: dict, rows: list[Measure], whole: list[Measure], args, n
             f"eml_parser {fmt(wall(eml))} s, mail-parser {fmt(wall(mp))} s; vs eml_parser {fmt(r_eml)}x, "
             f"vs mail-parser {fmt(r_mp)}x, scaling {fmt(r_scale)}x, x floor {fmt(r_floor, 1)}; "
             f"whole dump 1w {fmt(whole[0].wall if whole and whole[0].ok else None)} s, "
-            f"peak {fmt(max((m.peak_mib for m in whole if m.ok), default=None), 0)} MiB |")
+            f"{args.workers}w {fmt(whole[1].wall if len(whole) > 1 and whole[1].ok else None)} s, "
+            f"peak RSS {fmt(max((m.peak_mib for m in whole if m.ok), default=None), 0)} MiB |")
     return "\n".join(L) + "\n", hist
 
 
@@ -723,6 +743,9 @@ def speed(args, work: Path) -> int:
 
     def peer(label, python, script, extra):
         return label, lambda _target, lst, d: run_peer(label, python, script, extra, lst, d)
+
+    if peers_py is None:
+        peer_specs = [spec for spec in peer_specs if spec[1] is not None]
 
     plan = [peer(*peer_specs[0]), lt("leaktriage, 1 worker", 1), lt(f"leaktriage, {args.workers} workers", args.workers),
             *(peer(*spec) for spec in peer_specs[1:])]
@@ -768,6 +791,7 @@ def speed(args, work: Path) -> int:
 
 def measure_dict(m: Measure) -> dict:
     return {"label": m.label, "wall": m.wall, "cpu": m.cpu, "others": m.others, "maxrss_mib": m.maxrss_mib, "tree_anon_mib": m.tree_anon_mib,
+            "busiest_process_cpu": m.busiest_cpu,
             "tree_rss_mib": m.tree_rss_mib, "returncode": m.returncode, "info": m.info}
 
 
@@ -887,7 +911,8 @@ def memory(args, work: Path) -> int:
                     note += f", plus {src['rfc822']:,} attached message/rfc822"
             else:
                 note = f"**failed** (exit {m.returncode}): {m.stderr_tail.strip()[-200:]}"
-            log(f"{label}: {m.wall:.1f} s, peak {m.peak_mib:.0f} MiB, anonymous {m.tree_anon_mib:.0f} MiB ({note})")
+            log(f"{label}: {m.wall:.1f} s, peak {m.peak_mib:.0f} MiB, anonymous {m.tree_anon_mib:.0f} MiB, "
+                f"other load {m.others:.2f} ({note})")
             rows.append((label, size, m, note))
     ctx["load_after"] = loadavg()
 
@@ -900,16 +925,17 @@ def memory(args, work: Path) -> int:
         "(each copy with an `X-Bench-Copy` header, `>From ` quoted), and one message whose single base64 "
         "attachment is pseudo-random bytes.",
         "", "| input | size MB | wall s | MB/s | CPU s | peak RSS MiB | peak anonymous MiB | largest process MiB "
-        "| target on RSS | target on anonymous | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
+        "| target on RSS | target on anonymous | check | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|"]
     for label, size, m, note in rows:
         if m.ok:
             L.append(f"| {label} | {size / MB:,.0f} | {fmt(m.wall)} | {fmt(size / MB / m.wall, 1)} | {fmt(m.cpu)} | "
                      f"{fmt(m.peak_mib, 0)} | {fmt(m.tree_anon_mib, 0)} | {fmt(m.maxrss_mib, 0)} | "
-                     f"{met(m.peak_mib <= TARGET_MEMORY_MIB)} | {met(m.tree_anon_mib <= TARGET_MEMORY_MIB)} | {note} |")
+                     f"{met(m.peak_mib <= TARGET_MEMORY_MIB)} | {met(m.tree_anon_mib <= TARGET_MEMORY_MIB)} | {note} | "
+                     f"{m.others:.2f} |")
         else:
             L.append(f"| {label} | {size / MB:,.0f} | failed | | | {fmt(m.peak_mib, 0)} | {fmt(m.tree_anon_mib, 0)} | "
-                     f"| {met(False)} | {met(False)} | {note} |")
+                     f"| {met(False)} | {met(False)} | {note} | {m.others:.2f} |")
     L += ["", "Peak RSS counts every resident page of leaktriage's processes, including the pages of the input "
           "that it maps (mmap) and touches; \"anonymous\" leaves those out (they are page cache the kernel "
           "can drop under pressure) and is the memory the scan itself holds: heap, decoded payloads, records. "
@@ -937,8 +963,31 @@ def memory(args, work: Path) -> int:
 # profile mode
 # --------------------------------------------------------------------------------------------------
 
+_PROFILE_DRIVER = """
+import cProfile, runpy, sys
+out, argv = sys.argv[1], sys.argv[2:]
+sys.argv = ["leaktriage"] + argv
+prof = cProfile.Profile()   # perf_counter: cheap; a CPU-time clock costs a system call per event and
+                            # would inflate the functions called most often
+prof.enable()
+try:
+    runpy.run_module("leaktriage", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+finally:
+    prof.disable()
+    prof.dump_stats(out)
+sys.exit(code)
+"""
+
+
 def profile(args, work: Path) -> int:
-    """cProfile of a 1-worker leaktriage scan of the whole dump; prints the top functions."""
+    """cProfile of a 1-worker scan of the whole dump; prints the top functions.
+
+    Times are wall-clock: on a busy machine they are all inflated alike, so read the proportions."""
+    import pstats
     snapshot_source(work)
     check_leaktriage()
     dump_dir = ensure_dump(work, args)
@@ -946,16 +995,20 @@ def profile(args, work: Path) -> int:
     run_dir.mkdir(parents=True)
     warm_page_cache(dump_dir / "dump")
     prof = run_dir / "leaktriage.prof"
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "leaktriage", "scan", str(dump_dir / "dump"),
+    cmd = [sys.executable, "-c", _PROFILE_DRIVER, str(prof), "scan", str(dump_dir / "dump"),
            "-o", str(run_dir / "manifest.jsonl"), "--quiet", "--workers", "1"]
     m = measure("profile", cmd, stdout_path=run_dir / "stdout.txt", env=leaktriage_env(), cwd=SRC_ROOT)
-    if not m.ok:
+    if not m.ok or not prof.is_file():
         sys.exit(f"profiled scan failed (exit {m.returncode}):\n{m.stderr_tail}")
-    import pstats
-    for key in ("cumulative", "tottime"):
-        print(f"\n=== top {args.top} by {key} (whole dump, {args.messages} messages, "
-              f"1 worker, {m.wall:.1f} s under cProfile) ===")
-        pstats.Stats(str(prof), stream=sys.stdout).strip_dirs().sort_stats(key).print_stats(args.top)
+    pkg = str(SRC_ROOT / "leaktriage") + os.sep
+    for key, restrict, what in (("cumulative", [], "all functions"),
+                                ("cumulative", [re.escape(pkg)], "leaktriage's own functions"),
+                                ("tottime", [], "all functions")):
+        print(f"\n=== top {args.top} by {key}, {what} (whole dump, {args.messages} messages, 1 worker; "
+              f"{m.wall:.1f} s wall, {m.cpu:.1f} s CPU under cProfile; times are wall-clock, read the "
+              "proportions) ===")
+        st = pstats.Stats(str(prof), stream=sys.stdout)
+        st.sort_stats(key).print_stats(*restrict, args.top)
     log(f"profile kept in {prof} (python3 -m pstats {prof})")
     return 0
 

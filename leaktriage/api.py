@@ -67,6 +67,13 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     for a in opts.algorithms:
         if a not in ("sha256", "md5", "sha1"):
             raise UsageError("unknown digest %r (choose from sha256, md5, sha1)" % a)
+    if opts.keystore:
+        from .auth.keystore import KeyStoreError
+        from .pipeline import load_keystore
+        try:
+            load_keystore(opts.keystore)
+        except (KeyStoreError, OSError) as exc:
+            raise UsageError("DKIM key store %s: %s" % (opts.keystore, exc))
     started = time.time()
     t0 = time.monotonic()
     header = {"options": opts.manifest_options(), "leaktriage": __version__, "schema": records.SCHEMA_VERSION}

@@ -86,6 +86,13 @@ def cli():
               help="Digests to compute, comma-separated: sha256 (always), md5, sha1.")
 @click.option("--max-depth", type=click.IntRange(1, 1000), default=24, show_default=True,
               help="Deepest nesting opened (archive in archive in message ...).")
+@click.option("--dkim-keys", "dkim_keys", default=None, metavar="PATH",
+              help="DKIM key store: a JSON object {\"selector._domainkey.domain\": \"v=DKIM1; p=...\"} or a "
+                   "folder of files named selector._domainkey.domain[.txt]. Without it, signatures are "
+                   "checked offline and report no-key.")
+@click.option("--dns", is_flag=True,
+              help="Also look up DKIM keys missing from the key store in live DNS. Off by default: DNS "
+                   "queries reveal what you are investigating.")
 @click.option("--run-record", default=None, metavar="FILE",
               help="Where to write the run record (volatile facts: times, host). Default: MANIFEST.run.json.")
 @click.option("--resume", is_flag=True,
@@ -93,7 +100,7 @@ def cli():
                    "result is byte-identical to an uninterrupted scan.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no report on stderr.")
 @click.option("--no-report", is_flag=True, help="No report at the end (progress still shown on a terminal).")
-def scan(dump, output, workers, hashes, max_depth, run_record, resume, quiet, no_report):
+def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, resume, quiet, no_report):
     """Scan DUMP and write its manifest (JSON Lines).
 
     Every file and every email is accounted for: one `file` record per file, one `message` record
@@ -124,7 +131,8 @@ def scan(dump, output, workers, hashes, max_depth, run_record, resume, quiet, no
         name = os.path.basename(os.path.normpath(os.path.abspath(dump))) or "dump"
         output = name + ".manifest.jsonl"
     opts = Options(algorithms=tuple(algos), workers=workers or _workers_default(),
-                   limits=Limits(max_depth=max_depth))
+                   limits=Limits(max_depth=max_depth),
+                   keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns)
     tty = sys.stderr.isatty()
     try:
         res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,

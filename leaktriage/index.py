@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .fold import FOLD_VERSION, fold
 
@@ -628,37 +628,83 @@ def _worker_run(batch):
 
 @dataclass
 class Manifest:
-    messages: List[dict] = field(default_factory=list)
-    parts: Dict[str, List[dict]] = field(default_factory=dict)
+    messages: List[dict] = field(default_factory=list)          # parsed: new or changed messages only
+    parts: Dict[str, List[dict]] = field(default_factory=dict)  # parts of those messages
     problems: List[dict] = field(default_factory=list)
-    digests: Dict[str, str] = field(default_factory=dict)   # locator -> sha1 of its JSON line
+    digests: Dict[str, str] = field(default_factory=dict)   # locator -> sha1 of its JSON line (parsed ones)
+    locators: List[str] = field(default_factory=list)       # every message locator, in manifest order
+    unchanged: int = 0
     sha256: Optional[str] = None
 
 
 _MSG_DROP = ("headers", "received", "references", "container_meta", "arc_sets")
+# A JSON string cannot contain an unescaped quote, so these byte patterns only match real keys.
+_KIND = re.compile(rb'"record":\s*"(message|part|problem)"')
+_STRING = re.compile(rb'\s*("(?:[^"\\]|\\.)*")')
 
 
-def read_manifest(path: str) -> Manifest:
+def _kind(line: bytes) -> Optional[bytes]:
+    # substring tests run at memchr speed; the regex only for non-compact JSON
+    for k in (b"part", b"message", b"problem"):
+        if b'"record":"' + k + b'"' in line:
+            return k
+    if b'"record": ' in line:
+        mo = _KIND.search(line)
+        return mo.group(1) if mo else None
+    return None
+
+
+def _string_value(line: bytes, key: bytes) -> Optional[str]:
+    """The first top-level-looking string value of key in a JSON line, without parsing the line."""
+    i = line.find(b'"' + key + b'":')
+    if i < 0:
+        return None
+    mo = _STRING.match(line, i + len(key) + 3)
+    return json.loads(mo.group(1)) if mo else None
+
+
+def read_manifest(path: str, known: Optional[Dict[str, str]] = None) -> Manifest:
+    """Read a manifest. With `known` (locator -> line digest already indexed), message records whose
+    line is unchanged are only counted, not parsed: a re-index of an unchanged dump stays cheap."""
     m = Manifest()
     h = hashlib.sha256()
     loads = json.loads
+    known = known or {}
+    want = set()
     with open(path, "rb") as f:
-        for line in f:
+        for line in f:                          # pass 1: messages and problems
             h.update(line)
-            if not line.strip():
-                continue
-            r = loads(line)
-            kind = r.get("record")
-            if kind == "message":
+            kind = _kind(line)
+            if kind == b"message":
+                loc = _string_value(line, b"locator")
+                if loc is None:
+                    loc = loads(line)["locator"]
+                digest = hashlib.sha1(line).hexdigest()
+                if known.get(loc) == digest:     # the same line as indexed before: loc is proven
+                    m.locators.append(loc)
+                    m.unchanged += 1
+                    continue
+                r = loads(line)
+                m.locators.append(r["locator"])
                 for k in _MSG_DROP:
                     r.pop(k, None)
                 m.messages.append(r)
-                m.digests[r["locator"]] = hashlib.sha1(line).hexdigest()
-            elif kind == "part":
-                m.parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEEP if k in r})
-            elif kind == "problem":
-                m.problems.append(r)
+                m.digests[r["locator"]] = digest
+                want.add(r["locator"])
+            elif kind == b"problem":
+                m.problems.append(loads(line))
     m.sha256 = h.hexdigest()
+    if want:
+        with open(path, "rb") as f:
+            for line in f:                      # pass 2: parts of the messages to (re)index
+                if _kind(line) != b"part":
+                    continue
+                ref = _string_value(line, b"message")
+                if ref is not None and ref not in want:
+                    continue
+                r = loads(line)
+                if r.get("message") in want:
+                    m.parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEEP if k in r})
     return m
 
 
@@ -825,8 +871,6 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     """Create or update db_path from the manifest and the dump it describes."""
     t0 = time.monotonic()
     stats = IndexStats()
-    man = read_manifest(manifest_path)
-    stats.messages = len(man.messages)
     con = connect(db_path)
     con.execute("PRAGMA synchronous = OFF")
     con.execute("PRAGMA journal_mode = MEMORY")
@@ -834,18 +878,19 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     stats.rebuilt = _init_db(con)
     existing = {loc: (i, sha, dig) for i, loc, sha, dig in
                 con.execute("SELECT id, locator, sha256, record_sha1 FROM messages")}
+    # a message is unchanged when its manifest line is byte-identical (same sha256, same facts)
+    man = read_manifest(manifest_path, {loc: v[2] for loc, v in existing.items()})
+    seen = set(man.locators)
+    stats.messages = len(seen)
+    stats.unchanged = man.unchanged
     todo: List[dict] = []
-    seen = set()
+    queued = set()
     for r in man.messages:
         loc = r["locator"]
-        if loc in seen:
+        if loc in queued:
             continue
-        seen.add(loc)
-        old = existing.get(loc)
-        if old is not None and old[1] == r.get("sha256") and old[2] == man.digests.get(loc):
-            stats.unchanged += 1
-            continue
-        if old is not None:
+        queued.add(loc)
+        if loc in existing:
             stats.updated += 1
         else:
             stats.added += 1
@@ -876,16 +921,10 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
         # scan problems: replaced wholesale (cheap), linked to their message when they are inside one
         con.execute("DELETE FROM problems WHERE origin = 'scan'")
         ids = dict(con.execute("SELECT locator, id FROM messages"))
-        part_owner = {}
-        for mloc, plist in man.parts.items():
-            for p in plist:
-                part_owner[p["locator"]] = mloc
         rows = []
         for p in man.problems:
             ploc = p["locator"]
-            owner = ids.get(ploc)
-            if owner is None and ploc in part_owner:
-                owner = ids.get(part_owner[ploc])
+            owner = _owner(ids, ploc)
             rows.append((owner, ploc, p.get("code"), p.get("severity"), p.get("stage"), "scan", p.get("message"),
                          p.get("offset"), json.dumps(p["detail"], sort_keys=True, ensure_ascii=False)
                          if p.get("detail") else None))
@@ -904,6 +943,22 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     stats.seconds = round(time.monotonic() - t0, 3)
     stats.db_bytes = os.path.getsize(db_path)
     return stats
+
+
+def _owner(ids: Dict[str, int], loc: str) -> Optional[int]:
+    """Id of the message a locator is in: the message itself, or the nearest enclosing one
+    (X#1.2.1 -> X#1.2 (an attached message) -> X#1 -> X)."""
+    while True:
+        got = ids.get(loc)
+        if got is not None:
+            return got
+        base, sep, pp = loc.rpartition("#")
+        if sep and "!" not in pp:
+            loc = base + "#" + pp.rpartition(".")[0] if "." in pp else base
+        elif "!" in loc:
+            loc = loc[:loc.rindex("!")]
+        else:
+            return None
 
 
 def _extract_all(todo: List[dict], parts: Dict[str, List[dict]], dump_root: str, workers: int,

@@ -90,8 +90,11 @@ class Manifest:
         except OSError as exc:
             raise ManifestError("cannot read: %s" % (exc.strerror or exc), self.path)
 
-    def records(self, *, raw: bool = False) -> Iterator[dict]:
-        """Every record, in order. With raw=True yields (line_bytes, record) pairs."""
+    def records(self, *, raw: bool = False, want=None) -> Iterator[dict]:
+        """Every record, in order. With raw=True yields (line_bytes, record) pairs.
+
+        want: optional predicate on the raw line; lines it rejects are still read, hashed and checked
+        for truncation and shape, but not decoded nor yielded (a fast path for `show`)."""
         fh, close = self._open()
         sha = hashlib.sha256()
         n = 0
@@ -109,6 +112,14 @@ class Manifest:
                                         "lines were appended or files concatenated)", self.path, n)
                 if not line.endswith(b"\n"):
                     last_ok_newline = False
+                if want is not None and n > 1 and not want(line) and b'"record":"summary"' not in line:
+                    if not last_ok_newline:
+                        raise ManifestError("truncated: the last line has no newline; the scan was interrupted "
+                                            "or the copy is incomplete", self.path, n)
+                    if not (line.startswith(b"{") and line.endswith(b"}\n")):
+                        raise ManifestError("not a JSON object on one line: the line was edited or damaged",
+                                            self.path, n)
+                    continue
                 try:
                     rec = loads(line.decode("utf-8"))
                 except UnicodeDecodeError:

@@ -73,7 +73,8 @@ def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str]]:
 def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], loc_base: Optional[str] = None,
             root_path: str = "1", algorithms: Sequence[str] = ("sha256",), known_digests: Optional[dict] = None,
             extra: Optional[dict] = None,
-            container_kind: Callable[[bytes], Optional[str]] = None) -> Tuple[List[dict], List[mime.Found], dict]:
+            container_kind: Callable[[bytes], Optional[str]] = None,
+            auth: Optional[dict] = None) -> Tuple[List[dict], List[mime.Found], dict]:
     """Analyse one message. Returns (records: message + parts + problems, found items, facts).
 
     `data` is exactly the message (for mbox: without the From line, after un-quoting is decided by
@@ -113,9 +114,11 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
                 f = headers.Field(f.name[:200], f.raw[:MAX_HEADER_VALUE], f.offset)
             cut.append(f)
         fields = cut
+    decoded_values: List[Tuple[str, str]] = []
     for f in fields:
         entry, value = _header_entry(f)
         hdr_list.append(entry)
+        decoded_values.append((f.name, value))
         lname = f.name.lower()
         seen[lname] = seen.get(lname, 0) + 1
         if lname not in decoded:
@@ -194,6 +197,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     )
     for k, v in addrs.items():
         msg[k] = v
+    if auth is not None:
+        _authenticity(msg, data, fields, decoded_values, ents, auth)
     if extra:
         for k, v in extra.items():
             if v is not None:
@@ -214,3 +219,34 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         recs.extend(rest)
     facts = {"date": date}
     return recs, ents.found, facts
+
+
+def _authenticity(msg: dict, data: bytes, fields, decoded_values, ents, auth: dict) -> None:
+    """DKIM/ARC verdicts, the Received chain, hidden timestamps and tampering indicators
+    (leaktriage.auth), written into the message record itself."""
+    from .auth.analyse import analyse_message
+    docs = []
+    for p in ents.parts:
+        dm = p.get("docmeta")
+        if dm:
+            d = dict(dm)
+            d["locator"] = p["locator"]
+            if p.get("filename"):
+                d["filename"] = p["filename"]
+            docs.append(d)
+    res = analyse_message(data, decoded_values, keystore=auth.get("keystore"), dns=auth.get("dns", False),
+                          docs=docs or None)
+    if res.get("dkim"):
+        msg["dkim"] = res["dkim"]
+        msg["dkim_summary"] = res["dkim_summary"]
+    arc = res.get("arc") or {}
+    if arc.get("verdict") not in (None, "none"):
+        msg["arc"] = arc
+    if res.get("received"):
+        msg["received"] = res["received"]
+        if res.get("received_at"):
+            msg["received_at"] = res["received_at"]
+    if res.get("hidden_timestamps"):
+        msg["hidden_timestamps"] = res["hidden_timestamps"]
+    if res.get("indicators"):
+        msg["indicators"] = res["indicators"]

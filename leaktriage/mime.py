@@ -295,6 +295,11 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     if ctype.startswith("multipart/"):
         attachment = False  # an opaque multipart (no boundary / too deep) is not an attachment
     rec["attachment"] = bool(attachment)
+    if attachment and data and (mt == "application/pdf" or mt in filetypes.ZIP_FAMILY or mt in filetypes.OLE_FAMILY):
+        from .auth.docmeta import docmeta
+        dm = docmeta(data, mt)
+        if dm:
+            rec["docmeta"] = dm
     if attachment:
         out.attachments += 1
         if filename:

@@ -43,6 +43,19 @@ class Options:
                 "dkim_keys": bool(self.keystore), "dns": self.dns}
 
 
+_KEYSTORES: dict = {}
+
+
+def load_keystore(path: Optional[str]):
+    """The DKIM key store at `path` (loaded once per process), or None."""
+    if not path:
+        return None
+    if path not in _KEYSTORES:
+        from .auth.keystore import KeyStore
+        _KEYSTORES[path] = KeyStore.load(path)
+    return _KEYSTORES[path]
+
+
 @dataclass
 class Item:
     locator: str
@@ -89,6 +102,9 @@ class Unit:
         self.opts = opts
         self.out: List[dict] = []
         self.expanded = 0  # bytes expanded from containers so far in this top-level file
+
+    def _auth(self) -> dict:
+        return {"keystore": load_keystore(self.opts.keystore), "dns": self.opts.dns}
 
     # -- records ----------------------------------------------------------------------------
     def emit(self, rec: dict) -> None:
@@ -291,7 +307,7 @@ class Unit:
             bytes(data) if not isinstance(data, bytes) else data, item.locator, source=source,
             parent=item.parent or item.locator, loc_base=item.loc_base, root_path=item.root_path,
             algorithms=self.opts.algorithms, known_digests=digests, extra=ex,
-            container_kind=sniff.container_kind)
+            container_kind=sniff.container_kind, auth=self._auth())
         self.out.extend(recs)
         return [self._found(item, f) for f in found]
 

@@ -29,7 +29,7 @@ character position. Only the standard library is imported here (the search start
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Tuple
 
 from .fold import fold
 

@@ -104,6 +104,29 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         for k, v in mm.items():
             t.add_row(k, _n(v["count"]), "\n".join(v.get("examples", [])))
         console.print(t)
+    auth = summary.get("authenticity") or {}
+    if auth.get("signed_messages"):
+        t = Table(title="DKIM: %s of %s signed messages verified" % (_n(auth.get("verified_messages", 0)),
+                                                                     _n(auth["signed_messages"])), show_edge=False)
+        t.add_column("Signing domain (d=)", overflow="fold")
+        for v in sorted({v for c in auth.get("by_domain", {}).values() for v in c}):
+            t.add_column(v, justify="right")
+        verdicts = sorted({v for c in auth.get("by_domain", {}).values() for v in c})
+        for d, c in auth.get("by_domain", {}).items():
+            t.add_row(d, *[_n(c.get(v, 0)) for v in verdicts])
+        console.print(t)
+        if auth.get("missing_keys"):
+            console.print("Keys to look for (no key in the key store): " +
+                          ", ".join("%s (%s)" % (k, _n(v)) for k, v in auth["missing_keys"].items()))
+    if auth.get("indicators"):
+        t = Table(title="Tampering and coverage indicators", show_edge=False)
+        t.add_column("Indicator")
+        t.add_column("Messages", justify="right")
+        t.add_column("First locators", overflow="fold")
+        ex = auth.get("indicator_examples", {})
+        for k, v in sorted(auth["indicators"].items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add_row(k, _n(v), "\n".join(ex.get(k, [])[:2]))
+        console.print(t)
     by_code = probs.get("by_code", {})
     if by_code:
         from .problems import CODES

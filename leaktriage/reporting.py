@@ -432,6 +432,12 @@ def _md(text) -> str:
     return s.replace("\r", " ").replace("\n", " ")
 
 
+def _code(text) -> str:
+    """A Markdown code span safe inside a table cell."""
+    s = ("" if text is None else str(text)).replace("`", "'").replace("|", "\\|")
+    return "`%s`" % s.replace("\r", " ").replace("\n", " ")
+
+
 def render_markdown(doc: dict, top: int = 10) -> str:
     ov = doc["overview"]
     L: List[str] = []
@@ -455,7 +461,7 @@ def render_markdown(doc: dict, top: int = 10) -> str:
         _n(d["canonical"]["messages"])))
     w("| Problems | %s (%s) |" % (_n(ov["problems"]), ", ".join(
         "%s %s" % (_n(v), k) for k, v in ov["problems_by_severity"].items()) or "none"))
-    w("| Manifest | `%s` |" % doc["manifest"]["path"].replace("`", "'"))
+    w("| Manifest | %s |" % _code(doc["manifest"]["path"]))
     w("| SHA-256 | `%s` (sidecar: %s) |" % (doc["manifest"]["sha256"], doc["manifest"]["sidecar"]))
     for diff in doc.get("consistency") or ():
         w("| **Inconsistent** | %s |" % _md(diff))
@@ -466,7 +472,7 @@ def render_markdown(doc: dict, top: int = 10) -> str:
         w("")
         w("## " + title)
         w("")
-        w("| " + " | ".join(head) + " |")
+        w("| " + " | ".join(h.strip() for h in head) + " |")
         w("|" + "|".join("---:" if h.endswith(" ") else "---" for h in head) + "|")
         for r in rows:
             w("| " + " | ".join(r) + " |")
@@ -485,21 +491,21 @@ def render_markdown(doc: dict, top: int = 10) -> str:
         [[_md(r["type"]), _n(r["count"]), _bytes(r["bytes"])] for r in a["by_type"]])
     tbl("Type mismatches", ["File name", "Declared", "Detected", "Locator"],
         [[_md(r.get("filename") or "(no name)"), _md(r.get("declared")), _md(r.get("detected")),
-          "`%s`" % r["locator"].replace("`", "'")] for r in a["mismatches"]["examples"]])
+          _code(r["locator"])] for r in a["mismatches"]["examples"]])
     tbl("Largest duplicate groups", ["Kind", "Copies ", "Custodians", "Example"],
         [[r["kind"], _n(r["count"]), _md(", ".join(r["custodians"])),
-          "`%s`" % (r["members"][0] if r["members"] else "").replace("`", "'")] for r in d["largest"]])
+          _code(r["members"][0] if r["members"] else "")] for r in d["largest"]])
     au = doc.get("authenticity")
     if au:
         tbl("DKIM verdicts", ["Verdict", "Messages "], [[_md(k), _n(v)] for k, v in au["dkim"].items()])
         tbl("Tampering and coverage indicators", ["Code", "Severity", "Count ", "Examples"],
-            [["`%s`" % r["code"], r.get("severity") or "", _n(r["count"]),
-              "<br>".join("`%s`" % e.replace("`", "'") for e in r["examples"])] for r in au["indicators"]])
+            [[_code(r["code"]), r.get("severity") or "", _n(r["count"]),
+              "<br>".join(_code(e) for e in r["examples"])] for r in au["indicators"]])
     else:
         w("")
         w("DKIM and tampering indicators: not analysed in this manifest.")
     tbl("Problems by code", ["Code", "Severity", "Count ", "Examples"],
-        [["`%s`" % r["code"], r.get("severity") or "", _n(r["count"]),
-          "<br>".join("`%s`" % e.replace("`", "'") for e in r["examples"])] for r in doc["problems"]])
+        [[_code(r["code"]), r.get("severity") or "", _n(r["count"]),
+          "<br>".join(_code(e) for e in r["examples"])] for r in doc["problems"]])
     w("")
     return "\n".join(L)

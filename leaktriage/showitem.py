@@ -39,12 +39,12 @@ def collect(m: Manifest, loc: str) -> Item:
     needle = json.dumps(loc, ensure_ascii=False)[1:-1].encode("utf-8")
     hash_prefix = loc + "#"
     bang_prefix = loc + "!"
-    for line, rec in m.records(raw=True):
+    for line, rec in m.records(raw=True, want=lambda line: needle in line):
         if needle not in line:
             continue
         kind = rec["record"]
         rloc = rec["locator"]
-        if rloc == loc and kind in ("file", "message", "part"):
+        if rloc == loc and kind in ("file", "message", "part", "duplicate_group"):
             item.records.append(rec)
             continue
         if kind == "part":
@@ -77,7 +77,7 @@ def suggest(m: Manifest, loc: str) -> str:
         return " (%s)" % exc
     base = loc.split("!")[0].split("#")[0]
     needle = json.dumps(base, ensure_ascii=False)[1:-1].encode("utf-8")
-    for line, rec in m.records(raw=True):
+    for line, rec in m.records(raw=True, want=lambda line: needle in line):
         if needle in line and rec["record"] in ("file", "message") and rec["locator"].startswith(base):
             return "; did you mean %r? (quote locators in the shell: they hold ! and #)" % rec["locator"]
     return "; quote locators in the shell ('a.mbox!mbox:0'), they hold ! and #"
@@ -194,6 +194,16 @@ def render(item: Item, console, headers: bool = True) -> None:
     msg = item.get("message")
     f = item.get("file")
     part = item.get("part")
+    grp = item.get("duplicate_group")
+    if grp and not (msg or f or part):
+        console.print("[bold]Duplicate group[/] (%s, %d copies), SHA-256 %s" % (
+            _esc(grp.get("kind")), grp.get("count", 0), _esc(grp.get("digest"))))
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        t.add_column("Member", overflow="fold")
+        for mloc in grp.get("members") or ():
+            t.add_row(_esc(mloc))
+        console.print(t)
+        return
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold", no_wrap=True)
     g.add_column(overflow="fold")

@@ -34,6 +34,13 @@ class Tally:
         self.severity: Counter = Counter()
         self.problem_examples: Dict[str, List[str]] = {}
         self.msg_keys: List[tuple] = []  # (exact digest, canonical digest, locator, custodian)
+        self.signed = 0
+        self.dkim_summary: Counter = Counter()
+        self.dkim_verdicts: Counter = Counter()
+        self.dkim_domains: Dict[str, Counter] = {}
+        self.missing_keys: Counter = Counter()
+        self.indicators: Counter = Counter()
+        self.indicator_examples: Dict[str, List[str]] = {}
 
     def add(self, rec: dict) -> None:
         kind = rec["record"]
@@ -64,6 +71,23 @@ class Tally:
                 self.mailboxes[rec["mailbox"]] += 1
             self.msg_keys.append((rec.get("unquoted_sha256") or rec["sha256"], rec["canonical_sha256"],
                                   rec["locator"], rec.get("custodian")))
+            sigs = rec.get("dkim")
+            if sigs:
+                self.signed += 1
+                self.dkim_summary[rec.get("dkim_summary", "none")] += 1
+                for sig in sigs:
+                    v = sig.get("verdict") or "?"
+                    self.dkim_verdicts[v] += 1
+                    dom = (sig.get("d") or "?").lower()
+                    self.dkim_domains.setdefault(dom, Counter())[v] += 1
+                    if v == "no-key" and sig.get("s") and sig.get("d"):
+                        self.missing_keys["%s._domainkey.%s" % (sig["s"], sig["d"].lower())] += 1
+            for ind in rec.get("indicators", ()):
+                code = ind.get("code", "?")
+                self.indicators[code] += 1
+                ex = self.indicator_examples.setdefault(code, [])
+                if len(ex) < EXAMPLES:
+                    ex.append(rec["locator"])
         elif kind == "part":
             if "uu_offset" not in rec:
                 self.parts += 1
@@ -116,6 +140,16 @@ class Tally:
             ex = self.problem_examples.setdefault(k, [])
             ex.extend(v[: max(0, EXAMPLES - len(ex))])
         self.msg_keys.extend(o.msg_keys)
+        self.signed += o.signed
+        self.dkim_summary.update(o.dkim_summary)
+        self.dkim_verdicts.update(o.dkim_verdicts)
+        for d, c in o.dkim_domains.items():
+            self.dkim_domains.setdefault(d, Counter()).update(c)
+        self.missing_keys.update(o.missing_keys)
+        self.indicators.update(o.indicators)
+        for k, v in o.indicator_examples.items():
+            ex = self.indicator_examples.setdefault(k, [])
+            ex.extend(v[: max(0, EXAMPLES - len(ex))])
 
     # -- the end of the manifest ------------------------------------------------------------
 
@@ -158,5 +192,13 @@ class Tally:
             problems={"total": sum(self.problems.values()), "by_code": dict(sorted(self.problems.items())),
                       "by_severity": dict(sorted(self.severity.items())),
                       "examples": {k: v for k, v in sorted(self.problem_examples.items())}},
+            authenticity={"signed_messages": self.signed,
+                          "verified_messages": self.dkim_summary.get("pass", 0),
+                          "by_summary": dict(sorted(self.dkim_summary.items())),
+                          "signature_verdicts": dict(sorted(self.dkim_verdicts.items())),
+                          "by_domain": {d: dict(sorted(c.items())) for d, c in sorted(self.dkim_domains.items())},
+                          "missing_keys": dict(sorted(self.missing_keys.items())),
+                          "indicators": dict(sorted(self.indicators.items())),
+                          "indicator_examples": {k: v for k, v in sorted(self.indicator_examples.items())}},
             options=options, tool=tool,
         )

@@ -171,7 +171,7 @@ def test_findings_dkim_and_indicators(tmp_path, sample, truth):
                 else:
                     r["dkim"] = []
                     r["dkim_summary"] = "none"
-            g.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+            g.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")  # not compact: also accepted
     db = tmp_path / "f.db"
     build_index(str(out), str(SAMPLES), str(db), workers=1)
     assert locators(db, "dkim:pass") == {l for l, m in truth.items() if m["dkim"] == "pass"}
@@ -221,6 +221,21 @@ def test_incremental_reindex(tmp_path):
     # a third run with nothing new changes nothing
     stats3 = build_index(str(tmp_path / "inc2.jsonl"), str(dump), str(db), workers=1)
     assert stats3.added == stats3.updated == stats3.removed == 0
+    # a newer scanner adds facts to one record (same bytes, same sha256): that message is updated
+    lines = (tmp_path / "inc2.jsonl").read_text(encoding="utf-8").splitlines()
+    out = []
+    for line in lines:
+        r = json.loads(line)
+        if r["record"] == "message" and r["locator"] == loc:
+            r["dkim"] = [{"index": 1, "verdict": "pass", "d": "nouveau.example", "s": "s1"}]
+            r["dkim_summary"] = "pass"
+            line = json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        out.append(line)
+    (tmp_path / "inc3.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+    stats4 = build_index(str(tmp_path / "inc3.jsonl"), str(dump), str(db), workers=1)
+    assert (stats4.added, stats4.updated, stats4.removed) == (0, 1, 0)
+    assert locators(db, "dkim:pass") == {loc}
+    assert locators(db, "aetat") == {loc}
 
 
 def test_changed_bytes_become_problem_rows(tmp_path):

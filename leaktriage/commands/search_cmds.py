@@ -47,10 +47,10 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     dump_abs = os.path.realpath(dump)
     if os.path.realpath(os.path.abspath(db)).startswith(dump_abs + os.sep):
         _fail("the database cannot be written inside the dump (%s)" % dump, EXIT_USAGE)
-    progress = None
-    if not quiet and sys.stderr.isatty():
-        def progress(done, total):
-            click.echo("\rindexing %d/%d messages" % (done, total), err=True, nl=False)
+    def show_progress(done, total):
+        click.echo("\rindexing %d/%d messages" % (done, total), err=True, nl=False)
+
+    progress = show_progress if not quiet and sys.stderr.isatty() else None
     try:
         st = build_index(manifest, dump, db, workers=workers, attachment_text=not no_attachment_text,
                          progress=progress)
