@@ -1,0 +1,46 @@
+"""`leaktriage keys recover`: keys derived from the dump's own signatures, then used by a scan."""
+import json
+
+from click.testing import CliRunner
+
+from leaktriage.auth import _testkit as tk
+from leaktriage.cli import cli
+
+
+def test_recover_then_rescan(tmp_path):
+    key = tk.rsa_key(512, seed=7)  # small key: the recovery itself is tested at 1024 bits in test_auth_*
+    dump = tmp_path / "dump" / "inbox"
+    dump.mkdir(parents=True)
+    for i in range(3):
+        m = tk.message(subject="Figures %d" % i, body=b"Hello %d\r\n" % i)
+        (dump / ("%d.eml" % i)).write_bytes(tk.sign(m, key, d="campaign.example", s="k1"))
+    runner = CliRunner()
+    m1 = tmp_path / "m1.jsonl"
+    r = runner.invoke(cli, ["scan", str(tmp_path / "dump"), "-o", str(m1), "-q", "-w", "1"])
+    assert r.exit_code == 0, r.output
+    msgs = [json.loads(l) for l in m1.read_text().splitlines() if '"record":"message"' in l]
+    assert [m["dkim_summary"] for m in msgs] == ["no-key"] * 3
+    summary = json.loads(m1.read_text().splitlines()[-1])
+    assert summary["authenticity"]["missing_keys"] == {"k1._domainkey.campaign.example": 3}
+    ks = tmp_path / "derived.json"
+    r = runner.invoke(cli, ["keys", "recover", str(m1), "--dump", str(tmp_path / "dump"), "-o", str(ks)])
+    assert r.exit_code == 0, r.output
+    store = json.loads(ks.read_text())
+    assert list(store) == ["k1._domainkey.campaign.example"]
+    assert store["k1._domainkey.campaign.example"]["provenance"] == "derived, not anchored"
+    m2 = tmp_path / "m2.jsonl"
+    r = runner.invoke(cli, ["scan", str(tmp_path / "dump"), "-o", str(m2), "-q", "-w", "1", "--dkim-keys", str(ks)])
+    assert r.exit_code == 0, r.output
+    msgs = [json.loads(l) for l in m2.read_text().splitlines() if '"record":"message"' in l]
+    for m in msgs:
+        assert m["dkim"][0]["verdict"] == "pass-weak-key"
+        assert m["dkim"][0]["key_source"] == "derived"
+        assert "auth.dkim_derived_key" in {i["code"] for i in m["indicators"]}
+
+
+def test_bad_key_store_is_a_usage_error(tmp_path):
+    (tmp_path / "d").mkdir()
+    bad = tmp_path / "ks.json"
+    bad.write_text("{not json")
+    r = CliRunner().invoke(cli, ["scan", str(tmp_path / "d"), "-o", "-", "-q", "--dkim-keys", str(bad)])
+    assert r.exit_code == 2 and "DKIM key store" in r.output
