@@ -8,6 +8,12 @@ Library use::
 """
 __version__ = "0.1.0"
 
-from .api import Options, ScanResult, scan  # noqa: E402,F401
-
 __all__ = ["scan", "Options", "ScanResult", "__version__"]
+
+
+def __getattr__(name):
+    # the scanning machinery is imported on first use, so that light commands (search) start fast
+    if name in ("scan", "Options", "ScanResult"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(name)

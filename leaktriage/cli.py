@@ -95,12 +95,14 @@ def cli():
                    "queries reveal what you are investigating.")
 @click.option("--run-record", default=None, metavar="FILE",
               help="Where to write the run record (volatile facts: times, host). Default: MANIFEST.run.json.")
+@click.option("--db", "db", default=None, metavar="FILE",
+              help="Also build the search database (SQLite FTS5) in the same run; see `leaktriage index`.")
 @click.option("--resume", is_flag=True,
               help="Carry on an interrupted scan (Ctrl-C, kill, power loss) into the same -o FILE; the "
                    "result is byte-identical to an uninterrupted scan.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no report on stderr.")
 @click.option("--no-report", is_flag=True, help="No report at the end (progress still shown on a terminal).")
-def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, resume, quiet, no_report):
+def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, db, resume, quiet, no_report):
     """Scan DUMP and write its manifest (JSON Lines).
 
     Every file and every email is accounted for: one `file` record per file, one `message` record
@@ -113,6 +115,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, r
       leaktriage scan ./dump -o - --quiet | jq -c 'select(.record=="message") | .subject'
       leaktriage scan ./dump -o m.jsonl --hash sha256,md5,sha1 --workers 2
       leaktriage scan ./dump -o m.jsonl --resume     # after Ctrl-C, kill or a crash
+      leaktriage scan ./dump -o m.jsonl --dkim-keys keys.json --db triage.db
     """
     from .api import Options, UsageError, scan as do_scan
     from .containers import Limits
@@ -155,6 +158,14 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, r
         from .report import make_console, render
         render(res.summary, make_console(), manifest=None if output == "-" else output,
                digest=res.manifest_sha256)
+    if db:
+        if output == "-":
+            click.echo("leaktriage: error: --db needs the manifest in a file (-o FILE)", err=True)
+            sys.exit(EXIT_USAGE)
+        from .index import index_scan
+        stats = index_scan(output, dump, db)
+        if not quiet:
+            click.echo("Search database: %s (%s)" % (db, stats), err=True)
 
 
 @cli.command()

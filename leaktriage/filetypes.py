@@ -82,9 +82,37 @@ def magic_version() -> Optional[str]:
 ALGORITHMS = ("sha256", "md5", "sha1")
 
 
+CHUNK = 16 << 20
+
+
 def digests(data, algorithms: Sequence[str] = ("sha256",)) -> Dict[str, str]:
-    """All requested digests of `data`, read once (hashlib releases the GIL on big buffers)."""
-    return {a: hashlib.new(a, data).hexdigest() for a in algorithms}
+    """All requested digests of `data` (bytes or a memory map). A memory map is hashed in chunks,
+    each chunk fed to every digest and then released from memory (madvise), so hashing a 2 GB file
+    does not make it resident."""
+    if isinstance(data, (bytes, bytearray)) and len(data) <= CHUNK:
+        return {a: hashlib.new(a, data).hexdigest() for a in algorithms}
+    hs = [(a, hashlib.new(a)) for a in algorithms]
+    view = memoryview(data)
+    for off in range(0, len(data), CHUNK):
+        piece = view[off:off + CHUNK]
+        for _, h in hs:
+            h.update(piece)
+        release(data, off, off + len(piece))
+    view.release()
+    return {a: h.hexdigest() for a, h in hs}
+
+
+def release(data, start: int, end: int) -> None:
+    """Tell the kernel the pages of a memory map between start and end are no longer needed."""
+    import mmap
+    if isinstance(data, mmap.mmap) and hasattr(data, "madvise"):
+        page = mmap.PAGESIZE
+        a = (start // page) * page
+        if end > a:
+            try:
+                data.madvise(mmap.MADV_DONTNEED, a, end - a)
+            except (OSError, ValueError):
+                pass
 
 
 class MultiHash:

@@ -43,6 +43,22 @@ _RD = re.compile(rb"^>(>*From )", re.M)
 _O = re.compile(rb"^>(From )", re.M)
 
 
+def _find(buf, sub: bytes, start: int, end: int, window: int = 32 << 20) -> int:
+    """buf.find, window by window, releasing the pages of a memory-mapped file behind the search."""
+    from .filetypes import release
+    pos = start
+    while pos < end:
+        stop = min(end, pos + window)
+        i = buf.find(sub, pos, min(end, stop + len(sub)))
+        if i >= 0 or stop >= end:
+            if i > pos + 8192:
+                release(buf, pos, i - 4096)
+            return i
+        release(buf, pos, stop)
+        pos = stop
+    return -1
+
+
 def _line_end(buf, i: int, end: int) -> int:
     nl = buf.find(b"\n", i, end)
     return end if nl < 0 else nl + 1
@@ -86,7 +102,7 @@ def split(buf, start: int, end: int) -> Split:
         cands.append(start)
     pos = start
     while True:
-        i = buf.find(b"\nFrom ", pos, end)
+        i = _find(buf, b"\nFrom ", pos, end)
         if i < 0:
             break
         i += 1
@@ -154,9 +170,9 @@ def split(buf, start: int, end: int) -> Split:
     # quoting variant
     if cl_all and body_from_lines and entries:
         res.variant = "mboxcl2"
-    elif buf.find(b"\n>>From ", start, end) >= 0:
+    elif _find(buf, b"\n>>From ", start, end) >= 0:
         res.variant = "mboxrd"
-    elif buf.find(b"\n>From ", start, end) >= 0:
+    elif _find(buf, b"\n>From ", start, end) >= 0:
         res.variant = "mboxo"
     return res
 

@@ -7,6 +7,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import charsets, headers, mime
+from .filetypes import release
 from .problems import problem_record
 from .records import record
 
@@ -21,14 +22,32 @@ CANONICAL_HEADERS = ("from", "sender", "reply-to", "to", "cc", "subject", "date"
                      "content-transfer-encoding")
 
 
-def line_endings(data: bytes) -> str:
-    nl = data.count(b"\n")
-    r = data.count(b"\r")
+CHUNK = 16 << 20
+BIG = 32 << 20          # messages larger than this are read in chunks, never copied whole
+AUTH_MAX = 64 << 20     # DKIM/ARC checks are skipped above this size (limit.auth_skipped)
+
+
+def _count(data, sub: bytes) -> int:
+    if isinstance(data, bytes):
+        return data.count(sub)
+    n = 0
+    for off in range(0, len(data), CHUNK):
+        chunk = data[off:off + CHUNK + len(sub) - 1]
+        release(data, off, off + CHUNK)
+        n += chunk.count(sub)
+        if len(sub) > 1 and len(chunk) > CHUNK:
+            n -= chunk[CHUNK:].count(sub)  # counted again in the next chunk
+    return n
+
+
+def line_endings(data) -> str:
+    nl = _count(data, b"\n")
+    r = _count(data, b"\r")
     if not r:
         return "lf" if nl else "none"
     if not nl:
         return "cr"
-    crlf = data.count(b"\r\n")
+    crlf = _count(data, b"\r\n")
     lf = nl - crlf
     cr = r - crlf
     kinds = [k for k, n in (("crlf", crlf), ("lf", lf), ("cr", cr)) if n]
@@ -37,16 +56,37 @@ def line_endings(data: bytes) -> str:
     return kinds[0] if len(kinds) == 1 else "mixed"
 
 
-def canonical_digest(fields: List[headers.Field], body: bytes) -> str:
+def canonical_digest(fields: List[headers.Field], data, body_start: int) -> str:
+    """SHA-256 over the origin headers (unfolded, white space collapsed) and the body with line
+    endings normalised to LF and trailing white space removed."""
     h = hashlib.sha256()
     for f in fields:
         name = f.name.lower()
         if name in CANONICAL_HEADERS:
             h.update(name.encode("ascii") + b":" + b" ".join(headers.unfold(f.raw).split()) + b"\n")
     h.update(b"\n")
-    if b"\r" in body:
-        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    h.update(body.rstrip(b"\n \t"))
+    if isinstance(data, bytes) and len(data) <= BIG:
+        body = data[body_start:]
+        if b"\r" in body:
+            body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        h.update(body.rstrip(b"\n \t"))
+        return h.hexdigest()
+    # the same, chunk by chunk: a CR at a chunk's end waits for the next chunk, trailing white
+    # space waits until something else follows it
+    pending_cr = False
+    tail = b""
+    for off in range(body_start, len(data), CHUNK):
+        c = bytes(data[off:off + CHUNK])
+        release(data, off, off + CHUNK)
+        if pending_cr:
+            c = b"\r" + c
+        pending_cr = c.endswith(b"\r")
+        if pending_cr:
+            c = c[:-1]
+        c = tail + c.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        stripped = c.rstrip(b"\n \t")
+        tail = c[len(stripped):]
+        h.update(stripped)
     return h.hexdigest()
 
 
@@ -182,10 +222,11 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
                                problem=problem, container_kind=container_kind,
                                first_fields=(fields, hdr_end, body_start))
 
-    digests = known_digests or {a: hashlib.new(a, data).hexdigest() for a in algorithms}
+    from .filetypes import digests as _digests
+    digests = known_digests or _digests(data, algorithms)
     msg = record(
         "message", locator, parent=parent, source=source, length=n, **digests,
-        canonical_sha256=canonical_digest(all_fields, data[body_start:]),
+        canonical_sha256=canonical_digest(all_fields, data, body_start),
         line_endings=line_endings(data), header_length=body_start,
         envelope=unixfrom.decode("utf-8", "replace") if unixfrom else None,
         headers=hdr_list, subject=decoded.get("subject"), date=date, date_raw=date_raw, date_tz=date_tz,
@@ -198,7 +239,11 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     for k, v in addrs.items():
         msg[k] = v
     if auth is not None:
-        _authenticity(msg, data, fields, decoded_values, ents, auth)
+        if n > AUTH_MAX:
+            problems.append(problem(locator, "limit.auth_skipped", detail={"size": n, "max": AUTH_MAX}))
+        else:
+            _authenticity(msg, bytes(data) if not isinstance(data, bytes) else data, fields,
+                          decoded_values, ents, auth)
     if extra:
         for k, v in extra.items():
             if v is not None:

@@ -70,8 +70,16 @@ def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, in
     out: List[Tuple[int, int, bool]] = []
     pos = bs
     dl = len(delim)
+    window = 32 << 20  # search a memory-mapped file window by window, releasing pages behind
     while True:
-        i = buf.find(delim, pos, e)
+        i = -1
+        while pos < e:
+            stop = min(e, pos + window)
+            i = buf.find(delim, pos, min(e, stop + dl))
+            if i >= 0 or stop >= e:
+                break
+            filetypes.release(buf, pos, stop)
+            pos = stop
         if i < 0:
             break
         if i != bs and buf[i - 1] not in (10, 13):
@@ -200,24 +208,28 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
     return out
 
 
+def _sha(buf, a: int, b: int) -> str:
+    return filetypes.digests(memoryview(buf)[a:b], ("sha256",))["sha256"]
+
+
 def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, algorithms):
     delims = find_delimiters(buf, bs, e, boundary.encode("utf-8", "surrogateescape"))
+    if e - bs > STREAM_THRESHOLD:
+        filetypes.release(buf, bs, e)  # the search touched every page of a memory-mapped file
     rec["boundary"] = boundary
     if not delims:
         prob(loc, "mime.start_boundary_not_found", offset=bs - start, length=e - bs)
         rec["children"] = 0
         if e > bs:
-            pre = bytes(buf[bs:e])
-            rec["preamble"] = {"offset": bs - start, "length": e - bs,
-                               "sha256": hashlib.sha256(pre).hexdigest(), "data": bool(pre.strip())}
+            rec["preamble"] = {"offset": bs - start, "length": e - bs, "sha256": _sha(buf, bs, e),
+                               "data": bool(bytes(buf[bs:min(e, bs + HEAD)]).strip()) or e - bs > HEAD}
         return
     first = delims[0][0]
     pre_end = _eol_before(buf, first, bs)
     if pre_end > bs:
-        pre = bytes(buf[bs:pre_end])
-        data = not PREAMBLE_NOTICE.fullmatch(pre)
+        data = pre_end - bs > HEAD or not PREAMBLE_NOTICE.fullmatch(bytes(buf[bs:pre_end]))
         rec["preamble"] = {"offset": bs - start, "length": pre_end - bs,
-                           "sha256": hashlib.sha256(pre).hexdigest(), "data": data}
+                           "sha256": _sha(buf, bs, pre_end), "data": data}
         if data:
             prob(loc, "mime.preamble_data", offset=bs - start, length=pre_end - bs)
     # A close delimiter followed by more delimiters: a nested multipart reused its parent's boundary
@@ -242,10 +254,9 @@ def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, 
     else:
         ep_start = delims[-1][1]
         if ep_start < e:
-            ep = bytes(buf[ep_start:e])
-            data = bool(ep.strip())
+            data = e - ep_start > HEAD or bool(bytes(buf[ep_start:e]).strip())
             rec["epilogue"] = {"offset": ep_start - start, "length": e - ep_start,
-                               "sha256": hashlib.sha256(ep).hexdigest(), "data": data}
+                               "sha256": _sha(buf, ep_start, e), "data": data}
             if data:
                 prob(loc, "mime.epilogue_data", offset=ep_start - start, length=e - ep_start)
     rec["children"] = len(children)
@@ -255,16 +266,51 @@ def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, 
         stack.append((le, max(le, ce), "%s.%d" % (path, n), default_child))
 
 
+STREAM_THRESHOLD = 32 << 20  # encoded bodies larger than this are decoded and hashed in chunks
+HEAD = 64 * 1024
+
+
+def _stream(buf, bs, e, cte, algorithms):
+    """(size, digests, first HEAD decoded bytes, decoder, problems) without holding the body, or None."""
+    mh = filetypes.MultiHash(algorithms)
+    head = bytearray()
+    stats: dict = {}
+    try:
+        for chunk in transfer.iter_decoded(buf, bs, e, cte, stats):
+            mh.update(chunk)
+            if len(head) < HEAD:
+                head += chunk[:HEAD - len(head)]
+    except transfer.StreamAbort:
+        return None
+    c = (cte or "").strip().lower()
+    decoder = c if c in ("base64", "quoted-printable") else "identity"
+    probs = [("qp.invalid_escape", {"count": stats["qp_invalid"]})] if stats.get("qp_invalid") else []
+    return mh.size, mh.result(), bytes(head), decoder, probs
+
+
 def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_base, path, prob, out,
           algorithms, container_kind):
-    raw = bytes(buf[bs:e])
-    data, decoder, tprobs = transfer.decode(raw, cte)
+    streamed = _stream(buf, bs, e, cte, algorithms) if e - bs > STREAM_THRESHOLD else None
+    if streamed is not None:
+        size, digests, head, decoder, tprobs = streamed
+        data = None
+
+        def full():
+            return b"".join(transfer.iter_decoded(buf, bs, e, cte))
+    else:
+        raw = bytes(buf[bs:e])
+        data, decoder, tprobs = transfer.decode(raw, cte)
+        del raw
+        size, digests, head = len(data), filetypes.digests(data, algorithms), data
+
+        def full():
+            return data
     for code, detail in tprobs:
         prob(loc, code, offset=bs - start, length=e - bs, **detail)
     rec["decoder"] = decoder
-    rec["size"] = len(data)
-    rec.update(filetypes.digests(data, algorithms))
-    mt = filetypes.magic_type(data, text_hint=ctype in ("text/plain", "text/html", "message/rfc822"))
+    rec["size"] = size
+    rec.update(digests)
+    mt = filetypes.magic_type(head, text_hint=ctype in ("text/plain", "text/html", "message/rfc822"))
     rec["magic"] = mt
     mismatch = []
     if filetypes.declared_mismatch(ctype, mt):
@@ -279,7 +325,8 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     is_body_text = ctype in BODY_TYPES and not filename and disp != "attachment"
     if top == "text":
         declared = params.get("charset")
-        tr = charsets.decode_text(data, declared)
+        # a streamed (very large) text part is judged on its first 64 KiB
+        tr = charsets.decode_text(data if data is not None else head[:HEAD - 8], declared)
         rec["charset_declared"] = declared
         rec["charset"] = tr.charset
         rec["charset_source"] = tr.source
@@ -305,19 +352,19 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
         if filename:
             out.attachment_names.append(filename)
     if is_message:
-        if data.strip():
-            if not _is_email(data):
+        if head.strip():
+            if not _is_email(head):
                 prob(loc, "mime.message_not_message")
-            out.found.append(Found(loc, data, "message", path + ".1", loc_base, filename, "rfc822"))
-    elif attachment and data:
-        kind = container_kind(data[:65536]) if container_kind else None
+            out.found.append(Found(loc, full(), "message", path + ".1", loc_base, filename, "rfc822"))
+    elif attachment and size:
+        kind = container_kind(head[:65536]) if container_kind else None
         if kind == "message" or (kind is None and filename and filename.lower().endswith(".eml")
-                                 and _is_email(data)):
-            out.found.append(Found(loc, data, "message", path + ".1", loc_base, filename, "attachment"))
+                                 and _is_email(head)):
+            out.found.append(Found(loc, full(), "message", path + ".1", loc_base, filename, "attachment"))
         elif kind:
-            out.found.append(Found(loc, data, "blob", path, loc_base, filename))
+            out.found.append(Found(loc, full(), "blob", path, loc_base, filename))
     # uuencoded files inside text
-    if top == "text" and b"begin " in data:
+    if top == "text" and data is not None and b"begin " in data:
         n = 0
         for off, length, mode, name, udata, uprobs in transfer.find_uuencoded(data):
             n += 1

@@ -22,7 +22,7 @@ from .problems import problem_record
 from .summary import Tally
 from .walk import Entry, walk
 
-IN_MEMORY_MAX = 256 << 20  # files larger than this are memory-mapped, not read into memory
+IN_MEMORY_MAX = 64 << 20  # files larger than this are memory-mapped, not read into memory
 MAIL_KINDS = ("message", "mbox", "emlx", "msg", "pst")
 
 
@@ -100,8 +100,18 @@ class Unit:
     def __init__(self, root: str, opts: Options):
         self.root = root
         self.opts = opts
-        self.out: List[dict] = []
+        self.out: List[dict] = []       # records not yet serialised (still open to changes)
+        self.lines: List[str] = []      # serialised records, in order
+        self.tally = Tally()
         self.expanded = 0  # bytes expanded from containers so far in this top-level file
+
+    def flush(self) -> None:
+        """Serialise the pending records: memory then holds compact lines, not dicts, so it does
+        not grow much with the number of messages in one big mbox."""
+        for rec in self.out:
+            self.tally.add(rec)
+            self.lines.append(records.dumps(rec))
+        self.out.clear()
 
     def _auth(self) -> dict:
         return {"keystore": load_keystore(self.opts.keystore), "dns": self.opts.dns}
@@ -137,12 +147,8 @@ class Unit:
             self.problem(loc, "walk.special_file", detail={"entry": entry.entry})
         else:
             self._disk_file(entry, loc, base)
-        tally = Tally()
-        lines = []
-        for rec in self.out:
-            tally.add(rec)
-            lines.append(records.dumps(rec))
-        return UnitResult(lines, tally, entry.size)
+        self.flush()
+        return UnitResult(self.lines, self.tally, entry.size)
 
     def _disk_file(self, entry: Entry, loc: str, base: dict) -> None:
         full = os.path.join(os.fsencode(self.root), entry.rel)
@@ -224,6 +230,7 @@ class Unit:
                              detail={"where": _where(exc)})
                 children = []
             stack.extend(reversed(children))
+            self.flush()
 
     def _item(self, item: Item, base_fields: Optional[dict]) -> List[Item]:
         data = item.data
@@ -304,7 +311,7 @@ class Unit:
         if extra:
             ex.update(extra)
         recs, found, _facts = message.analyse(
-            bytes(data) if not isinstance(data, bytes) else data, item.locator, source=source,
+            data, item.locator, source=source,
             parent=item.parent or item.locator, loc_base=item.loc_base, root_path=item.root_path,
             algorithms=self.opts.algorithms, known_digests=digests, extra=ex,
             container_kind=sniff.container_kind, auth=self._auth())
@@ -348,6 +355,8 @@ class Unit:
             msg = self.out[recs_before]
             msg["length"] = len(stored)
             self._flush_nested(children)
+            self.flush()
+            filetypes.release(data, 0, e.end)  # a memory-mapped mbox does not stay resident
         return []
 
     def _flush_nested(self, children: List[Item]) -> None:

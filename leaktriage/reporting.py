@@ -7,11 +7,12 @@ distinct senders, domains, months and problem codes, never with the number of re
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from typing import Dict, List, Optional
 
 from . import __version__
-from .manifest import Manifest
+from .manifest import Manifest, ManifestError
 from .records import SCHEMA_VERSION
 from .report import _bytes, _n
 
@@ -59,7 +60,31 @@ def _months(first: str, last: str) -> List[str]:
     return out
 
 
-def aggregate(manifest: Manifest, top: int = 10) -> dict:
+STATE = ("files", "members", "file_bytes", "non_mail", "by_kind", "msgs", "undated", "parts", "bad_dates",
+         "by_source", "date_min", "date_max", "custodians", "mailboxes", "senders", "sender_names",
+         "rcpt_domains", "months", "att", "att_bytes", "att_hashes", "att_types", "mismatches",
+         "mismatch_count", "mismatch_atts", "dkim", "dkim_msgs", "indicators", "problems", "severities", "dup",
+         "dup_cross", "dup_largest", "summary")
+PARALLEL_MIN = 24 << 20   # manifests smaller than this are read in one process
+
+
+def aggregate(manifest: Manifest, top: int = 10, workers: int = 1) -> dict:
+    """The report document. With workers > 1 a large manifest file is cut at line boundaries and the
+    pieces are read in parallel processes (same result, checked line by line the same way)."""
+    st = None
+    if workers > 1 and manifest.path != "-" and manifest._stream is None:
+        try:
+            size = os.path.getsize(manifest.path)
+        except OSError:
+            size = 0
+        if size >= PARALLEL_MIN:
+            st = _parallel(manifest, top, workers, size)
+    if st is None:
+        st = _fold(manifest.records(), top)
+    return _finish(st, manifest, top)
+
+
+def _fold(records, top: int) -> dict:
     files = members = file_bytes = non_mail = 0
     by_kind: Counter = Counter()
     msgs = undated = parts = bad_dates = 0
@@ -86,7 +111,7 @@ def aggregate(manifest: Manifest, top: int = 10) -> dict:
     dup_cross = {"exact": 0, "canonical": 0}
     dup_largest: List[dict] = []
     summary = None
-    for rec in manifest.records():
+    for rec in records:
         kind = rec["record"]
         if kind == "part":
             if "uu_offset" not in rec:
@@ -177,6 +202,117 @@ def aggregate(manifest: Manifest, top: int = 10) -> dict:
             del dup_largest[top:]
         elif kind == "summary":
             summary = rec
+    loc = locals()
+    return {k: loc[k] for k in STATE}
+
+
+def _merge(a: dict, b: dict, top: int) -> dict:
+    """Combine the state of a piece of the manifest (a) with the piece that follows it (b)."""
+    out = dict(a)
+    for k in STATE:
+        x, y = a[k], b[k]
+        if k in ("date_min",):
+            out[k] = min(v for v in (x, y) if v) if (x or y) else None
+        elif k in ("date_max",):
+            out[k] = max(v for v in (x, y) if v) if (x or y) else None
+        elif k == "summary":
+            out[k] = y or x
+        elif k == "sender_names":
+            out[k] = dict(y, **x)
+        elif k == "att_hashes":
+            out[k] = x | y
+        elif k == "att_types":
+            out[k] = {t: [x.get(t, [0, 0])[0] + y.get(t, [0, 0])[0], x.get(t, [0, 0])[1] + y.get(t, [0, 0])[1]]
+                      for t in set(x) | set(y)}
+        elif k == "mismatches":
+            out[k] = (x + y)[:max(top, 10)]
+        elif k in ("indicators", "problems"):
+            e = _Examples()
+            e.count = x.count + y.count
+            e.examples = {c: (x.examples.get(c, []) + y.examples.get(c, []))[:EXAMPLES]
+                          for c in set(x.examples) | set(y.examples)}
+            e.severity = dict(y.severity, **x.severity)
+            out[k] = e
+        elif k == "dup":
+            out[k] = {g: [x[g][i] + y[g][i] for i in range(3)] for g in x}
+        elif k == "dup_cross":
+            out[k] = {g: x[g] + y[g] for g in x}
+        elif k == "dup_largest":
+            out[k] = sorted(x + y, key=lambda g: (-g["count"], g["kind"], g["digest"] or ""))[:top]
+        else:  # ints and Counters
+            out[k] = x + y
+    return out
+
+
+def _lines_between(path: str, start: int, end: int):
+    f = open(path, "rb")
+    f.seek(start)
+    pos = start
+    try:
+        while pos < end:
+            line = f.readline()
+            if not line:
+                break
+            pos += len(line)
+            yield line
+    finally:
+        f.close()
+
+
+def _piece(args):
+    path, start, end, last, top = args
+    m = Manifest(path, stream=_lines_between(path, start, end))
+    try:
+        st = _fold(m.records(_piece=not last), top)
+    except ManifestError as exc:
+        return None, (exc.reason, exc.line, exc.exit_code), 0
+    return st, None, m.lines
+
+
+def _parallel(manifest: Manifest, top: int, workers: int, size: int) -> Optional[dict]:
+    import multiprocessing as mp
+    from .manifest import SchemaVersionError, file_sha256
+    n = max(2, min(workers, 16, size // (8 << 20)))
+    bounds = [0]
+    with open(manifest.path, "rb") as f:
+        for i in range(1, n):
+            f.seek(size * i // n)
+            f.readline()
+            pos = f.tell()
+            if bounds[-1] < pos < size:
+                bounds.append(pos)
+    bounds.append(size)
+    jobs = [(manifest.path, bounds[i], bounds[i + 1], i == len(bounds) - 2, top) for i in range(len(bounds) - 1)]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(len(jobs)) as pool:
+        pending = pool.map_async(_piece, jobs)
+        digest = file_sha256(manifest.path)       # meanwhile, in this process
+        results = pending.get()
+    lines_before = 0
+    state = None
+    for (st, err, nlines), job in zip(results, jobs):
+        if err is not None:
+            reason, line, code = err
+            cls = SchemaVersionError if code == SchemaVersionError.exit_code else ManifestError
+            raise cls(reason, manifest.path, lines_before + line if line else None)
+        if state is not None and state["summary"] is not None:
+            raise ManifestError("a record after the summary record (the summary must be the last line; lines "
+                                "were appended or files concatenated)", manifest.path, lines_before + 1)
+        lines_before += nlines
+        state = st if state is None else _merge(state, st, top)
+    manifest.sha256 = digest
+    manifest.lines = lines_before
+    manifest.bytes = size
+    manifest.summary = state["summary"] if state else None
+    return state
+
+
+def _finish(st: dict, manifest: Manifest, top: int) -> dict:
+    g = st
+    (files, members, file_bytes, non_mail, by_kind, msgs, undated, parts, bad_dates, by_source, date_min,
+     date_max, custodians, mailboxes, senders, sender_names, rcpt_domains, months, att, att_bytes, att_hashes,
+     att_types, mismatches, mismatch_count, mismatch_atts, dkim, dkim_msgs, indicators, problems, severities,
+     dup, dup_cross, dup_largest, summary) = (g[k] for k in STATE)
     sidecar, expected = manifest.sidecar()
 
     if months:
@@ -272,7 +408,7 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
 
     def table(title, *cols, **kw):
         t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, expand=False, **kw)
+                  pad_edge=False, expand=False, min_width=min(len(title), width), **kw)
         for c in cols:
             name, _, opts = c.partition(":")
             t.add_column(name, justify="right" if "r" in opts else "left",

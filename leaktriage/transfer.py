@@ -178,3 +178,59 @@ def find_uuencoded(text: bytes):
             problems.append(("uu.invalid", {"lines": bad}))
         name = m.group(2).strip()
         yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), name, data, problems
+
+
+# -- streaming (bodies too large to hold twice in memory) ------------------------------------------
+
+STREAM_CHUNK = 4 << 20
+
+
+class StreamAbort(Exception):
+    """The body is not well-formed enough to decode in chunks; decode it in one piece instead."""
+
+
+def iter_decoded(buf, start: int, end: int, cte: Optional[str], stats: Optional[dict] = None):
+    """Yield the transfer-decoded body of buf[start:end] in chunks (identity, base64, QP).
+
+    Raises StreamAbort (before or while yielding) when the body needs the repairing decoder
+    (invalid base64 characters, padding inside the data, an unknown encoding); the caller then
+    decodes the whole body with decode().
+    """
+    c = (cte or "").strip().lower()
+    if c not in IDENTITY and c not in ("base64", "quoted-printable"):
+        raise StreamAbort(c)
+    pos = start
+    carry = b""
+    while pos < end:
+        stop = min(end, pos + STREAM_CHUNK)
+        if stop < end:
+            nl = buf.find(b"\n", stop, min(end, stop + (1 << 16)))
+            stop = end if nl < 0 else nl + 1
+        chunk = bytes(buf[pos:stop])
+        from .filetypes import release
+        release(buf, pos, stop)  # a memory-mapped file does not stay resident
+        pos = stop
+        if c in IDENTITY:
+            yield chunk
+        elif c == "base64":
+            if chunk.translate(None, _NOT_B64_PAD_WS) != chunk:
+                raise StreamAbort("invalid base64 characters")
+            clean = carry + chunk.translate(None, _WS)
+            eq = clean.find(b"=")
+            if eq >= 0 and (pos < end or clean[eq:].strip(b"=")):
+                raise StreamAbort("base64 padding inside the data")
+            if pos < end:
+                cut = len(clean) - len(clean) % 4
+                clean, carry = clean[:cut], clean[cut:]
+            elif len(clean) % 4:
+                raise StreamAbort("base64 length")
+            if clean:
+                yield binascii.a2b_base64(clean)
+        else:
+            if stats is not None and b"=" in chunk:
+                stats["qp_invalid"] = stats.get("qp_invalid", 0) + len(_QP_BAD.findall(chunk))
+            if b"= " in chunk or b"=\t" in chunk:
+                chunk = re.sub(rb"=[ \t]+(?=\r?\n)", b"=", chunk)
+            if chunk.count(b"\n") != chunk.count(b"\r\n"):
+                chunk = _LONE_LF.sub(b"\r\n", chunk)
+            yield binascii.a2b_qp(chunk)

@@ -55,7 +55,12 @@ def test_json_figures(manifest):
     assert doc["problems"][0]["code"] == "zip.no_central_directory"  # errors first
     assert codes["walk.empty_file"]["count"] == 2 and len(codes["walk.empty_file"]["examples"]) == 2
     assert doc["manifest"]["sidecar"] == "ok" and doc["consistency"] == []
-    assert doc["authenticity"] is None  # no dkim/indicators fields in this manifest
+    signed = [r for r in recs(manifest) if r["record"] == "message" and (r.get("dkim_summary") or r.get("dkim"))]
+    if signed:  # the authenticity stage ran: verdicts are counted per message
+        assert doc["authenticity"]["messages_with_dkim"] == len(signed)
+        assert sum(doc["authenticity"]["dkim"].values()) == len(signed)
+    else:
+        assert doc["authenticity"] is None
 
 
 def test_authenticity_section_when_present(manifest, tmp_path):
@@ -63,6 +68,9 @@ def test_authenticity_section_when_present(manifest, tmp_path):
     out = []
     for line in manifest.read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
+        if rec["record"] == "message":
+            for k in ("dkim", "dkim_summary", "indicators", "arc"):
+                rec.pop(k, None)
         if rec["record"] == "message" and rec["locator"].endswith("0001.eml"):
             rec["dkim"] = [{"verdict": "fail-body-hash", "d": "elan-citoyen.example"}]
             rec["dkim_summary"] = "fail-body-hash"
@@ -78,6 +86,7 @@ def test_authenticity_section_when_present(manifest, tmp_path):
     assert doc["manifest"]["sidecar"] == "absent"
     r = run(["report", str(p)], COLUMNS="100")
     assert "auth.dkim_body_hash_mismatch" in r.stderr and "fail-body-hash" in r.stderr
+    assert "DKIM (" in r.stderr
     assert "auth.dkim_body_hash_mismatch" in run(["report", str(p), "-f", "md"]).stdout
 
 
@@ -89,7 +98,7 @@ def test_text_report_on_stderr_no_colour_when_piped(manifest):
     for needle in ("leaktriage report", "Custodians (4)", "Hélène Lefèvre", "Top senders (16 distinct)",
                    "Top recipient domains", "Messages per month", "2017-03", "█", "Attachments by detected type",
                    "Type mismatches", "photo.jpg", "Largest duplicate groups", "Problems by code",
-                   "zip.no_central_directory", "matches MANIFEST.sha256", "not analysed"):
+                   "zip.no_central_directory", "matches MANIFEST.sha256"):
         assert needle in err, needle
 
 
@@ -133,3 +142,30 @@ def test_stdin(manifest):
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["overview"]["messages"] == 29 and doc["manifest"]["path"] == "<stdin>"
+
+
+def test_parallel_reading_gives_the_same_report_and_errors(manifest, tmp_path, monkeypatch):
+    from leaktriage import reporting
+    from leaktriage.manifest import Manifest, ManifestError
+    monkeypatch.setattr(reporting, "PARALLEL_MIN", 0)
+    serial = reporting.aggregate(Manifest(str(manifest)), workers=1)
+    for w in (2, 3, 5):
+        m = Manifest(str(manifest))
+        assert reporting.aggregate(m, workers=w) == serial
+        assert m.summary and m.lines == len(manifest.read_bytes().splitlines())
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    # a hand-edited line in the second half: its absolute line number
+    bad = list(lines)
+    bad[len(lines) - 5] = b"{oops\n"
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b"".join(bad))
+    with pytest.raises(ManifestError, match=":%d: not valid JSON" % (len(lines) - 4)):
+        reporting.aggregate(Manifest(str(p)), workers=3)
+    # the summary in the middle (two manifests concatenated)
+    p.write_bytes(b"".join(lines + lines))
+    with pytest.raises(ManifestError, match="after the summary"):
+        reporting.aggregate(Manifest(str(p)), workers=2)
+    # cut short
+    p.write_bytes(b"".join(lines)[:-30])
+    with pytest.raises(ManifestError, match="truncated"):
+        reporting.aggregate(Manifest(str(p)), workers=2)

@@ -189,9 +189,12 @@ def _has_header(raw: Any, name: bytes) -> bool:
         raw = bytes(raw or b"")
     except Exception:
         return True
-    seps = (b"\n\n", b"\n\r\n") if b"\n" in raw else (b"\r\r",)
-    ends = [i for i in (raw.find(sep) for sep in seps) if i >= 0]
-    head = raw[:min(ends)] if ends else raw
+    if b"\n" in raw[:65536]:
+        from ..headers import find_header_end  # windowed search: a big body is not scanned
+        head = raw[:find_header_end(raw, 0, len(raw))[0]]
+    else:
+        i = raw.find(b"\r\r")
+        head = raw[:i] if i >= 0 else raw
     return re.search(rb"(?:^|[\r\n])" + name + rb"[ \t]*:", head, re.I) is not None
 
 

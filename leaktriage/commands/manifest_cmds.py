@@ -69,6 +69,17 @@ def handle_errors(fn):
         except KeyboardInterrupt:
             click.echo("leaktriage: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException:
+            raise
+        except OSError as exc:
+            click.echo("leaktriage: error: %s" % exc, err=True)
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only on request
+            if os.environ.get("LEAKTRIAGE_DEBUG"):
+                raise
+            click.echo("leaktriage: internal error: %s: %s (set LEAKTRIAGE_DEBUG=1 for the traceback and "
+                       "please report it)" % (type(exc).__name__, exc), err=True)
+            sys.exit(EXIT_ERROR)
     return wrapper
 
 
@@ -160,8 +171,10 @@ def _filters(kw):
               help="Rows in the top-N tables (senders, domains, types, duplicate groups).")
 @click.option("--width", type=click.IntRange(40, 400), default=None,
               help="Width of the text report (default: the terminal's, or 100 in a file).")
+@click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
 @handle_errors
-def report(manifest, fmt, output, top, width):
+def report(manifest, fmt, output, top, width, workers):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
     Overview (files, messages, attachments, bytes, dates), custodians and mailboxes, top senders and
@@ -183,7 +196,12 @@ def report(manifest, fmt, output, top, width):
     """
     from .. import reporting
     m = _open_manifest(manifest)
-    doc = reporting.aggregate(m, top=top)
+    if workers is None:
+        try:
+            workers = min(8, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - non-Linux
+            workers = min(8, os.cpu_count() or 1)
+    doc = reporting.aggregate(m, top=top, workers=workers)
     if fmt == "json":
         text = reporting.to_json(doc)
     elif fmt == "md":
