@@ -95,6 +95,8 @@ def cli():
                    "queries reveal what you are investigating.")
 @click.option("--run-record", default=None, metavar="FILE",
               help="Where to write the run record (volatile facts: times, host). Default: MANIFEST.run.json.")
+@click.option("--item-timeout", type=click.FloatRange(0), default=300.0, show_default=True, metavar="SECONDS",
+              help="Time one message may take before it is skipped with a limit.time problem (0: no limit).")
 @click.option("--db", "db", default=None, metavar="FILE",
               help="Also build the search database (SQLite FTS5) in the same run; see `leaktriage index`.")
 @click.option("--resume", is_flag=True,
@@ -102,7 +104,8 @@ def cli():
                    "result is byte-identical to an uninterrupted scan.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no report on stderr.")
 @click.option("--no-report", is_flag=True, help="No report at the end (progress still shown on a terminal).")
-def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, db, resume, quiet, no_report):
+def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout, run_record, db, resume, quiet,
+         no_report):
     """Scan DUMP and write its manifest (JSON Lines).
 
     Every file and every email is accounted for: one `file` record per file, one `message` record
@@ -135,7 +138,8 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, run_record, d
         output = name + ".manifest.jsonl"
     opts = Options(algorithms=tuple(algos), workers=workers or _workers_default(),
                    limits=Limits(max_depth=max_depth),
-                   keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns)
+                   keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns,
+                   item_timeout=item_timeout)
     tty = sys.stderr.isatty()
     try:
         res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,

@@ -33,6 +33,7 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     keystore: Optional[str] = None   # DKIM key store path (issue: authenticity)
     dns: bool = False
+    item_timeout: float = 300.0      # seconds one message may take (0: no limit); see time_budget()
 
     def manifest_options(self) -> dict:
         """The options that change the manifest's content (recorded in the summary)."""
@@ -40,7 +41,38 @@ class Options:
         return {"digests": list(self.algorithms),
                 "limits": {"max_depth": lim.max_depth, "max_member_size": lim.max_member_size,
                            "max_total_expanded": lim.max_total_expanded, "max_ratio": lim.max_ratio},
-                "dkim_keys": bool(self.keystore), "dns": self.dns}
+                "dkim_keys": bool(self.keystore), "dns": self.dns, "item_timeout": self.item_timeout}
+
+
+class TimeBudgetExceeded(Exception):
+    pass
+
+
+class time_budget:
+    """Interrupt the enclosed work after `seconds` (SIGALRM, main thread of a process only; a no-op
+    elsewhere or with seconds <= 0), so that one pathological message cannot stall the scan."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self):
+        import signal
+        import threading
+        if self.seconds and self.seconds > 0 and threading.current_thread() is threading.main_thread():
+            def fire(signum, frame):
+                raise TimeBudgetExceeded()
+            self.old = signal.signal(signal.SIGALRM, fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
 
 
 _KEYSTORES: dict = {}
@@ -310,11 +342,18 @@ class Unit:
             source = item.source
         if extra:
             ex.update(extra)
-        recs, found, _facts = message.analyse(
-            data, item.locator, source=source,
-            parent=item.parent or item.locator, loc_base=item.loc_base, root_path=item.root_path,
-            algorithms=self.opts.algorithms, known_digests=digests, extra=ex,
-            container_kind=sniff.container_kind, auth=self._auth())
+        try:
+            with time_budget(self.opts.item_timeout):
+                recs, found, _facts = message.analyse(
+                    data, item.locator, source=source,
+                    parent=item.parent or item.locator, loc_base=item.loc_base, root_path=item.root_path,
+                    algorithms=self.opts.algorithms, known_digests=digests, extra=ex,
+                    container_kind=sniff.container_kind, auth=self._auth())
+        except TimeBudgetExceeded:
+            # the message's bytes stay accounted for by this record (offset/length in its parent)
+            self.problem(item.locator, "limit.time", offset=(extra or {}).get("offset"), length=len(data),
+                         detail={"seconds": self.opts.item_timeout})
+            return []
         self.out.extend(recs)
         return [self._found(item, f) for f in found]
 

@@ -83,7 +83,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     # limits / internal
     "limit.auth_skipped": ("info", "limit", "DKIM/ARC checks were skipped for a message larger than the limit (64 MiB)."),
     "limit.depth": ("error", "limit", "Nesting deeper than the depth limit (archive in archive in message ...); this item was hashed but not opened."),
-    "limit.time": ("error", "limit", "An item took longer than the per-item time budget; what was not finished was skipped."),
+    "limit.time": ("error", "limit", "A message took longer than the per-item time budget (--item-timeout); it was skipped, its bytes are hashed in its container's record and this record gives their range."),
     "internal.error": ("error", "parse", "An unexpected error inside leaktriage while processing this item; the item's bytes are still hashed and recorded. Please report it."),
 }
 

@@ -174,3 +174,27 @@ def test_file_changing_during_read(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.os, "fstat", fake_fstat)
     recs, _, _ = scan_records(d, tmp_path)
     assert "walk.changed" in codes(recs)
+
+
+def test_time_budget_skips_a_slow_message(tmp_path, monkeypatch):
+    import time as _time
+    from leaktriage import message
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.eml").write_bytes(hdr(b"\r\nfine\r\n"))
+    (d / "slow.eml").write_bytes(hdr(b"\r\npathological\r\n"))
+    real = message.analyse
+
+    def slow(data, locator, **kw):
+        if locator == "slow.eml":
+            _time.sleep(5)
+        return real(data, locator, **kw)
+
+    monkeypatch.setattr(message, "analyse", slow)
+    t0 = _time.monotonic()
+    recs, _, _ = scan_records(d, tmp_path, item_timeout=0.5)
+    assert _time.monotonic() - t0 < 4
+    probs = [p for p in by_kind(recs, "problem") if p["code"] == "limit.time"]
+    assert [p["locator"] for p in probs] == ["slow.eml"] and probs[0]["length"] == (d / "slow.eml").stat().st_size
+    assert [m["locator"] for m in by_kind(recs, "message")] == ["a.eml"]
+    assert {f["locator"] for f in by_kind(recs, "file")} == {"a.eml", "slow.eml"}

@@ -142,11 +142,42 @@ def test_schema_validates(dump, tmp_path):
 
 
 def test_dump_not_modified(dump, tmp_path):
-    before = {p: (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes()) for p in dump.rglob("*") if p.is_file() and not p.is_symlink()}
-    names_before = sorted(str(p) for p in dump.rglob("*"))
-    scan_records(dump, tmp_path)
-    after = {p: (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes()) for p in dump.rglob("*") if p.is_file() and not p.is_symlink()}
-    assert before == after and sorted(str(p) for p in dump.rglob("*")) == names_before
+    """Files, sizes, mtimes, contents and (where O_NOATIME is allowed, as for the owner or root)
+    access times are the same after a scan; nothing is added to the dump."""
+    import os as _os
+
+    def state():
+        out = {}
+        for p in sorted(dump.rglob("*")):
+            st = _os.lstat(p)
+            out[str(p)] = (st.st_size, st.st_mtime_ns, st.st_atime_ns, read_noatime(p) if stat_regular(st) else None)
+        return out
+
+    def read_noatime(p):  # the test's own reads must not change access times either
+        fd = _os.open(p, _os.O_RDONLY | getattr(_os, "O_NOATIME", 0))
+        try:
+            chunks = []
+            while True:
+                b = _os.read(fd, 1 << 20)
+                if not b:
+                    return b"".join(chunks)
+                chunks.append(b)
+        finally:
+            _os.close(fd)
+
+    def stat_regular(st):
+        import stat as _stat
+        return _stat.S_ISREG(st.st_mode)
+
+    # make access times old, so that any read that updates them (even under relatime) shows
+    for p in dump.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            st = _os.stat(p)
+            _os.utime(p, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    before = state()
+    scan_records(dump, tmp_path, workers=2)
+    after = state()
+    assert before == after
 
 
 def test_cli_stdout_and_errors(dump, tmp_path):
