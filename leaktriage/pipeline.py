@@ -318,7 +318,7 @@ class Unit:
             return self._mbox(item, data, rec if item.file_record else None)
         if kind == "item":
             return []
-        if kind in ("other", "empty", "ole"):
+        if kind in ("other", "empty", "ole", "document"):
             if item.source == "maildir":
                 self.problem(item.locator, "sniff.not_mail")
             elif item.file_record and kind != "empty" and \

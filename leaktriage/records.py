@@ -51,7 +51,7 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
         "size": (I, "Size in bytes."),
         **DIGESTS,
         "magic": (S, "MIME type detected from the content: libmagic on the first 64 KiB, except that an email file is recognised by leaktriage itself (message/rfc822) because libmagic is slow on text."),
-        "kind": (S, "Kind sniffed from the content (not the name): message, mbox, emlx, zip, tar, gzip, bzip2, xz, 7z, rar, msg, ole, pst, tnef, item (a non-mail Outlook item), empty, other."),
+        "kind": (S, "Kind sniffed from the content (not the name): message, mbox, emlx, zip, tar, gzip, bzip2, xz, 7z, rar, msg, ole, pst, tnef, item (a non-mail Outlook item), document (OOXML/OpenDocument: a zip that is a document, not opened as an archive), empty, other."),
         "sniffed_by": (S, "What decided the kind: header-block, from-line, signature (magic numbers), signature-tail (a zip end record at the end), structure, container (the container said so), libmagic, empty."),
         "maildir": ({"type": "object", "additionalProperties": False,
                      "properties": {"folder": S, "subdir": S, "flags": S, "info": S}},

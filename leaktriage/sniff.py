@@ -68,8 +68,21 @@ def looks_like_mbox(prefix: bytes) -> bool:
     return looks_like_message(rest) or not rest.strip()
 
 
+def is_office_document(prefix: bytes) -> bool:
+    """An OOXML (docx, xlsx, pptx) or OpenDocument file: a zip, but a document, not an archive.
+    Opening it would list its XML parts as members; leaktriage records it as one document (its
+    metadata is read by auth.docmeta)."""
+    if prefix[:4] != b"PK\x03\x04":
+        return False
+    head = prefix[:8192]
+    return b"[Content_Types].xml" in head or b"mimetypeapplication/vnd.oasis.opendocument" in head \
+        or (b"docProps/" in head and (b"word/" in head or b"xl/" in head or b"ppt/" in head))
+
+
 def container_kind(prefix: bytes) -> Optional[str]:
     """Kind of a container or message from its first bytes, or None (for attachments and members)."""
+    if is_office_document(prefix):
+        return None
     for off, sig, kind in SIGNATURES:
         if prefix[off:off + len(sig)] == sig:
             return kind
@@ -104,6 +117,8 @@ def sniff(data, size: int) -> Tuple[str, str, str]:
     if looks_like_message(prefix):
         return "message", "header-block", filetypes.magic_type(prefix, text_hint=True)
     magic = filetypes.magic_type(prefix)
+    if is_office_document(prefix):
+        return "document", "signature", magic
     for off, sig, kind in SIGNATURES:
         if prefix[off:off + len(sig)] == sig:
             return kind, "signature", magic
