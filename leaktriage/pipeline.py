@@ -250,9 +250,26 @@ class Unit:
 
     # -- any item (disk file, member, attached message, blob) ------------------------------------
     def process(self, first: Item, base_fields: Optional[dict] = None) -> None:
-        stack: List[Item] = [first]
+        self._walk_items(iter([first]), first, base_fields)
+
+    def _walk_items(self, items, first=None, base_fields=None) -> None:
+        """Depth-first, in order, with a stack of iterators: a container's members are read one at a
+        time (a reader is a generator), so memory holds one member per level, not a whole archive."""
+        stack = [items]
         while stack:
-            item = stack.pop()
+            try:
+                item = next(stack[-1])
+            except StopIteration:
+                stack.pop()
+                continue
+            except Exception as exc:  # a container reader failing between two members
+                owner = getattr(stack[-1], "locator", None) or "."
+                self.problem(owner, "internal.error",
+                             message="Internal error while reading a container (%s: %s); members read so far "
+                                     "are recorded." % (type(exc).__name__, str(exc)[:200]),
+                             detail={"where": _where(exc)})
+                stack.pop()
+                continue
             try:
                 children = self._item(item, base_fields if item is first else None)
             except Exception as exc:  # never let one item stop the scan
@@ -261,7 +278,8 @@ class Unit:
                              % (type(exc).__name__, str(exc)[:200]),
                              detail={"where": _where(exc)})
                 children = []
-            stack.extend(reversed(children))
+            if children:
+                stack.append(iter(children))
             self.flush()
 
     def _item(self, item: Item, base_fields: Optional[dict]) -> List[Item]:
@@ -399,29 +417,22 @@ class Unit:
         return []
 
     def _flush_nested(self, children: List[Item]) -> None:
-        stack = list(reversed(children))
-        while stack:
-            it = stack.pop()
-            try:
-                more = self._item(it, None)
-            except Exception as exc:
-                self.problem(it.locator, "internal.error",
-                             message="Internal error (%s: %s)" % (type(exc).__name__, str(exc)[:200]),
-                             detail={"where": _where(exc)})
-                more = []
-            stack.extend(reversed(more))
+        self._walk_items(iter(children))
 
-    def _container(self, item: Item, data, kind: str) -> List[Item]:
+    def _container(self, item: Item, data, kind: str):
         rd = reader(kind)
         if rd is None:
             self.problem(item.locator, "container.unsupported", detail={"kind": kind})
             return []
+        return _Members(item.locator, self._members(item, data, kind, rd))
+
+    def _members(self, item: Item, data, kind: str, rd):
+        """The container's members as Items, one at a time (the reader is a generator)."""
         # the expansion budget is per top-level file: it is carried through every nested container
         ctx = Context(locator=item.locator, depth=item.depth, limits=self.opts.limits,
                       expanded_so_far=self.expanded)
-        children: List[Item] = []
         is_archive = kind in ("zip", "tar", "gzip", "bzip2", "xz", "7z", "rar")
-        for obj in rd(bytes(data) if not isinstance(data, bytes) else data, ctx):
+        for obj in rd(data, ctx):  # a memory map is passed as is: readers slice it, they do not copy it
             if isinstance(obj, Problem):
                 loc = L.child(item.locator, obj.segment) if obj.segment else item.locator
                 self.problem(loc, obj.code, message=obj.message, offset=obj.offset, length=obj.length,
@@ -448,9 +459,23 @@ class Unit:
                 ch.meta.setdefault("item_kind", obj.kind)
             for p in obj.problems:
                 self.problem(loc, p.code, message=p.message, offset=p.offset, length=p.length, detail=p.detail)
-            children.append(ch)
+            self.expanded = ctx.expanded_so_far
+            yield ch
         self.expanded = ctx.expanded_so_far
-        return children
+
+
+class _Members:
+    """An iterator over a container's members that knows the container's locator (for errors)."""
+
+    def __init__(self, locator: str, it):
+        self.locator = locator
+        self._it = it
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
 
 
 def _where(exc: BaseException) -> str:
