@@ -28,6 +28,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
            top: int = 15) -> None:
     from rich.table import Table
     from rich.panel import Panel
+    wide = (console.width or 80) >= 110  # locator columns only where they fit; `leaktriage report` lists them
 
     files = summary.get("files", {})
     msgs = summary.get("messages", {})
@@ -100,9 +101,10 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t = Table(title="Type mismatches", show_edge=False)
         t.add_column("Contradicts")
         t.add_column("Count", justify="right")
-        t.add_column("Examples", overflow="fold")
+        if wide:
+            t.add_column("Examples", overflow="fold")
         for k, v in mm.items():
-            t.add_row(k, _n(v["count"]), "\n".join(v.get("examples", [])))
+            t.add_row(k, _n(v["count"]), *(["\n".join(v.get("examples", []))] if wide else []))
         console.print(t)
     auth = summary.get("authenticity") or {}
     if auth.get("signed_messages"):
@@ -122,22 +124,27 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t = Table(title="Tampering and coverage indicators", show_edge=False)
         t.add_column("Indicator")
         t.add_column("Messages", justify="right")
-        t.add_column("First locators", overflow="fold")
+        if wide:
+            t.add_column("First locators", overflow="fold")
         ex = auth.get("indicator_examples", {})
         for k, v in sorted(auth["indicators"].items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add_row(k, _n(v), "\n".join(ex.get(k, [])[:2]))
+            t.add_row(k, _n(v), *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
     by_code = probs.get("by_code", {})
     if by_code:
         from .problems import CODES
         t = Table(title="Problems by code", show_edge=False)
-        t.add_column("Code")
+        t.add_column("Code", no_wrap=True)
         t.add_column("Severity")
         t.add_column("Count", justify="right")
-        t.add_column("First locators", overflow="fold")
+        if wide:
+            t.add_column("First locators", overflow="fold")
         ex = probs.get("examples", {})
         for k, v in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])):
             sev = CODES.get(k, ("?",))[0]
             style = {"error": "red", "warning": "yellow"}.get(sev, "")
-            t.add_row(k, "[%s]%s[/]" % (style, sev) if style else sev, _n(v), "\n".join(ex.get(k, [])[:2]))
+            t.add_row(k, "[%s]%s[/]" % (style, sev) if style else sev, _n(v),
+                      *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
+        if not wide:
+            console.print("Where each problem is: leaktriage report MANIFEST (or jq over the problem records).")
