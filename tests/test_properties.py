@@ -39,8 +39,10 @@ def serialise(node, eol, path, expected, used):
             body = base64.encodebytes(c).replace(b"\n", eol)
             dec = c
         elif node["enc"] == "quoted-printable":
-            body = quopri.encodestring(c).replace(b"\n", eol)
-            dec = binascii.a2b_qp(quopri.encodestring(c).replace(b"\n", b"\r\n"))
+            # quopri leaves a bare CR as it is, which is not valid quoted-printable: encode it
+            enc = quopri.encodestring(c).replace(b"\r", b"=0D")
+            body = enc.replace(b"\n", eol)
+            dec = binascii.a2b_qp(enc.replace(b"\n", b"\r\n"))
         else:
             body = c.replace(b"\n", eol)
             dec = body

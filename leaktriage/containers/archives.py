@@ -16,6 +16,8 @@ import bisect
 import bz2
 import datetime as _dt
 import io
+import mmap
+import tempfile
 import lzma
 import re
 import struct
@@ -32,6 +34,7 @@ Item = Union[Child, Problem]
 OUT_CHUNK = 1 << 20          # decompressed bytes produced per step
 IN_CHUNK = 1 << 16           # compressed bytes fed per step
 RATIO_FLOOR = 1 << 20        # the ratio limit applies once a member has expanded past 1 MiB
+SPILL = 64 << 20             # a member larger than this is held in an unnamed temporary file, not in RAM
 SEVENZ_BATCH = 64 << 20      # declared bytes extracted per py7zr call
 
 
@@ -143,6 +146,7 @@ def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Contex
     lim = ctx.limits
     res = _Expansion()
     out = io.BytesIO()
+    spill = None  # members past SPILL bytes go to an unnamed temporary file, then are memory-mapped
     total = 0
     try:
         for chunk in chunks:
@@ -165,6 +169,10 @@ def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Contex
                                       detail={"limit": lim.max_ratio, "compressed_size": compressed_size,
                                               "expanded_before_stop": total})
                 break
+            if spill is None and total > SPILL:
+                spill = tempfile.TemporaryFile(prefix="leaktriage-member-")
+                spill.write(out.getbuffer())
+                out = spill
             out.write(chunk)
     except _Truncated as e:
         res.truncated = True
@@ -175,7 +183,13 @@ def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Contex
     ctx.expanded_so_far += total
     res.expanded = total
     if res.problem is None:
-        res.data = out.getvalue()
+        if spill is not None:
+            spill.flush()
+            res.data = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            res.data = out.getvalue()
+    if spill is not None:
+        spill.close()  # the memory map (if any) keeps the unnamed file's pages alive
     return res
 
 
