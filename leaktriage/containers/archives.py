@@ -140,6 +140,15 @@ class _Expansion:
         self.error: Optional[str] = None
 
 
+def fileobj(data):
+    """A file object over a container's bytes: the memory map itself when it is one (no copy),
+    else an in-memory stream."""
+    if isinstance(data, mmap.mmap):
+        data.seek(0)
+        return data
+    return io.BytesIO(data)
+
+
 def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Context, prefix: str,
             label: str, ratio: bool = True) -> _Expansion:
     """Collect decompressed chunks while enforcing the limits; never more than one chunk beyond."""
@@ -993,7 +1002,7 @@ def _tar_chunks(f) -> Iterator[bytes]:
 
 
 def _read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
-    bio = io.BytesIO(data)
+    bio = fileobj(data)
     mv = memoryview(data)
     try:
         tf = tarfile.open(fileobj=bio, mode="r:", errorlevel=1)
@@ -1135,7 +1144,7 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
             return p
 
     def open_archive():
-        return py7zr.SevenZipFile(io.BytesIO(data), mode="r")
+        return py7zr.SevenZipFile(fileobj(data), mode="r")
 
     try:
         szf = open_archive()

@@ -699,7 +699,8 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
     except ImportError as e:  # pragma: no cover
         yield Problem("pst.unreadable", "libpff-python (pypff) is not installed: %s" % e)
         return
-    bio = io.BytesIO(data)
+    from .archives import fileobj
+    bio = fileobj(data)  # a memory-mapped PST is read in place, not copied into memory
     pst = pypff.file()
     try:
         pst.open_file_object(bio)
