@@ -7,7 +7,6 @@ returns one `part` record per entity, the problems found, and the items to look 
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple

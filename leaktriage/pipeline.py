@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import mmap
 import os
-import sys
-import time
 import traceback
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Tuple
 
-from . import __version__, filetypes, locator as L, mbox, message, records, sniff
-from .containers import Child, Context, Limits, Problem, reader
+from . import filetypes, locator as L, mbox, message, records, sniff
+from .containers import Context, Limits, Problem, reader
 from .problems import problem_record
 from .summary import Tally
-from .walk import Entry, walk
+from .walk import Entry
 
 IN_MEMORY_MAX = 64 << 20  # files larger than this are memory-mapped, not read into memory
-MAIL_KINDS = ("message", "mbox", "emlx", "msg", "pst")
 
 
 @dataclass(frozen=True)

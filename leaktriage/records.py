@@ -8,7 +8,7 @@ every field is documented and that real scan output validates.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 SCHEMA_VERSION = 1
 

@@ -10,7 +10,6 @@ Used by `show --raw`, `extract`, `verify` and `index`. Raises ResolveError with 
 from __future__ import annotations
 
 import os
-from typing import List, Optional
 
 from . import locator as L, mbox, mime, sniff, transfer
 from .containers import Child, Context, Limits, reader

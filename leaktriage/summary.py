@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Dict, List, Optional
 
-from .records import SCHEMA_VERSION, record
+from .records import record
 
 EXAMPLES = 3
 

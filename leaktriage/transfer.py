@@ -163,7 +163,6 @@ def find_uuencoded(text: bytes):
         problems: Problems = []
         if end_m:
             block_end = end_m.end()
-            nl = text.find(b"\n", block_end)
             body = text[start_body:end_m.start()]
         else:
             problems.append(("uu.no_end", {}))
