@@ -93,7 +93,7 @@ def canonical_digest(fields: List[headers.Field], data, body_start: int) -> str:
 MAX_HEADER_VALUE = 64 * 1024  # longer header values are cut in the record (header.too_long)
 
 
-def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str]]:
+def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str], List[str]]:
     entry: Dict[str, str] = {"name": f.name}
     raw = f.raw
     if raw[:1] == b" ":
@@ -107,7 +107,7 @@ def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str]]:
     if not unfolded.isascii() or "=?" in value or value != unfolded.decode("ascii", "replace"):
         if value != entry.get("raw"):
             entry["value"] = value
-    return entry, value
+    return entry, value, probs
 
 
 def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], loc_base: Optional[str] = None,
@@ -155,10 +155,14 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
             cut.append(f)
         fields = cut
     decoded_values: List[Tuple[str, str]] = []
+    bad_words = set()
     for f in fields:
-        entry, value = _header_entry(f)
+        entry, value, probs = _header_entry(f)
         hdr_list.append(entry)
         decoded_values.append((f.name, value))
+        for c in probs:
+            if c != "header.8bit":
+                bad_words.add((c, f.name))
         lname = f.name.lower()
         seen[lname] = seen.get(lname, 0) + 1
         if lname not in decoded:
@@ -173,13 +177,6 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         if seen.get(name, 0) > 1:
             problems.append(problem(locator, "header.duplicate_singleton",
                                     detail={"header": name, "count": seen[name]}))
-    bad_words = set()
-    for f in fields:
-        if b"=?" in f.raw:
-            _, pr, _ = headers.decode_value(f.raw)
-            for c in pr:
-                if c != "header.8bit":
-                    bad_words.add((c, f.name))
     for c, name in sorted(bad_words):
         problems.append(problem(locator, c, detail={"header": name}))
 

@@ -631,7 +631,6 @@ def read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
 
 
 def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
-    data = bytes(data)
     mv = memoryview(data)
     entries, delta, problems, _expected = _parse_central(data)
     yield from problems
@@ -819,7 +818,7 @@ def _gzip_header(data: bytes, pos: int) -> Tuple[int, dict]:
 
 def read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_gzip(bytes(data), ctx)
+        yield from _read_gzip(data, ctx)
     except Exception as e:  # noqa: BLE001
         yield Problem("gzip.damaged", "unexpected error while reading the gzip stream: %s: %s" % (type(e).__name__, e))
 
@@ -926,7 +925,7 @@ def _read_multi(data: bytes, ctx: Context, fmt: str, seg_kind: str, make: Callab
                 pos += 4
             if pos >= len(data):
                 return
-            if not data.startswith(magic, pos):
+            if data[pos:pos + len(magic)] != magic:
                 state["trailing"] = pos
                 return
 
@@ -965,14 +964,13 @@ def _read_multi(data: bytes, ctx: Context, fmt: str, seg_kind: str, make: Callab
 
 def read_bzip2(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_multi(bytes(data), ctx, "bzip2", "bz2", bz2.BZ2Decompressor, b"BZh")
+        yield from _read_multi(data, ctx, "bzip2", "bz2", bz2.BZ2Decompressor, b"BZh")
     except Exception as e:  # noqa: BLE001
         yield Problem("bzip2.damaged", "unexpected error while reading the bzip2 stream: %s: %s" % (type(e).__name__, e))
 
 
 def read_xz(data: bytes, ctx: Context) -> Iterator[Item]:
-    data = bytes(data)
-    if data.startswith(b"\xfd7zXZ\x00"):
+    if data[:6] == b"\xfd7zXZ\x00":
         make, magic = (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ)), b"\xfd7zXZ\x00"
     else:  # legacy .lzma (LZMA-alone)
         make, magic = (lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE)), b"\x5d\x00\x00"
@@ -988,7 +986,7 @@ def read_xz(data: bytes, ctx: Context) -> Iterator[Item]:
 
 def read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_tar(bytes(data), ctx)
+        yield from _read_tar(data, ctx)
     except Exception as e:  # noqa: BLE001
         yield Problem("tar.damaged", "unexpected error while reading the tar: %s: %s" % (type(e).__name__, e))
 
@@ -1096,7 +1094,7 @@ def _read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
 
 def read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_7z(bytes(data), ctx)
+        yield from _read_7z(bytes(data), ctx)  # py7zr refuses a memory map: a copy
     except Exception as e:  # noqa: BLE001
         yield Problem("7z.damaged", "unexpected error while reading the 7z archive: %s: %s" % (type(e).__name__, e))
 
