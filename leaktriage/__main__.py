@@ -1,2 +1,2 @@
-from .cli import main
+from .entry import main
 main()

@@ -115,6 +115,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         groups = tally.duplicate_groups()
         for g in groups:
             writer.write_line(records.dumps(g))
+        for m in tally.mailbox_records():
+            writer.write_line(records.dumps(m))
         summary = tally.summary(opts.manifest_options(),
                                 {"name": "leaktriage", "version": __version__,
                                  "schema": records.SCHEMA_VERSION}, groups)

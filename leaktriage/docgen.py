@@ -76,7 +76,7 @@ def generate() -> str:
     out.append("Records appear in walk order (paths sorted by raw bytes); inside a file, each message is "
                "followed by its parts (entity order) and problems; attached messages and container "
                "members follow the item that holds them. `duplicate_group` records come after all "
-               "messages, and the `summary` record is last. The `run` record (volatile: times, host, "
+               "messages, then one `mailbox` record per custodian, and the `summary` record is last. The `run` record (volatile: times, host, "
                "argv) is written to the sidecar `MANIFEST.run.json`, and the manifest's SHA-256 to "
                "`MANIFEST.sha256` (`sha256sum -c` format).\n")
     for kind, fields in records.FIELDS.items():

@@ -37,7 +37,7 @@ class Group:
 
 def groups(records: Iterable[dict]) -> Iterator[Group]:
     """Group a record stream: each message or file record opens a group; parts and problems join the
-    open group when their locator lies inside it. duplicate_group and summary records come alone."""
+    open group when their locator lies inside it. duplicate_group, mailbox and summary records come alone."""
     cur: Optional[Group] = None
     unit_custodian: Optional[str] = None
     for rec in records:

@@ -11,7 +11,6 @@ FOLD_VERSION changes whenever the folding changes: an index built with another v
 from __future__ import annotations
 
 import unicodedata
-from typing import List, Tuple
 
 FOLD_VERSION = 1
 
@@ -65,11 +64,11 @@ def fold(text: str) -> str:
     return text.translate(_TABLE)
 
 
-def fold_with_map(text: str) -> Tuple[str, List[int]]:
+def fold_with_map(text: str) -> tuple[str, list[int]]:
     """Fold text and return, for every character of the folded text, the index of the original
     character it came from (used to highlight matches in the original text)."""
-    out: List[str] = []
-    where: List[int] = []
+    out: list[str] = []
+    where: list[int] = []
     for i, ch in enumerate(text):
         if ch.isascii():
             f = ch.lower()

@@ -634,6 +634,7 @@ class Manifest:
     messages: List[dict] = field(default_factory=list)          # parsed: new or changed messages only
     parts: Dict[str, List[dict]] = field(default_factory=dict)  # parts of those messages
     problems: List[dict] = field(default_factory=list)
+    mailboxes: List[dict] = field(default_factory=list)     # mailbox records (mailbox-wide indicators)
     digests: Dict[str, str] = field(default_factory=dict)   # locator -> sha1 of its JSON line (parsed ones)
     locators: List[str] = field(default_factory=list)       # every message locator, in manifest order
     unchanged: int = 0
@@ -642,13 +643,13 @@ class Manifest:
 
 _MSG_DROP = ("headers", "received", "references", "container_meta", "arc_sets")
 # A JSON string cannot contain an unescaped quote, so these byte patterns only match real keys.
-_KIND = re.compile(rb'"record":\s*"(message|part|problem)"')
+_KIND = re.compile(rb'"record":\s*"(message|part|problem|mailbox)"')
 _STRING = re.compile(rb'\s*("(?:[^"\\]|\\.)*")')
 
 
 def _kind(line: bytes) -> Optional[bytes]:
     # substring tests run at memchr speed; the regex only for non-compact JSON
-    for k in (b"part", b"message", b"problem"):
+    for k in (b"part", b"message", b"problem", b"mailbox"):
         if b'"record":"' + k + b'"' in line:
             return k
     if b'"record": ' in line:
@@ -696,6 +697,8 @@ def read_manifest(path: str, known: Optional[Dict[str, str]] = None) -> Manifest
                 want.add(r["locator"])
             elif kind == b"problem":
                 m.problems.append(loads(line))
+            elif kind == b"mailbox":
+                m.mailboxes.append(loads(line))
     m.sha256 = h.hexdigest()
     if want:
         with open(path, "rb") as f:
@@ -851,6 +854,18 @@ def _finding_rows(mid: int, r: dict):
                ind.get("explanation"), json.dumps(ind.get("evidence"), sort_keys=True, ensure_ascii=False, default=str))
 
 
+def _mailbox_rows(ids: Dict[str, int], mailboxes: List[dict]):
+    for box in mailboxes:
+        for ind in box.get("indicators") or ():
+            ev = ind.get("evidence") or {}
+            detail = json.dumps(dict(ev, mailbox=box.get("locator")), sort_keys=True, ensure_ascii=False, default=str)
+            for loc in ev.get("messages") or ():
+                mid = ids.get(loc)
+                if mid is not None:
+                    yield (mid, "mailbox", ind.get("code") or "unknown", ind.get("severity"), None, None,
+                           ind.get("explanation"), detail)
+
+
 def _init_db(con: sqlite3.Connection) -> bool:
     """Create the schema; returns True when an existing incompatible index was wiped."""
     wiped = False
@@ -932,6 +947,10 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
                          p.get("offset"), json.dumps(p["detail"], sort_keys=True, ensure_ascii=False)
                          if p.get("detail") else None))
         con.executemany(ins_prob, rows)
+        # mailbox-wide indicators: replaced wholesale too, one row per message carrying the evidence
+        con.execute("DELETE FROM findings WHERE kind = 'mailbox'")
+        con.executemany("INSERT INTO findings (message_id, kind, code, severity, domain, selector, explanation,"
+                        " detail) VALUES (?,?,?,?,?,?,?,?)", list(_mailbox_rows(ids, man.mailboxes)))
         stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
         meta = {"schema_version": SCHEMA_VERSION, "fold_version": FOLD_VERSION,
                 "manifest": os.path.abspath(manifest_path), "manifest_sha256": man.sha256,

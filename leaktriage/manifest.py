@@ -34,7 +34,7 @@ EXIT_DUMP = 6           # the dump cannot be found or does not hold the item (mo
 EXIT_NOT_FOUND = 7      # the locator is not in the manifest (show)
 EXIT_INTERRUPTED = 130
 
-KINDS = ("file", "message", "part", "problem", "duplicate_group", "summary")
+KINDS = ("file", "message", "part", "problem", "duplicate_group", "mailbox", "summary")
 _DECODER = json.JSONDecoder()
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -276,23 +276,8 @@ def _authenticity(msg: dict, data: bytes, fields, decoded_values, ents, auth: di
             if p.get("filename"):
                 d["filename"] = p["filename"]
             docs.append(d)
-    scripts = None
-    if docs:
-        # The mailbox as seen from this message: its custodian and every correspondent's name and
-        # address, and the subject. A scan reads one file at a time and writes each record once, so
-        # this is the context it has when the indicator must be written into the message record.
-        from .auth.docmeta import script_of
-        scripts = {}
-        names = [msg.get("custodian"), msg.get("subject")]
-        for key in ("from", "sender", "reply_to", "to", "cc", "bcc"):
-            for a in msg.get(key, ()):
-                names += [a.get("name"), (a.get("address") or "").split("@")[0]]
-        for n in names:
-            sc = script_of(n)
-            if sc:
-                scripts[sc] = scripts.get(sc, 0) + 1
     res = analyse_message(data, decoded_values, keystore=auth.get("keystore"), dns=auth.get("dns", False),
-                          docs=docs or None, mailbox_scripts=scripts)
+                          docs=docs or None)
     if res.get("dkim"):
         msg["dkim"] = res["dkim"]
         msg["dkim_summary"] = res["dkim_summary"]

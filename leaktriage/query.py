@@ -29,7 +29,6 @@ character position. Only the standard library is imported here (the search start
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
 
 from .fold import fold
 
@@ -62,7 +61,7 @@ class Tok:
 
     __slots__ = ("kind", "value", "pos", "field", "quoted", "prefix")
 
-    def __init__(self, kind: str, value: str, pos: int, field: Optional[str] = None, quoted: bool = False,
+    def __init__(self, kind: str, value: str, pos: int, field: str | None = None, quoted: bool = False,
                  prefix: bool = False):
         self.kind, self.value, self.pos, self.field, self.quoted, self.prefix = kind, value, pos, field, quoted, prefix
 
@@ -70,8 +69,8 @@ class Tok:
 _OPS = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 
 
-def tokenize(q: str) -> List[Tok]:
-    toks: List[Tok] = []
+def tokenize(q: str) -> list[Tok]:
+    toks: list[Tok] = []
     i, n = 0, len(q)
     while i < n:
         c = q[i]
@@ -138,7 +137,7 @@ def tokenize(q: str) -> List[Tok]:
     return toks
 
 
-def _quoted(q: str, i: int) -> Tuple[str, int]:
+def _quoted(q: str, i: int) -> tuple[str, int]:
     j = q.find('"', i + 1)
     if j < 0:
         raise QueryError("unclosed quote", i, q)
@@ -153,7 +152,7 @@ class Node:
 
     __slots__ = ("op", "children", "tok")
 
-    def __init__(self, op: str, children: Optional[List["Node"]] = None, tok: Optional[Tok] = None):
+    def __init__(self, op: str, children: list["Node"] | None = None, tok: Tok | None = None):
         self.op, self.children, self.tok = op, children or [], tok
 
 
@@ -163,7 +162,7 @@ class _Parser:
         self.toks = tokenize(q)
         self.i = 0
 
-    def peek(self) -> Optional[Tok]:
+    def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
 
     def take(self) -> Tok:
@@ -249,7 +248,7 @@ class Compiled:
 
     __slots__ = ("where", "params", "fts", "terms")
 
-    def __init__(self, where: str, params: list, fts: Optional[str], terms: List[Tuple[str, bool]]):
+    def __init__(self, where: str, params: list, fts: str | None, terms: list[tuple[str, bool]]):
         self.where, self.params, self.fts, self.terms = where, params, fts, terms
 
 
@@ -258,14 +257,14 @@ class _Part:
 
     __slots__ = ("fts", "sql", "params")
 
-    def __init__(self, fts: Optional[str] = None, sql: Optional[str] = None, params: Optional[list] = None):
+    def __init__(self, fts: str | None = None, sql: str | None = None, params: list | None = None):
         self.fts, self.sql, self.params = fts, sql, params or []
 
 
 class _Compiler:
     def __init__(self, q: str):
         self.q = q
-        self.terms: List[Tuple[str, bool]] = []
+        self.terms: list[tuple[str, bool]] = []
 
     # leaves ------------------------------------------------------------------------------
     def fts_string(self, text: str, prefix: bool, tok: Tok, highlight: bool = True) -> str:
@@ -320,7 +319,7 @@ class _Compiler:
             if lv in ("problem", "problems"):
                 return _Part(sql="m.id IN (SELECT message_id FROM problems WHERE message_id IS NOT NULL)")
             if lv in ("finding", "findings"):
-                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'indicator')")
+                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind IN ('indicator', 'mailbox'))")
             if lv == "dkim":
                 return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim')")
             if lv == "text":
@@ -425,11 +424,11 @@ def _like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _fts_sql(fts: str) -> Tuple[str, list]:
+def _fts_sql(fts: str) -> tuple[str, list]:
     return "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)", [fts]
 
 
-def _as_sql(p: _Part) -> Tuple[str, list]:
+def _as_sql(p: _Part) -> tuple[str, list]:
     if p.fts is not None:
         return _fts_sql(p.fts)
     return p.sql, p.params
@@ -463,7 +462,7 @@ def _date_bound(s: str, end: bool, tok: Tok, q: str) -> str:
     return "%04d-01-01" % (y + 1 if end else y)
 
 
-def _date_range(v: str, tok: Tok, q: str) -> Tuple[Optional[str], Optional[str]]:
+def _date_range(v: str, tok: Tok, q: str) -> tuple[str | None, str | None]:
     if ".." in v:
         a, _, b = v.partition("..")
         if not a and not b:

@@ -29,7 +29,7 @@ HEADER = {"type": "object", "additionalProperties": False, "required": ["name"],
           "properties": {"name": S, "raw": S, "raw_b64": S, "value": S}}
 
 COMMON: Dict[str, Tuple[dict, str]] = {
-    "record": (S, "Record kind: file, message, part, problem, duplicate_group, summary (run records live in the sidecar)."),
+    "record": (S, "Record kind: file, message, part, problem, duplicate_group, mailbox, summary (run records live in the sidecar)."),
     "v": (I, "Manifest schema version (%d)." % SCHEMA_VERSION),
     "locator": (S, "Exact, stable name of the item (see 'Locators'); `leaktriage show` takes it."),
 }
@@ -170,6 +170,14 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
         "members": (STRS, "Locators of the messages, sorted."),
         "custodians": (STRS, "Custodians holding a copy, sorted."),
     },
+    "mailbox": {
+        "custodian": (S, "The custodian (top-level folder of the dump); null for loose files at the dump root."),
+        "messages": (I, "Messages of the custodian (every source: files, mbox, archives, Outlook, attached)."),
+        "documents": (I, "Attachments with document metadata (docmeta) in those messages."),
+        "distinct_documents": (I, "The same, counting each SHA-256 once."),
+        "scripts": (OBJ, "Unicode script -> number of names written in it over the mailbox: custodian, subjects, correspondents' names and address local parts. What auth.doc_author_foreign_script compares with."),
+        "indicators": ({"type": "array", "items": OBJ}, "Mailbox-wide document indicators (auth.doc_author_foreign_script, auth.mailbox_docs_batch_modified); evidence names the documents and the messages carrying them. See docs/authenticity.md."),
+    },
     "summary": {
         "files": (OBJ, "Files: total, bytes, by_kind, non_mail."),
         "messages": (OBJ, "Messages: total, by_source, reconstructed, date_min, date_max, undated."),
@@ -191,6 +199,7 @@ RECORD_DESCRIPTIONS = {
     "part": "Every MIME entity of every message (and every uuencoded file found in a text part).",
     "problem": "Every defect or failure, at its exact location. Nothing is dropped silently.",
     "duplicate_group": "Messages stored more than once (written after all messages, sorted by digest).",
+    "mailbox": "One per custodian, after the duplicate groups (sorted by custodian): counts and the document indicators that need the whole mailbox.",
     "summary": "Totals of the whole scan (the last record).",
 }
 
@@ -200,6 +209,7 @@ REQUIRED = {
     "part": ["message", "path", "content_type"],
     "problem": ["code", "severity", "stage", "message"],
     "duplicate_group": ["kind", "digest", "count", "members"],
+    "mailbox": ["messages", "documents", "scripts"],
     "summary": ["files", "messages", "problems"],
 }
 

@@ -187,6 +187,10 @@ def _fold(records, top: int) -> dict:
         elif kind == "problem":
             problems.add(rec["code"], rec["locator"], rec.get("severity"))
             severities[rec.get("severity", "?")] += 1
+        elif kind == "mailbox":
+            for ind in rec.get("indicators") or ():
+                if ind.get("code"):
+                    indicators.add(ind["code"], rec["locator"], ind.get("severity"))
         elif kind == "duplicate_group":
             gk = rec.get("kind", "exact")
             if gk in dup:

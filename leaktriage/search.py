@@ -5,11 +5,11 @@ the query compiler; Rich is imported only to draw a table on a terminal.
 """
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
 import re
 import sqlite3
-from typing import Iterator, List, Optional, Tuple
 
 from .fold import fold, fold_with_map
 from .query import Compiled, QueryError, compile_query  # noqa: F401  (QueryError re-exported)
@@ -68,7 +68,7 @@ _COLS = "m.id, m.locator, m.date, m.from_text, m.to_text, m.subject, m.custodian
         "m.attachment_names, m.dkim"
 
 
-def _select(c: Compiled, sort: str, limit: Optional[int], offset: int = 0) -> Tuple[str, list]:
+def _select(c: Compiled, sort: str, limit: int | None, offset: int = 0) -> tuple[str, list]:
     params = list(c.params)
     if sort == "relevance" and c.fts:
         sql = ("SELECT %s FROM messages m JOIN (SELECT rowid AS rid, rank FROM messages_fts WHERE messages_fts "
@@ -195,8 +195,8 @@ def count(con: sqlite3.Connection, query: str) -> int:
         raise SearchError("the index could not run this query: %s" % exc)
 
 
-def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: Optional[int] = None,
-           snippets: bool = True, width: int = 160) -> Iterator[Hit]:
+def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: int | None = None,
+           snippets: bool = True, width: int = 160) -> collections.abc.Iterator[Hit]:
     c = compile_query(query)
     sql, params = _select(c, sort, limit)
     try:
@@ -212,7 +212,7 @@ def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: 
         yield hit
 
 
-def _term_regex(terms: List[Tuple[str, bool]]):
+def _term_regex(terms: list[tuple[str, bool]]):
     if not terms:
         return None
     alts = sorted({re.escape(w) + (r"\w*" if p else r"(?!\w)") for w, p in terms}, key=len, reverse=True)
@@ -222,7 +222,7 @@ def _term_regex(terms: List[Tuple[str, bool]]):
 _SPACE = re.compile(r"\s+")
 
 
-def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> Tuple[str, List[Tuple[int, int]]]:
+def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> tuple[str, list[tuple[int, int]]]:
     """A one-line extract of text around the first match (folded matching, original characters),
     with the matched ranges. Falls back to `extra` (attachment text) when the body has no match."""
     if pattern is not None and text and not pattern.search(fold(text)) and extra and pattern.search(fold(extra)):
@@ -247,7 +247,7 @@ def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> Tuple
         start = sp + 1 if sp >= 0 else start
     raw = text[start:start + width + 40]
     one = _SPACE.sub(" ", raw).strip()[:width]
-    spans: List[Tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     if pattern is not None and one:
         fo, where = fold_with_map(one)
         for m in pattern.finditer(fo):
@@ -278,7 +278,7 @@ def write_locators(hits, out) -> int:
     return n
 
 
-def render_table(hits, query: str, total: Optional[int], limit: Optional[int], con=None) -> int:
+def render_table(hits, query: str, total: int | None, limit: int | None, con=None) -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

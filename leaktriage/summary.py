@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Dict, List, Optional
 
+from .auth.mailbox import MailboxEvidence
 from .records import record
 
 EXAMPLES = 3
@@ -41,6 +42,7 @@ class Tally:
         self.missing_keys: Counter = Counter()
         self.indicators: Counter = Counter()
         self.indicator_examples: Dict[str, List[str]] = {}
+        self.mailbox = MailboxEvidence()
 
     def add(self, rec: dict) -> None:
         kind = rec["record"]
@@ -54,6 +56,7 @@ class Tally:
                 self.non_mail += 1
         elif kind == "message":
             self.messages += 1
+            self.mailbox.add_message(rec)
             self.by_source[rec.get("source")] += 1
             if rec.get("reconstructed"):
                 self.reconstructed += 1
@@ -91,6 +94,8 @@ class Tally:
         elif kind == "part":
             if "uu_offset" not in rec:
                 self.parts += 1
+            if rec.get("docmeta"):
+                self.mailbox.add_document(rec)
             if rec.get("attachment"):
                 self.attachments += 1
                 self.att_bytes += rec.get("size", 0)
@@ -150,6 +155,7 @@ class Tally:
         for k, v in o.indicator_examples.items():
             ex = self.indicator_examples.setdefault(k, [])
             ex.extend(v[: max(0, EXAMPLES - len(ex))])
+        self.mailbox.merge(o.mailbox)
 
     # -- the end of the manifest ------------------------------------------------------------
 
@@ -167,6 +173,19 @@ class Tally:
                                      count=len(members), members=sorted(m[2] for m in members),
                                      custodians=sorted({m[3] for m in members if m[3]}) or None))
         return groups
+
+    def mailbox_records(self) -> List[dict]:
+        """One record per custodian with the mailbox-wide document indicators; their indicators
+        are counted in the summary like those of messages (examples: the mailbox locator)."""
+        recs = self.mailbox.records()
+        for r in recs:
+            for ind in r.get("indicators") or ():
+                code = ind["code"]
+                self.indicators[code] += 1
+                ex = self.indicator_examples.setdefault(code, [])
+                if len(ex) < EXAMPLES:
+                    ex.append(r["locator"])
+        return recs
 
     def summary(self, options: dict, tool: dict, groups: List[dict]) -> dict:
         exact = [g for g in groups if g["kind"] == "exact"]

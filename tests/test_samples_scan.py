@@ -75,7 +75,7 @@ def test_truth(samples_scan):
         assert any(l == m["locator"] or l.startswith(m["locator"] + "#") for l in mal), m
 
 
-PINNED_KINDS = {"duplicate_group": 4, "file": 38, "message": 29, "part": 50, "problem": 12, "summary": 1}
+PINNED_KINDS = {"duplicate_group": 4, "file": 38, "mailbox": 4, "message": 29, "part": 50, "problem": 12, "summary": 1}
 PINNED_CODES = {"base64.data_after_padding": 1, "base64.invalid_characters": 1, "base64.truncated": 1,
                 "header.8bit": 1, "maildir.tmp": 1, "mime.close_boundary_not_found": 1, "mime.epilogue_data": 1,
                 "sniff.extension_mismatch": 1, "type.mismatch_declared": 1, "type.mismatch_extension": 1,

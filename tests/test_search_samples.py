@@ -160,6 +160,10 @@ def test_findings_dkim_and_indicators(tmp_path, truth):
         r = json.loads(line)
         if r["record"] == "message" and r.get("indicators"):
             with_indicators.add(r["locator"])
+        if r["record"] == "mailbox":  # mailbox-wide indicators count for the messages they name
+            for ind in r.get("indicators") or ():
+                with_indicators.update(ind["evidence"]["messages"])
+    assert len(with_indicators) > 2
     db = tmp_path / "f.db"
     build_index(str(out), str(SAMPLES), str(db), workers=1)
     assert locators(db, "dkim:pass") == {l for l, m in truth.items() if m["dkim"] == "pass"}
@@ -168,6 +172,8 @@ def test_findings_dkim_and_indicators(tmp_path, truth):
     assert locators(db, "finding:auth.dkim_body_hash_mismatch") == failed
     assert failed <= locators(db, "finding:auth.dkim*")
     assert locators(db, "has:finding") == with_indicators
+    assert locators(db, "finding:auth.doc_author_foreign_script") == {
+        "Hélène Lefèvre/INBOX/0001.eml", "jmercier/Maildir/.Sent/cur/1488358680.M118733P20311Q1.mail,S=4524:2,S"}
     assert locators(db, "dkim:none") == {l for l, m in truth.items() if m["dkim"] not in ("pass", "body-hash-mismatch")}
     con = sqlite3.connect(str(db))
     assert con.execute("SELECT count(*) FROM findings WHERE kind = 'dkim'").fetchone()[0] == len(

@@ -646,7 +646,7 @@ def build(dump: Dump, store: dict[str, str]) -> dict:
          "Déplacements équipe : 12 300 €",
          "Total prévisionnel : 72 450 € — plafond légal non atteint.",
          "Ne pas diffuser en dehors du bureau de campagne."],
-        creator="Jean Mercier", last_by="Hélène Lefèvre",
+        creator="Jean Mercier", last_by="Рошка Георгий Петрович",
         created="2017-02-27T16:12:00Z", modified="2017-03-01T08:41:00Z",
         company="Association de financement Élan Citoyen")
     cr_pdf = make_pdf({

@@ -46,7 +46,8 @@ CODES: Dict[str, Tuple[str, str, str]] = {
     # attachment metadata
     "auth.doc_modified_after_sent": ("warning", STAGE, "An attached document's metadata says it was modified after the carrying message was sent."),
     "auth.doc_batch_modified": ("warning", STAGE, "Several old documents were all modified within minutes of each other."),
-    "auth.doc_author_foreign_script": ("info", STAGE, "A document author or editor name is written in a script that does not occur elsewhere in the mailbox."),
+    "auth.doc_author_foreign_script": ("info", STAGE, "A document author or editor name is written in a script that no name of the custodian's mailbox uses (custodian, subjects, correspondents; judged over the whole mailbox, reported in its mailbox record)."),
+    "auth.mailbox_docs_batch_modified": ("warning", STAGE, "Several old documents attached to different messages of one mailbox were all modified within minutes of each other (reported in the mailbox record)."),
     # internal
     "auth.internal_error": ("error", STAGE, "An unexpected error inside the authenticity checks; the rest of the message record is unaffected. Please report it."),
 }

@@ -267,11 +267,18 @@ def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
 
 # --- indicators --------------------------------------------------------------------------------
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
 def script_of(text: Optional[str]) -> Optional[str]:
     """Dominant Unicode script of the letters of a name (LATIN, CYRILLIC, GREEK, ARABIC, HEBREW,
     CJK, HANGUL, ...), or None if it has no letters."""
+    if not text:
+        return None
+    if text.isascii():  # the common case, without a Unicode name lookup per letter
+        return "LATIN" if _ASCII_LETTER.search(text) else None
     counts: Dict[str, int] = {}
-    for ch in text or "":
+    for ch in text:
         if not ch.isalpha():
             continue
         try:

@@ -95,29 +95,7 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets):
       leaktriage search triage.db --count 'réunion OR meeting'
       leaktriage search triage.db -f jsonl 'has:attachment NOT dkim:pass' | jq -r .locator
     """
-    from ..query import QueryError
-    from ..search import SearchError, count, open_db, search as run
-    text = " ".join(query)
-    try:
-        con = open_db(db)
-        if count_only:
-            click.echo(count(con, text))
-            return
-        if fmt == "auto":
-            fmt = "table" if sys.stdout.isatty() else "jsonl"
-        if fmt == "table":
-            from ..search import render_table
-            lim = 50 if limit is None else (limit or None)
-            total = count(con, text)
-            render_table(run(con, text, sort=sort, limit=lim), text, total, lim)
-            return
-        hits = run(con, text, sort=sort, limit=limit or None, snippets=(fmt == "jsonl" and not no_snippets))
-        from ..search import write_jsonl, write_locators
-        (write_jsonl if fmt == "jsonl" else write_locators)(hits, sys.stdout)
-    except QueryError as exc:
-        click.echo("leaktriage: bad query: %s\n%s" % (exc, exc.pointer()), err=True)
-        sys.exit(EXIT_USAGE)
-    except SearchError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except BrokenPipeError:
-        sys.stderr.close()
+    from ..searchrun import run_search
+    code = run_search(db, " ".join(query), fmt, count_only, limit, sort, no_snippets)
+    if code:
+        sys.exit(code)

@@ -26,7 +26,6 @@ import base64
 import datetime as _dt
 import email.utils
 import hashlib
-import io
 import mimetypes
 import re
 import struct
