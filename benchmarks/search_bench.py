@@ -231,7 +231,8 @@ def run(args) -> dict:
     res["scan_seconds"] = None
     if not args.manifest and not (args.reuse_scan and manifest.is_file()):
         t = time.perf_counter()
-        sh(lt + ["scan", str(dump), "-o", str(manifest), "-q"])
+        keys = dump.parent / (dump.name + ".dkim-keys.json")  # the generator's key store: real verdicts
+        sh(lt + ["scan", str(dump), "-o", str(manifest), "-q"] + (["--dkim-keys", str(keys)] if keys.is_file() else []))
         res["scan_seconds"] = round(time.perf_counter() - t, 1)
     db = Path(args.db) if args.db else work / "triage.db"
     res["index_seconds"] = res["reindex_unchanged_seconds"] = None

@@ -396,3 +396,57 @@ def test_random_mutations_never_raise():
         run(READERS[kind], bytes(data))
 
     check()
+
+
+def _mapped(path):
+    import mmap
+    fh = open(path, "rb")
+    return fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def test_7z_read_in_place_from_a_memory_map_and_big_members_spill(monkeypatch, tmp_path):
+    """A memory-mapped 7z is read through a stream over the map (no copy of the archive), and a
+    member past SPILL bytes is written to an unnamed temporary file and handed on as a memory map,
+    not held in RAM; the bytes are the same either way."""
+    import mmap
+    import py7zr
+    big = b"".join(b"line %08d of a large member\n" % i for i in range(4000))
+    path = tmp_path / "a.7z"
+    with py7zr.SevenZipFile(str(path), "w") as z:
+        z.writestr(big, "big.txt")
+        z.writestr(b"small\n", "small.txt")
+    monkeypatch.setattr(archives, "SPILL", 4096)
+    fh, m = _mapped(path)
+    try:
+        seen = []
+        real = archives.io_stream
+        monkeypatch.setattr(archives, "io_stream", lambda d: seen.append(type(d)) or real(d))
+        items, ctx = run(archives.read_7z, m)
+        ch = children(items)
+        assert [c.segment for c in ch] == ["7z:big.txt", "7z:small.txt"]
+        assert seen and set(seen) == {mmap.mmap}          # py7zr read the map itself
+        assert isinstance(ch[0].data, mmap.mmap) and ch[0].data[:] == big
+        assert ch[1].data == b"small\n"                    # under SPILL: plain bytes
+        assert ctx.expanded_so_far == len(big) + 6
+    finally:
+        m.close()
+        fh.close()
+
+
+def test_map_stream_reads_like_a_file(tmp_path):
+    path = tmp_path / "b.bin"
+    payload = bytes(range(256)) * 1000
+    path.write_bytes(payload)
+    fh, m = _mapped(path)
+    try:
+        s = archives.io_stream(m)
+        assert s.read(10) == payload[:10]
+        s.seek(-5, 2)
+        assert s.read() == payload[-5:]
+        s.seek(1000)
+        assert s.tell() == 1000 and s.read(3) == payload[1000:1003]
+        s.seek(0)
+        assert s.read() == payload
+    finally:
+        m.close()
+        fh.close()

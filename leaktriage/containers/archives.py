@@ -149,6 +149,45 @@ def fileobj(data):
     return io.BytesIO(data)
 
 
+class _MapRaw(io.RawIOBase):
+    """A read-only raw stream over a memory map, for libraries that want a real io object (py7zr
+    refuses an mmap): reads copy only what is asked for, never the whole map."""
+
+    def __init__(self, m) -> None:
+        super().__init__()
+        self._m = m
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, len(self._m))[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, b) -> int:
+        chunk = self._m[self._pos:self._pos + len(b)]
+        n = len(chunk)
+        b[:n] = chunk
+        self._pos += n
+        return n
+
+
+def io_stream(data):
+    """A buffered io stream over a container's bytes without copying them: a memory map goes
+    through _MapRaw, bytes through BytesIO (which shares the bytes until written to)."""
+    if isinstance(data, mmap.mmap):
+        return io.BufferedReader(_MapRaw(data), 1 << 16)
+    return io.BytesIO(data)
+
+
 def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Context, prefix: str,
             label: str, ratio: bool = True) -> _Expansion:
     """Collect decompressed chunks while enforcing the limits; never more than one chunk beyond."""
@@ -1094,7 +1133,7 @@ def _read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
 
 def read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_7z(bytes(data), ctx)  # py7zr refuses a memory map: a copy
+        yield from _read_7z(data, ctx)
     except Exception as e:  # noqa: BLE001
         yield Problem("7z.damaged", "unexpected error while reading the 7z archive: %s: %s" % (type(e).__name__, e))
 
@@ -1108,15 +1147,25 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
         return
 
     class _Cap(Py7zIO):
+        """Where py7zr writes one member: in memory up to SPILL bytes, then in an unnamed
+        temporary file (memory-mapped when done), never past the member's declared size."""
+
         def __init__(self, cap: int):
             self.cap = cap
             self.buf = io.BytesIO()
+            self.spill = None
+            self.n = 0
             self.over = False
 
         def write(self, s):  # type: ignore[override]
-            if self.buf.tell() + len(s) > self.cap:
+            if self.n + len(s) > self.cap:
                 self.over = True
                 return len(s)
+            if self.spill is None and self.n + len(s) > SPILL:
+                self.spill = tempfile.TemporaryFile(prefix="leaktriage-member-")
+                self.spill.write(self.buf.getbuffer())
+                self.buf = self.spill
+            self.n += len(s)
             return self.buf.write(s)
 
         def read(self, size=None):  # type: ignore[override]
@@ -1129,7 +1178,15 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
             return None
 
         def size(self):  # type: ignore[override]
-            return self.buf.getbuffer().nbytes
+            return self.n
+
+        def value(self):
+            if self.spill is None:
+                return self.buf.getvalue()
+            self.spill.flush()
+            m = mmap.mmap(self.spill.fileno(), 0, access=mmap.ACCESS_READ) if self.n else b""
+            self.spill.close()  # the map keeps the unnamed file's pages alive
+            return m
 
     class _Factory(WriterFactory):
         def __init__(self, caps: dict):
@@ -1142,7 +1199,7 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
             return p
 
     def open_archive():
-        return py7zr.SevenZipFile(fileobj(data), mode="r")
+        return py7zr.SevenZipFile(io_stream(data), mode="r")
 
     try:
         szf = open_archive()
@@ -1245,7 +1302,7 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
             if p is None:
                 done[id(ch)] = ("missing", None)
             else:
-                done[id(ch)] = ("ok", p.buf.getvalue())
+                done[id(ch)] = ("ok", p.value())
         return None
 
     bi = 0
