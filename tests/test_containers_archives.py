@@ -450,3 +450,20 @@ def test_map_stream_reads_like_a_file(tmp_path):
     finally:
         m.close()
         fh.close()
+
+
+@pytest.mark.parametrize("name", ["stored.rar", "compressed.rar", "archive.7z"])
+def test_memory_mapped_archive_reads_like_bytes(name):
+    """RAR and 7z read straight from a memory map give exactly what they give from bytes."""
+    fh, m = _mapped(os.path.join(FIX, name))
+    reader = archives.read_rar if name.endswith(".rar") else archives.read_7z
+    try:
+        def facts(items):
+            return [(it.segment, it.data if it.data is None else bytes(it.data), sorted(p.code for p in it.problems))
+                    if isinstance(it, Child) else ("problem", it.code) for it in items]
+        from_map = facts(run(reader, m)[0])
+        from_bytes = facts(run(reader, fx(name))[0])
+        assert from_map == from_bytes and any(isinstance(f[1], bytes) for f in from_map)
+    finally:
+        m.close()
+        fh.close()

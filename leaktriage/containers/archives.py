@@ -1341,7 +1341,7 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
 
 def read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
     try:
-        yield from _read_rar(bytes(data), ctx)
+        yield from _read_rar(data, ctx)
     except Exception as e:  # noqa: BLE001
         yield Problem("rar.damaged", "unexpected error while reading the rar archive: %s: %s" % (type(e).__name__, e))
 
@@ -1363,7 +1363,7 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
         return
     have_tool = rar_tool_available()
     try:
-        rf = rarfile.RarFile(io.BytesIO(data), errors="strict")
+        rf = rarfile.RarFile(io_stream(data), errors="strict")
     except rarfile.NeedFirstVolume as e:
         yield Problem("rar.unsupported", "a later volume of a multi-volume rar: %s" % e)
         return
@@ -1373,7 +1373,7 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
     except Exception as e:  # noqa: BLE001
         # a damaged archive: retry leniently to list what can be listed
         try:
-            rf = rarfile.RarFile(io.BytesIO(data), errors="ignore")
+            rf = rarfile.RarFile(io_stream(data), errors="ignore")
             yield Problem("rar.damaged", "rar archive damaged: %s: %s; the readable members were listed" % (type(e).__name__, e))
         except Exception as e2:  # noqa: BLE001
             yield Problem("rar.damaged", "not a readable rar archive: %s: %s" % (type(e2).__name__, e2), offset=0)
