@@ -79,7 +79,6 @@ def header_name(h: Header) -> str:
 # --- canonicalisation (RFC 6376 3.4) ---------------------------------------------------------
 
 _WSP = re.compile(rb"[ \t]+")
-_TRAIL_WSP = re.compile(rb"[ \t]+\r\n")
 
 
 def canon_header(h: Header, alg: str) -> bytes:
@@ -94,8 +93,14 @@ def canon_header(h: Header, alg: str) -> bytes:
 
 def canon_body(body: bytes, alg: str) -> bytes:
     if alg == "relaxed":
-        b = _TRAIL_WSP.sub(b"\r\n", body)
-        b = _WSP.sub(b" ", b)
+        # RFC 6376 3.4.4 with bytes methods instead of regular expressions (which cost ~10% of a
+        # scan on bodies with big base64 attachments): every run of WSP becomes one space (tabs to
+        # spaces, then runs of spaces halved until none is left), then a space before CRLF goes
+        b = body.replace(b"\t", b" ") if b"\t" in body else body
+        while b"  " in b:
+            b = b.replace(b"  ", b" ")
+        if b" \r\n" in b:
+            b = b.replace(b" \r\n", b"\r\n")
     else:
         b = body
     # drop trailing empty lines
