@@ -41,6 +41,11 @@ def _fold_char(ch: str) -> str:
     return res
 
 
+# characters seen so far that fold to nothing or to several characters (their folded offsets
+# drift from the original ones); kept up to date by _Table
+_IRREGULAR: set = set()
+
+
 class _Table(dict):
     """str.translate table that computes (and caches) the folding of each character on demand."""
 
@@ -48,6 +53,8 @@ class _Table(dict):
         ch = chr(code)
         res = _fold_char(ch)
         value = None if res == "" else (code if res == ch else res)
+        if len(res) != 1:
+            _IRREGULAR.add(ch)
         self[code] = value
         return value
 
@@ -67,6 +74,9 @@ def fold(text: str) -> str:
 def fold_with_map(text: str) -> tuple[str, list[int]]:
     """Fold text and return, for every character of the folded text, the index of the original
     character it came from (used to highlight matches in the original text)."""
+    folded = text.lower() if text.isascii() else text.translate(_TABLE)
+    if len(folded) == len(text) and _IRREGULAR.isdisjoint(text):
+        return folded, list(range(len(text)))   # one character for one: the common case
     out: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):

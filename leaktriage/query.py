@@ -362,7 +362,7 @@ class _Compiler:
         if f in ("mailbox", "custodian"):
             col = "mailbox" if f == "mailbox" else "custodian"
             pat = "%" + _like(fold(v)).replace("*", "%") + "%"
-            return _Part(sql=_msel("%s IN (SELECT v FROM (SELECT DISTINCT %s AS v FROM messages) WHERE fold(v) LIKE ? "
+            return _Part(sql=_msel("%s IN (SELECT v FROM (SELECT DISTINCT %s AS v FROM messages LIMIT -1) WHERE fold(v) LIKE ? "
                                    "ESCAPE '\\')" % (col, col)), params=[pat])
         if f in ("finding", "problem"):
             table = "findings" if f == "finding" else "problems"

@@ -1,12 +1,11 @@
 """Run a query against the index: hits with snippets, counts, and their output (JSONL or a Rich table).
 
-Start-up matters (every query is a whole process), so this module imports only sqlite3, json and
+Start-up matters (every query is a whole process), so this module imports only sqlite3, re and
 the query compiler; Rich is imported only to draw a table on a terminal.
 """
 from __future__ import annotations
 
 import collections.abc
-import json
 import os
 import re
 import sqlite3
@@ -220,18 +219,21 @@ def _term_regex(terms: list[tuple[str, bool]]):
 
 
 _SPACE = re.compile(r"\s+")
+_NON_SPACE = re.compile(r"\S")
 
 
 def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> tuple[str, list[tuple[int, int]]]:
     """A one-line extract of text around the first match (folded matching, original characters),
     with the matched ranges. Falls back to `extra` (attachment text) when the body has no match."""
-    if pattern is not None and text and not pattern.search(fold(text)) and extra and pattern.search(fold(extra)):
-        text = extra
+    m = pattern.search(fold(text)) if pattern is not None and text else None
+    if pattern is not None and m is None and text and extra:
+        m2 = pattern.search(fold(extra))
+        if m2 is not None:
+            text, m = extra, m2
     if not text:
         return "", []
     start = 0
     if pattern is not None:
-        m = pattern.search(fold(text))
         if m:
             # folded offsets drift from the original only at ligatures and combining marks
             start = max(0, m.start() - width // 3)
@@ -254,7 +256,8 @@ def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> tuple
             if m.end() > m.start():
                 spans.append((where[m.start()], where[m.end() - 1] + 1))
     prefix = "…" if start else ""
-    suffix = "…" if len(_SPACE.sub(" ", text[start:]).strip()) > len(one) else ""
+    # more text after the snippet: `one` was cut, or something but white space follows `raw`
+    suffix = "…" if len(_SPACE.sub(" ", raw).strip()) > len(one) or _NON_SPACE.search(text, start + len(raw)) else ""
     return prefix + one + suffix, [(a + len(prefix), b + len(prefix)) for a, b in spans]
 
 
@@ -263,6 +266,7 @@ def make_snippet(text: str, pattern, width: int = 160, extra: str = "") -> tuple
 
 def write_jsonl(hits, out) -> int:
     n = 0
+    import json  # here, not at the top: `search --count` never needs it
     dumps = json.dumps
     for h in hits:
         out.write(dumps(h.as_json(), ensure_ascii=False) + "\n")

@@ -30,6 +30,32 @@ def test_fold_with_map_points_back_to_original():
     assert "Le cœur, Été"[where[i]:where[i + 4] + 1] == "cœur"
 
 
+def test_fold_with_map_shortcut_equals_per_character_mapping():
+    """fold_with_map takes a shortcut when every character folds to exactly one; on any text it
+    must give what folding character by character gives."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    def slow(text):
+        out, where = [], []
+        for i, ch in enumerate(text):
+            f = fold(ch)
+            out.append(f)
+            where.extend([i] * len(f))
+        return "".join(out), where
+
+    chars = st.sampled_from(list("aZé É œŒæßﬁ’\u0301\u00a0\tx1.") + ["e\u0301", "\u2019", "\u0130", "\u212a"])
+
+    @hypothesis.settings(max_examples=2000, deadline=None)
+    @hypothesis.given(st.lists(chars, max_size=30))
+    def check(parts):
+        text = "".join(parts)
+        assert fold_with_map(text) == slow(text)
+        assert fold_with_map(text)[0] == fold(text)
+
+    check()
+
+
 @pytest.mark.parametrize("q, fts", [
     ("facture", '"facture"'),
     ("Facturé", '"facture"'),
