@@ -124,6 +124,9 @@ CREATE INDEX IF NOT EXISTS attachments_message ON attachments(message_id);
 CREATE INDEX IF NOT EXISTS attachments_sha256 ON attachments(sha256);
 DROP INDEX IF EXISTS attachments_type;
 CREATE INDEX IF NOT EXISTS attachments_type_message ON attachments(type, message_id);
+CREATE INDEX IF NOT EXISTS attachments_extension_message ON attachments(extension, message_id);
+CREATE INDEX IF NOT EXISTS attachments_magic_message ON attachments(magic, message_id);
+CREATE INDEX IF NOT EXISTS attachments_content_type_message ON attachments(content_type, message_id);
 CREATE TABLE IF NOT EXISTS problems (
     id INTEGER PRIMARY KEY,
     message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
@@ -137,7 +140,8 @@ CREATE TABLE IF NOT EXISTS problems (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS problems_message ON problems(message_id);
-CREATE INDEX IF NOT EXISTS problems_code ON problems(code);
+DROP INDEX IF EXISTS problems_code;
+CREATE INDEX IF NOT EXISTS problems_code_message ON problems(code, message_id);
 CREATE TABLE IF NOT EXISTS findings (
     id INTEGER PRIMARY KEY,
     message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
@@ -150,7 +154,8 @@ CREATE TABLE IF NOT EXISTS findings (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS findings_message ON findings(message_id);
-CREATE INDEX IF NOT EXISTS findings_code ON findings(code);
+DROP INDEX IF EXISTS findings_code;
+CREATE INDEX IF NOT EXISTS findings_code_kind_message ON findings(code, kind, message_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
     subject, from_text, to_text, cc_text, attachment_names, body, attachment_text,
     content="messages", content_rowid="id", tokenize="unicode61 remove_diacritics 2"

