@@ -19,22 +19,13 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import records
 from .codes import indicator
-from .docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, script_of
+from .docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, _t, script_of
 
 NAME_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 
 # (message locator, part locator, sha256, filename, format, author, last_modified_by, created, modified, message date)
 Doc = Tuple[str, str, Optional[str], Optional[str], Optional[str], Optional[str], Optional[str],
             Optional[str], Optional[str], Optional[str]]
-
-
-def _t(s: Optional[str]) -> Optional[datetime]:
-    if not s:
-        return None
-    try:
-        return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except (ValueError, TypeError):
-        return None
 
 
 def _iso(d: datetime) -> str:
