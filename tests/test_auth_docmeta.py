@@ -123,3 +123,31 @@ def test_pdf_xmp_attribute_form():
            b"pdf:Producer=\"Microsoft Word\"/></rdf:RDF></x:xmpmeta>\n%%EOF\n")
     m = docmeta(pdf, "application/pdf")
     assert (m["created"], m["modified"], m["xmp_producer"]) == ("2017-01-01T11:00:00Z", "2017-01-02T12:00:00Z", "Microsoft Word")
+
+
+def test_script_of_shortcuts_agree_with_unicode_names():
+    """script_of skips the Unicode name lookup for ASCII and Latin-range text; on every character
+    up to U+024F, alone and beside others, it must answer what the names say."""
+    import importlib
+    import random
+    import unicodedata
+    D = importlib.import_module("leaktriage.auth.docmeta")
+
+    def by_names(text):
+        counts = {}
+        for ch in text:
+            if ch.isalpha():
+                word = unicodedata.name(ch, "? ?").split()[0]
+                word = "JAPANESE" if word in ("HIRAGANA", "KATAKANA") else word
+                counts[word] = counts.get(word, 0) + 1
+        return max(counts.items(), key=lambda kv: kv[1])[0] if counts else None
+
+    for c in range(0x250):
+        for text in (chr(c), "Zoé " + chr(c), chr(c) * 3):
+            assert D.script_of(text) == by_names(text), hex(c)
+    rng = random.Random(2017)
+    pool = [chr(c) for c in range(0x20, 0x250)] + list("Рошка Георгий Γεια 日本")
+    for _ in range(5000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
+        assert D.script_of(text) == by_names(text), text
+    assert D.script_of("Hélène Lefèvre") == "LATIN" and D.script_of("Рошка Георгий Петрович") == "CYRILLIC"

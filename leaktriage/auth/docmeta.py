@@ -267,7 +267,8 @@ def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
 
 # --- indicators --------------------------------------------------------------------------------
 
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_LATIN_RANGE = re.compile("[\x00-\x7f\u00c0-\u024f]*")
+_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]")
 
 
 def script_of(text: Optional[str]) -> Optional[str]:
@@ -275,8 +276,10 @@ def script_of(text: Optional[str]) -> Optional[str]:
     CJK, HANGUL, ...), or None if it has no letters."""
     if not text:
         return None
-    if text.isascii():  # the common case, without a Unicode name lookup per letter
-        return "LATIN" if _ASCII_LETTER.search(text) else None
+    if text.isascii() or _LATIN_RANGE.fullmatch(text):
+        # the common cases (ASCII, French and other Latin names), without a Unicode name lookup
+        # per letter: every letter of U+00C0-U+024F is named LATIN
+        return "LATIN" if _LATIN_LETTER.search(text) else None
     counts: Dict[str, int] = {}
     for ch in text:
         if not ch.isalpha():
