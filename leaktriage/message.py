@@ -56,9 +56,10 @@ def line_endings(data) -> str:
     return kinds[0] if len(kinds) == 1 else "mixed"
 
 
-def canonical_digest(fields: List[headers.Field], data, body_start: int) -> str:
+def canonical_digest(fields: List[headers.Field], data, body_start: int, eol: Optional[str] = None) -> str:
     """SHA-256 over the origin headers (unfolded, white space collapsed) and the body with line
-    endings normalised to LF and trailing white space removed."""
+    endings normalised to LF and trailing white space removed. eol: line_endings(data) when the
+    caller has it (a CRLF-only or LF-only message then needs one pass or none)."""
     h = hashlib.sha256()
     for f in fields:
         name = f.name.lower()
@@ -67,7 +68,9 @@ def canonical_digest(fields: List[headers.Field], data, body_start: int) -> str:
     h.update(b"\n")
     if isinstance(data, bytes) and len(data) <= BIG:
         body = data[body_start:]
-        if b"\r" in body:
+        if eol == "crlf":       # no lone CR anywhere: one pass
+            body = body.replace(b"\r\n", b"\n")
+        elif eol not in ("lf", "none") and b"\r" in body:
             body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         h.update(body.rstrip(b"\n \t"))
         return h.hexdigest()
@@ -221,10 +224,11 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
 
     from .filetypes import digests as _digests
     digests = known_digests or _digests(data, algorithms)
+    eol = line_endings(data)
     msg = record(
         "message", locator, parent=parent, source=source, length=n, **digests,
-        canonical_sha256=canonical_digest(all_fields, data, body_start),
-        line_endings=line_endings(data), header_length=body_start,
+        canonical_sha256=canonical_digest(all_fields, data, body_start, eol),
+        line_endings=eol, header_length=body_start,
         envelope=unixfrom.decode("utf-8", "replace") if unixfrom else None,
         headers=hdr_list, subject=decoded.get("subject"), date=date, date_raw=date_raw, date_tz=date_tz,
         message_id=message_id,
