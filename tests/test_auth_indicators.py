@@ -205,3 +205,35 @@ def test_message_id_style_vs_agent():
 def test_hostile_headers_never_raise(headers):
     res = analyse_message(b"", headers)
     assert "auth.internal_error" not in codes(res)
+
+
+def test_received_word_splitter_matches_a_plain_scan():
+    """The Received parser splits clauses with one regular expression; on any text it must give
+    what a character-by-character scan gives: (position, word, parenthesis depth)."""
+    import random
+    from leaktriage.auth.received import _top_level_words
+
+    def scan(text):
+        out, depth, i = [], 0, 0
+        while i < len(text):
+            ch = text[i]
+            if ch in "()":
+                depth = depth + 1 if ch == "(" else max(0, depth - 1)
+                i += 1
+            elif ch.isspace():
+                i += 1
+            else:
+                j = i
+                while j < len(text) and not text[j].isspace() and text[j] not in "()":
+                    j += 1
+                out.append((i, text[i:j], depth))
+                i = j
+        return out
+
+    rng = random.Random(6376)
+    pool = list("ab ()\t\n;<>@.x1") + ["\u00a0", "\u2003", "\u3000", "é"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        assert _top_level_words(text) == scan(text), repr(text)
+    assert _top_level_words("from a (b (c) d) by e") == [(0, "from", 0), (5, "a", 0), (8, "b", 1), (11, "c", 2),
+                                                          (14, "d", 1), (17, "by", 0), (20, "e", 0)]

@@ -47,30 +47,21 @@ def iso(dt: Optional[datetime]) -> Optional[str]:
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_WORD_OR_PAREN = re.compile(r"[()]|[^\s()]+")
+
+
 def _top_level_words(text: str) -> List[Tuple[int, str, int]]:
-    """(position, word, paren depth) of whitespace-separated words."""
+    """(position, word, paren depth) of whitespace-separated words (parentheses split words)."""
     out = []
     depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "(":
+    for m in _WORD_OR_PAREN.finditer(text):
+        w = m.group()
+        if w == "(":
             depth += 1
-            i += 1
-            continue
-        if ch == ")":
+        elif w == ")":
             depth = max(0, depth - 1)
-            i += 1
-            continue
-        if ch.isspace():
-            i += 1
-            continue
-        j = i
-        while j < n and not text[j].isspace() and text[j] not in "()":
-            j += 1
-        out.append((i, text[i:j], depth))
-        i = j
+        else:
+            out.append((m.start(), w, depth))
     return out
 
 
