@@ -54,8 +54,15 @@ def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
         return start, start + 2
     # look in a window first: a header block is small, the body after it may be megabytes
     win = min(end, start + 65536)
-    i1 = buf.find(b"\n\n", start, win)
-    i2 = buf.find(b"\n\r\n", start, win)
+    # search first for the blank line of the block's own line-ending style, then for the other one
+    # only before it (searching for an absent pattern reads the whole window)
+    nl = buf.find(b"\n", start, win)
+    if nl > start and buf[nl - 1:nl] == b"\r":
+        i2 = buf.find(b"\n\r\n", start, win)
+        i1 = buf.find(b"\n\n", start, i2 + 2 if i2 >= 0 else win)
+    else:
+        i1 = buf.find(b"\n\n", start, win)
+        i2 = buf.find(b"\n\r\n", start, i1 + 2 if i1 >= 0 else win)
     if i1 < 0 and i2 < 0 and win < end:
         i1 = buf.find(b"\n\n", max(start, win - 2), end)
         i2 = buf.find(b"\n\r\n", max(start, win - 2), end)
