@@ -115,11 +115,12 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         groups = tally.duplicate_groups()
         for g in groups:
             writer.write_line(records.dumps(g))
-        for m in tally.mailbox_records():
+        boxes = tally.mailbox_records()
+        for m in boxes:
             writer.write_line(records.dumps(m))
         summary = tally.summary(opts.manifest_options(),
                                 {"name": "leaktriage", "version": __version__,
-                                 "schema": records.SCHEMA_VERSION}, groups)
+                                 "schema": records.SCHEMA_VERSION}, groups, boxes)
         writer.write_line(records.dumps(summary))
     digest = writer.close(complete=not interrupted)
     elapsed = time.monotonic() - t0

@@ -175,19 +175,19 @@ class Tally:
         return groups
 
     def mailbox_records(self) -> List[dict]:
-        """One record per custodian with the mailbox-wide document indicators; their indicators
-        are counted in the summary like those of messages (examples: the mailbox locator)."""
-        recs = self.mailbox.records()
-        for r in recs:
+        """One record per custodian with the mailbox-wide document indicators."""
+        return self.mailbox.records()
+
+    def summary(self, options: dict, tool: dict, groups: List[dict], mailboxes: List[dict] = ()) -> dict:
+        """The summary record; mailboxes: mailbox_records(), whose indicators are counted beside
+        those of messages (examples: the mailbox locator)."""
+        indicators, examples = Counter(self.indicators), {k: list(v) for k, v in self.indicator_examples.items()}
+        for r in mailboxes:
             for ind in r.get("indicators") or ():
-                code = ind["code"]
-                self.indicators[code] += 1
-                ex = self.indicator_examples.setdefault(code, [])
+                indicators[ind["code"]] += 1
+                ex = examples.setdefault(ind["code"], [])
                 if len(ex) < EXAMPLES:
                     ex.append(r["locator"])
-        return recs
-
-    def summary(self, options: dict, tool: dict, groups: List[dict]) -> dict:
         exact = [g for g in groups if g["kind"] == "exact"]
         canon = [g for g in groups if g["kind"] == "canonical"]
         return record(
@@ -217,7 +217,7 @@ class Tally:
                           "signature_verdicts": dict(sorted(self.dkim_verdicts.items())),
                           "by_domain": {d: dict(sorted(c.items())) for d, c in sorted(self.dkim_domains.items())},
                           "missing_keys": dict(sorted(self.missing_keys.items())),
-                          "indicators": dict(sorted(self.indicators.items())),
-                          "indicator_examples": {k: v for k, v in sorted(self.indicator_examples.items())}},
+                          "indicators": dict(sorted(indicators.items())),
+                          "indicator_examples": {k: v for k, v in sorted(examples.items())}},
             options=options, tool=tool,
         )

@@ -110,10 +110,16 @@ def test_document_indicators():
     spread = [docmeta(docx(created="2012-01-01T00:00:00Z", modified="2017-04-%02dT10:00:00Z" % (k + 1)), "") for k in range(4)]
     assert document_indicators(sent, spread) == []
     cyr = docmeta(docx(creator="\u0418\u0432\u0430\u043d \u041f\u0435\u0442\u0440\u043e\u0432", last="Jean", modified="2017-05-02T09:00:00Z"), "")
-    ind = document_indicators(sent, [cyr], mailbox_scripts={"LATIN": 120})
+    assert document_indicators(sent, [cyr]) == []   # a script is foreign only to a whole mailbox
+    from collections import Counter
+    from leaktriage.auth.mailbox import foreign_script
+    doc = ("a.eml", "a.eml#1.2", "ab" * 32, "note.docx", "ooxml", cyr["author"], cyr.get("last_modified_by"),
+           cyr.get("created"), cyr.get("modified"), "2017-05-03T09:00:00Z")
+    ind = foreign_script([doc], Counter({"LATIN": 120}))
     assert [i["code"] for i in ind] == ["auth.doc_author_foreign_script"] and ind[0]["evidence"]["script"] == "CYRILLIC"
-    assert document_indicators(sent, [cyr], mailbox_scripts={"LATIN", "CYRILLIC"}) == []
-    assert document_indicators(sent, [cyr]) == []
+    assert ind[0]["evidence"]["docs"] == ["a.eml#1.2"] and ind[0]["evidence"]["field"] == "author"
+    assert foreign_script([doc], Counter({"LATIN": 120, "CYRILLIC": 1})) == []
+    assert foreign_script([doc], Counter()) == []
     assert script_of("Jean-Luc") == "LATIN" and script_of("12 34") is None
 
 

@@ -1,7 +1,7 @@
 """One call per message: DKIM, ARC, Received chain, hidden timestamps and their indicators."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .codes import indicator
 from .coverage import coverage_indicators
@@ -50,8 +50,7 @@ def _internal(where: str, e: Exception) -> Dict[str, Any]:
 
 def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
                     keystore: Optional[KeyStore] = None, dns: bool = False,
-                    docs: Optional[List[Dict[str, Any]]] = None,
-                    mailbox_scripts: Optional[Union[Iterable[str], Mapping[str, int]]] = None
+                    docs: Optional[List[Dict[str, Any]]] = None
                     ) -> Dict[str, Any]:
     """Everything the authenticity stage says about one message. Never raises.
 
@@ -124,7 +123,7 @@ def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
     if docs:
         try:
             date_v = next((v for n, v in headers if n.strip().lower() == "date"), None)
-            ind.extend(document_indicators(parse_date(date_v), docs, mailbox_scripts))
+            ind.extend(document_indicators(parse_date(date_v), docs))
         except Exception as e:
             ind.append(_internal("documents", e))
     return result

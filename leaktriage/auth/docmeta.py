@@ -12,7 +12,7 @@ import re
 import unicodedata
 import zipfile
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Optional
 
 from .codes import indicator
 from .received import iso
@@ -308,14 +308,11 @@ def _t(s: Optional[str]) -> Optional[datetime]:
         return None
 
 
-def document_indicators(message_date: Optional[datetime], docs: List[Dict[str, Any]],
-                        mailbox_scripts: Optional[Union[Iterable[str], Mapping[str, int]]] = None
-                        ) -> List[Dict[str, Any]]:
+def document_indicators(message_date: Optional[datetime], docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Flags over the documents carried by a message (or any set of documents the caller groups).
 
     docs: docmeta() dicts, each optionally with "locator"/"filename" for the evidence.
-    mailbox_scripts: scripts (script_of) of names seen elsewhere in the mailbox; a mapping
-    script -> count is accepted too. None skips the script check.
+    Author names in a foreign script need the whole mailbox: see auth/mailbox.py.
     """
     out: List[Dict[str, Any]] = []
     try:
@@ -354,22 +351,6 @@ def document_indicators(message_date: Optional[datetime], docs: List[Dict[str, A
                                   "created": [iso(b[2]) for b in best],
                                   "window_seconds": int(BATCH_WINDOW.total_seconds())},
                                  "%d documents created long before were all modified within %d minutes of each other." % (len(best), BATCH_WINDOW.total_seconds() // 60)))
-        if mailbox_scripts is not None:
-            if isinstance(mailbox_scripts, Mapping):
-                known = {s for s, c in mailbox_scripts.items() if c}
-            else:
-                known = set(mailbox_scripts)
-            known = {s.upper() for s in known if s}
-            for k, doc in enumerate(docs):
-                for field in ("author", "last_modified_by"):
-                    name = doc.get(field)
-                    sc = script_of(name)
-                    if sc and known and sc not in known:
-                        out.append(indicator("auth.doc_author_foreign_script",
-                                             {"doc": doc.get("locator") or doc.get("filename") or k,
-                                              "field": field, "name": name, "script": sc,
-                                              "mailbox_scripts": sorted(known)},
-                                             "The document's %s is written in %s script, which occurs nowhere else in the mailbox." % (field.replace("_", " "), sc.title())))
     except Exception as e:
         out.append(indicator("auth.internal_error", {"where": "document_indicators", "error": "%s: %s" % (type(e).__name__, e)},
                              "The document checks stopped on an unexpected error."))

@@ -14,22 +14,18 @@ walk order) and small: a few counters per custodian and one short tuple per atta
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from .. import records
 from .codes import indicator
 from .docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, _t, script_of
+from .received import iso
 
 NAME_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 
 # (message locator, part locator, sha256, filename, format, author, last_modified_by, created, modified, message date)
 Doc = Tuple[str, str, Optional[str], Optional[str], Optional[str], Optional[str], Optional[str],
             Optional[str], Optional[str], Optional[str]]
-
-
-def _iso(d: datetime) -> str:
-    return d.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class MailboxEvidence:
@@ -162,7 +158,7 @@ def batch_modified(docs: List[Doc]) -> List[dict]:
             out.append(indicator(
                 "auth.mailbox_docs_batch_modified",
                 {"docs": [d[1] for _, d in run], "messages": msgs,
-                 "modified": [_iso(m) for m, _ in run], "created": [d[7] for _, d in run],
+                 "modified": [iso(m) for m, _ in run], "created": [d[7] for _, d in run],
                  "window_seconds": int(BATCH_WINDOW.total_seconds())},
                 "%d documents created long before, attached to %d different messages of this mailbox, were "
                 "all modified within %d minutes of each other." % (len(run), len(msgs),
