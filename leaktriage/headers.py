@@ -31,10 +31,13 @@ class Field:
         return unfold(self.raw)
 
 
+_FOLD = re.compile(rb"\r?\n(?=[ \t])|\r(?=[ \t])")
+
+
 def unfold(raw: bytes, strip: bool = True) -> bytes:
     """Remove folding line breaks; strip surrounding white space (only leading when strip=False)."""
     if b"\n" in raw or b"\r" in raw:
-        raw = re.sub(rb"\r?\n(?=[ \t])|\r(?=[ \t])", b"", raw)
+        raw = _FOLD.sub(b"", raw)
         raw = raw.replace(b"\r", b"").replace(b"\n", b"")
     return raw.strip(b" \t") if strip else raw.lstrip(b" \t")
 
@@ -500,6 +503,8 @@ def parse_addresses(raw: bytes) -> Tuple[List[Dict[str, Optional[str]]], List[st
 
 
 def _strip_comments(s: str) -> str:
+    if "(" not in s:    # nothing to strip (a backslash only escapes inside a comment)
+        return s
     out, depth, i = [], 0, 0
     while i < len(s):
         ch = s[i]

@@ -6,7 +6,7 @@ Header fields are kept as raw bytes exactly as they are in the message (folding 
 from __future__ import annotations
 
 import re
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 Header = Tuple[bytes, bytes]   # (name as written before the colon, value after the colon incl. CRLFs)
 
@@ -22,9 +22,12 @@ ART_BAD_LINE = "header line that is not a field ignored"
 ART_FROM_QUOTE = "mbox '>From ' quoting undone in the body"
 
 
-def normalise_line_endings(raw: bytes) -> Tuple[bytes, List[str]]:
+def normalise_line_endings(raw: bytes, eol: Optional[str] = None) -> Tuple[bytes, List[str]]:
     """Return (CRLF text, artefacts). LF-only and CR-only files are converted; in mixed files bare
-    LF becomes CRLF (as dkimpy and every MTA would); bare CR inside a CRLF file is left alone."""
+    LF becomes CRLF (as dkimpy and every MTA would); bare CR inside a CRLF file is left alone.
+    eol: the message record's line_endings census when the caller has it ("crlf" skips the counts)."""
+    if eol == "crlf":
+        return raw, []
     if b"\r\n" not in raw:
         if b"\n" in raw:
             return raw.replace(b"\n", b"\r\n"), [ART_LF]

@@ -50,13 +50,14 @@ def _internal(where: str, e: Exception) -> Dict[str, Any]:
 
 def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
                     keystore: Optional[KeyStore] = None, dns: bool = False,
-                    docs: Optional[List[Dict[str, Any]]] = None
+                    docs: Optional[List[Dict[str, Any]]] = None, eol: Optional[str] = None
                     ) -> Dict[str, Any]:
     """Everything the authenticity stage says about one message. Never raises.
 
     raw: the message bytes as found (container mbox quoting undone); headers: (name, decoded
     value) in order; keystore: offline keys (None = no keys); dns: allow live DNS for keys missing
-    from the key store; docs: docmeta() results of the message's attachments (optional).
+    from the key store; docs: docmeta() results of the message's attachments (optional); eol: the
+    line-ending census of raw when the caller has it (saves two passes over a CRLF message).
     """
     result: Dict[str, Any] = {"dkim": [], "arc": {"verdict": "none", "sets": [], "reason": ""},
                               "received": [], "hidden_timestamps": [], "indicators": [],
@@ -71,7 +72,7 @@ def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
         rcv = None
         ind.append(_internal("received", e))
     try:
-        result["dkim"] = verify_dkim(raw, keystore, dns=dns, received_at=rcv)
+        result["dkim"] = verify_dkim(raw, keystore, dns=dns, received_at=rcv, eol=eol)
         result["dkim_summary"] = dkim_summary(result["dkim"])
         arts: List[str] = []
         for sig in result["dkim"]:
@@ -99,7 +100,7 @@ def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
     except Exception as e:
         ind.append(_internal("dkim", e))
     try:
-        result["arc"] = verify_arc(raw, keystore, dns=dns)
+        result["arc"] = verify_arc(raw, keystore, dns=dns, eol=eol)
         arc = result["arc"]
         if arc["verdict"] == "fail":
             ind.append(indicator("auth.arc_fail", {"reason": arc["reason"], "sets": arc["sets"]}, "The ARC chain does not verify."))

@@ -375,17 +375,18 @@ def _verify_one(index: int, sig_header: M.Header, headers: List[M.Header], body:
 
 
 def verify_dkim(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = False,
-                received_at: Optional[datetime] = None) -> List[Dict[str, Any]]:
+                received_at: Optional[datetime] = None, eol: Optional[str] = None) -> List[Dict[str, Any]]:
     """Verify every DKIM-Signature of a message (top to bottom); one result dict per signature.
 
     ``raw`` is the message as found (any line endings, mbox quoting of the container undone).
     ``received_at`` is the message's own receipt time (its top Received date); x= expiry is judged
-    against it, never against today. Never raises.
+    against it, never against today. ``eol``: the line-ending census of ``raw`` when known.
+    Never raises.
     """
     if not _has_header(raw, rb"dkim-signature"):
         return []
     try:
-        data, arts = M.normalise_line_endings(bytes(raw or b""))
+        data, arts = M.normalise_line_endings(bytes(raw or b""), eol)
         headers, body, notes = M.split_message(data)
         arts = arts + notes
         if body and not body.endswith(b"\r\n"):
@@ -410,8 +411,8 @@ _ARC_NAMES = ("arc-seal", "arc-message-signature", "arc-authentication-results")
 _INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*(\d+)\s*(?:;|$)")
 
 
-def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = False
-               ) -> Dict[str, Any]:
+def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = False,
+               eol: Optional[str] = None) -> Dict[str, Any]:
     """Verify the ARC chain: {"verdict", "sets": [{"i", "ams", "as", "cv", ...}], "reason",
     "artefacts", "missing_keys"}.
 
@@ -428,7 +429,7 @@ def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = F
         result["reason"] = "message is not ARC signed"
         return result
     try:
-        data, arts = M.normalise_line_endings(bytes(raw or b""))
+        data, arts = M.normalise_line_endings(bytes(raw or b""), eol)
         headers, body, notes = M.split_message(data)
         result["artefacts"] = arts + notes
         arc = [(k, h) for k, h in enumerate(headers) if M.header_name(h) in _ARC_NAMES]
