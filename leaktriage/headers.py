@@ -9,7 +9,7 @@ import binascii
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from . import charsets
 
@@ -20,15 +20,20 @@ _FIELD_NAME = re.compile(rb"[!-9;-~]+")  # printable ASCII except ':'
 
 
 class Field:
-    __slots__ = ("name", "raw", "offset")
+    __slots__ = ("name", "raw", "offset", "_open")
 
     def __init__(self, name: str, raw: bytes, offset: int):
         self.name = name      # as written (case kept)
         self.raw = raw        # raw value bytes after the colon, folding kept, final line break removed
         self.offset = offset  # offset of the field's first byte in the buffer
+        self._open = None     # unfold(raw, strip=False), computed once
 
-    def unfolded(self) -> bytes:
-        return unfold(self.raw)
+    def unfolded(self, strip: bool = True) -> bytes:
+        """unfold(self.raw, strip); the several readers of one field share one unfolding."""
+        u = self._open
+        if u is None:
+            u = self._open = unfold(self.raw, strip=False)
+        return u.rstrip(b" \t") if strip else u
 
 
 _FOLD = re.compile(rb"\r?\n(?=[ \t])|\r(?=[ \t])")
@@ -257,9 +262,11 @@ def decode_words(text: str) -> Tuple[str, List[str]]:
     return "".join(out), sorted(set(problems))
 
 
-def decode_value(raw: bytes) -> Tuple[str, List[str], Optional[str]]:
-    """Unfold and decode an unstructured header value. Returns (text, problems, 8-bit charset)."""
-    u = unfold(raw, strip=False)  # an unstructured value keeps its trailing white space
+def decode_value(raw: Union[bytes, Field]) -> Tuple[str, List[str], Optional[str]]:
+    """Unfold and decode an unstructured header value (raw bytes or a Field). Returns (text,
+    problems, 8-bit charset)."""
+    # an unstructured value keeps its trailing white space
+    u = raw.unfolded(strip=False) if isinstance(raw, Field) else unfold(raw, strip=False)
     text, cs8 = charsets.decode_header_bytes(u)
     problems = ["header.8bit"] if cs8 else []
     dec, p = decode_words(text)

@@ -90,7 +90,7 @@ def _header_digest(fields: List[headers.Field]):
     for f in fields:
         name = f.name.lower()
         if name in CANONICAL_HEADERS:
-            h.update(name.encode("ascii") + b":" + b" ".join(headers.unfold(f.raw).split()) + b"\n")
+            h.update(name.encode("ascii") + b":" + b" ".join(f.unfolded().split()) + b"\n")
     h.update(b"\n")
     return h
 
@@ -138,8 +138,8 @@ def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str], List[str]]:
         entry["raw"] = raw.decode("utf-8") if not raw.isascii() else raw.decode("ascii")
     except UnicodeDecodeError:
         entry["raw_b64"] = base64.b64encode(raw).decode("ascii")
-    value, probs, _ = headers.decode_value(f.raw)
-    unfolded = headers.unfold(f.raw)
+    value, probs, _ = headers.decode_value(f)
+    unfolded = f.unfolded()
     if not unfolded.isascii() or "=?" in value or value != unfolded.decode("ascii", "replace"):
         if value != entry.get("raw"):
             entry["value"] = value
@@ -233,7 +233,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     date_f = headers.get(fields, "date")
     date = date_tz = date_raw = None
     if date_f is not None:
-        date_raw, _ = charsets.decode_header_bytes(headers.unfold(date_f.raw))
+        date_raw, _ = charsets.decode_header_bytes(date_f.unfolded())
         date, date_tz = headers.parse_date(date_raw)
         if date is None:
             problems.append(problem(locator, "header.date_invalid", detail={"value": date_raw[:200]}))
@@ -244,7 +244,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     mid_f = headers.get(fields, "message-id")
     message_id = None
     if mid_f is not None:
-        written = headers.unfold(mid_f.raw).decode("utf-8", "replace")
+        written = mid_f.unfolded().decode("utf-8", "replace")
         message_id = headers.normalize_msgid(written) or None
         if message_id and (message_id != written or not re.fullmatch(r"<[^<>\s]+>", message_id)):
             problems.append(problem(locator, "header.message_id_invalid", detail={"value": message_id[:200]}))

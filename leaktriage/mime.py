@@ -150,7 +150,7 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
         raw_params: Dict[str, str] = {}
         ctype = default_ct
         if ct_f is not None:
-            ct_raw, _cs8 = charsets.decode_header_bytes(headers.unfold(ct_f.raw))
+            ct_raw, _cs8 = charsets.decode_header_bytes(ct_f.unfolded())
             main, params, raw_params, pp = headers.parse_params(ct_raw)
             for c in pp:
                 prob(loc, c)
@@ -161,14 +161,14 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
                 ctype = "text/plain"
         cte = None
         if cte_f is not None:
-            cte = headers.unfold(cte_f.raw).decode("latin-1").strip().lower() or None
+            cte = cte_f.unfolded().decode("latin-1").strip().lower() or None
             if cte and ";" in cte:
                 cte = cte.split(";")[0].strip() or None
         disp = disp_raw = None
         dparams: Dict[str, str] = {}
         draw: Dict[str, str] = {}
         if cd_f is not None:
-            disp_raw, _ = charsets.decode_header_bytes(headers.unfold(cd_f.raw))
+            disp_raw, _ = charsets.decode_header_bytes(cd_f.unfolded())
             disp, dparams, draw, pp = headers.parse_params(disp_raw)
             disp = disp or None
             for c in pp:
@@ -182,7 +182,7 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
                      content_type_raw=ct_raw, params=params or None, cte=cte, disposition=disp,
                      disposition_raw=disp_raw, filename=filename, filename_raw=filename_raw,
                      filename_from=filename_from,
-                     content_id=headers.unfold(cid_f.raw).decode("utf-8", "replace") if cid_f else None,
+                     content_id=cid_f.unfolded().decode("utf-8", "replace") if cid_f else None,
                      description=headers.decode_value(desc_f.raw)[0] if desc_f else None,
                      offset=s - start, header_length=body_start - s, body_offset=body_start - start,
                      body_length=e - body_start)

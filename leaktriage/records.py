@@ -265,13 +265,17 @@ def _has_surrogate(s: str) -> bool:
         return True
 
 
+# one encoder for every record (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(rec: Dict[str, Any]) -> str:
     """The one serialisation of a record: sorted keys, UTF-8, no spaces, one line (None dropped)."""
     if None in rec.values():
         rec = {k: v for k, v in rec.items() if v is not None}
-    text = json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODER.encode(rec)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(_scrub(rec), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(_scrub(rec))
     return text

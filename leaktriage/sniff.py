@@ -14,6 +14,7 @@ FROM_LINE = re.compile(
     rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
     rb"From \S+@\S+\s*$|From -.*$")
 HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
                    rb"delivered-to|x-mailer|content-type|reply-to|sender|x-original-to|in-reply-to|"
                    rb"references|dkim-signature|x-received|thread-index|user-agent|x-gmail-labels|"
@@ -42,7 +43,7 @@ def looks_like_message(prefix: bytes) -> bool:
     if not HEADER_LINE.match(p):
         return False
     end = min(len(p), 16384)
-    m = re.search(rb"\r?\n\r?\n", p[:end])
+    m = _BLANK_LINE.search(p, 0, end)
     block = p[: m.start()] if m else p[:end]
     if b"\x00" in block[:512]:
         return False
@@ -52,8 +53,12 @@ def looks_like_message(prefix: bytes) -> bool:
         return False
     if block[:6].upper() == b"BEGIN:":  # iCalendar / vCard
         return False
-    names = {m.group(1).lower() for m in KNOWN.finditer(block)}
-    return len(names) >= 2 or (len(names) == 1 and bool(KNOWN.match(p)))
+    names = set()
+    for m in KNOWN.finditer(block):
+        names.add(m.group(1).lower())
+        if len(names) == 2:
+            return True
+    return len(names) == 1 and bool(KNOWN.match(p))
 
 
 def looks_like_mbox(prefix: bytes) -> bool:
