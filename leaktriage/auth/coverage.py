@@ -1,6 +1,7 @@
 """What a DKIM signature does not cover: indicators computed from the signature results and headers."""
 from __future__ import annotations
 
+import functools
 import re
 from email.utils import getaddresses
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -46,16 +47,22 @@ def from_domain(headers: Sequence[Tuple[str, str]]) -> Optional[str]:
     """Domain of the first address of the (first) From header."""
     for name, value in headers:
         if name.strip().lower() == "from":
-            try:
-                addrs = getaddresses([value or ""])
-            except Exception:
-                addrs = []
-            for _, addr in addrs:
-                if "@" in addr:
-                    return addr.rsplit("@", 1)[1].strip().strip(">").lower() or None
-            m = re.search(r"@([A-Za-z0-9.-]+)", value or "")
-            return m.group(1).lower() if m else None
+            return _domain_of(value or "")
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_of(value: str) -> Optional[str]:
+    # a dump has few senders and many messages each: the stdlib address parser runs once per sender
+    try:
+        addrs = getaddresses([value])
+    except Exception:
+        addrs = []
+    for _, addr in addrs:
+        if "@" in addr:
+            return addr.rsplit("@", 1)[1].strip().strip(">").lower() or None
+    m = re.search(r"@([A-Za-z0-9.-]+)", value)
+    return m.group(1).lower() if m else None
 
 
 def coverage_indicators(sigs: Iterable[Dict[str, Any]], headers: Sequence[Tuple[str, str]]
