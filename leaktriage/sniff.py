@@ -14,7 +14,7 @@ FROM_LINE = re.compile(
     rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
     rb"From \S+@\S+\s*$|From -.*$")
 HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
 KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
                    rb"delivered-to|x-mailer|content-type|reply-to|sender|x-original-to|in-reply-to|"
                    rb"references|dkim-signature|x-received|thread-index|user-agent|x-gmail-labels|"
@@ -27,6 +27,16 @@ SIGNATURES = (
     (0, b"7z\xbc\xaf\x27\x1c", "7z"), (0, b"Rar!\x1a\x07", "rar"), (0, b"!BDN", "pst"),
     (0, b"\x78\x9f\x3e\x22", "tnef"), (257, b"ustar", "tar"),
 )
+
+
+def _blank_line(p: bytes, end: int) -> int:
+    """Start of the first match of \\r?\\n\\r?\\n within p[:end], or end: bytes searches find
+    the first LF followed by LF or CRLF; a CR just before it starts the match."""
+    hits = [j for j in (p.find(b"\n\n", 0, end), p.find(b"\n\r\n", 0, end)) if j >= 0]
+    if not hits:
+        return end
+    j = min(hits)
+    return j - 1 if j and p[j - 1] == 13 else j
 
 
 def _strip_bom(prefix: bytes) -> bytes:
@@ -43,8 +53,7 @@ def looks_like_message(prefix: bytes) -> bool:
     if not HEADER_LINE.match(p):
         return False
     end = min(len(p), 16384)
-    m = _BLANK_LINE.search(p, 0, end)
-    block = p[: m.start()] if m else p[:end]
+    block = p[:_blank_line(p, end)]
     if b"\x00" in block[:512]:
         return False
     lines = block.split(b"\n")[:60]
