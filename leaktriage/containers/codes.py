@@ -113,8 +113,10 @@ _add("pst.not_mail", "info", "container",
      "A PST item that is not an e-mail (contact, appointment, distribution list...); recorded as an item, detail.item_class names it.")
 _add("pst.embedded_message_raw", "warning", "container",
      "An attached message inside a PST message (attach method 5) whose raw property block could not be parsed; the block is kept as an application/vnd.ms-outlook-pst-embedded part instead of a message/rfc822 part.")
+_add("pst.embedded_message_unreadable", "error", "container",
+     "leaktriage's own PST reader (pstndb) could not read an attached message (attach method 5) of a PST item: a damaged or forged structure (the message names the NID, BID or offset) or a limit (16 levels of attached messages, 1000 per item). The attachment was rebuilt from its own property block instead (pst.embedded_message_partial or pst.embedded_message_raw).")
 _add("pst.embedded_message_partial", "warning", "container",
-     "An attached message inside a PST message was rebuilt (message/rfc822) from its own property block; its recipient table, attachments and large properties live in sub-nodes libpff does not expose, so they are missing (detail.missing_values).")
+     "An attached message inside a PST message was rebuilt (message/rfc822) from its own property block only, because it could not be read completely (pst.embedded_message_unreadable says why); its recipient table, attachments and values kept in sub-nodes are missing (detail.missing_values).")
 _add("pst.orphan_items", "info", "container",
      "The PST has orphan items (recoverable items not linked into the folder tree); they are counted in detail.count, not read.")
 _add("pst.too_many_items", "error", "limit",

@@ -1,4 +1,4 @@
-"""Outlook readers: .msg (extract-msg) and PST/OST (libpff-python), by reconstruction.
+"""Outlook readers: .msg (extract-msg) and PST/OST (libpff-python, and pstndb), by reconstruction.
 
 Outlook stores an e-mail as MAPI properties, not as MIME. leaktriage rebuilds one RFC 5322 / MIME
 message per item so that the rest of the pipeline (MIME parser, hashes, duplicates) treats it like
@@ -13,7 +13,9 @@ it is built. The build is deterministic (same properties -> same bytes):
   An address without an SMTP address is written as an empty group ``Name:;``.
 - body: multipart/mixed [ multipart/alternative [text/plain, text/html], application/rtf,
   attachments... ] with the levels that are not needed left out; every leaf is base64, text in
-  UTF-8; an attached .msg becomes a message/rfc822 part holding its own reconstruction.
+  UTF-8; an attached .msg, or a message attached inside a PST item, becomes a message/rfc822 part
+  holding its own reconstruction (libpff does not expose a PST's embedded messages: pstndb.py
+  reads them).
 - boundaries are derived from a hash of the content, so they are stable and never collide.
 
 Segments: a .msg gives one child ``msg:message``; a PST item gives ``pst:<folder path>/<NID>``
@@ -30,11 +32,13 @@ import mimetypes
 import re
 import struct
 from email.header import Header
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from ..locator import segment
+from . import pstndb
 from .archives import _dt_iso
 from .base import Child, Context, Problem
+from .pstndb import PstFormatError
 
 Item = Union[Child, Problem]
 
@@ -446,54 +450,36 @@ def _item_child(f: Facts, raw: bytes, info: dict, source: str, seg: str, ctx: Co
 
 
 # ---------------------------------------------------------------------------------------------
-# PST / OST (pypff)
+# PST / OST (pypff for the folder tree and its items, pstndb for embedded messages)
 # ---------------------------------------------------------------------------------------------
 
-def _filetime(raw: bytes) -> Optional[_dt.datetime]:
-    if not raw or len(raw) < 8:
-        return None
-    ft = struct.unpack_from("<Q", raw)[0]
-    if not ft:
-        return None
+MAX_EMBEDDED_DEPTH = 16      # attached messages inside attached messages (as for .msg)
+MAX_EMBEDDED_PER_ITEM = 1000  # a forged PST can make many attachments name one sub-node
+
+
+def _record_props(rs, codepage: str) -> dict:
+    """One pypff record set -> {prop id: python value}, by pstndb's value conventions."""
+    out: dict = {}
     try:
-        return _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=ft // 10)
-    except OverflowError:
-        return None
+        for e in rs.entries:
+            try:
+                pid, vt, raw = e.entry_type, e.value_type, e.data
+            except Exception:  # noqa: BLE001
+                continue
+            out.setdefault(pid, pstndb.prop_value(vt, raw or b"", codepage))
+    except Exception:  # noqa: BLE001
+        pass
+    return out
 
 
 def _props(item, codepage: str) -> dict:
     """First record set of a pypff item -> {prop id: python value}."""
-    out: dict = {}
     try:
         if item.number_of_record_sets < 1:
-            return out
-        rs = item.get_record_set(0)
-        for e in rs.entries:
-            try:
-                pid = e.entry_type
-                vt = e.value_type
-                raw = e.data
-            except Exception:  # noqa: BLE001
-                continue
-            if raw is None:
-                raw = b""
-            if vt == 0x1F:
-                val: object = raw.decode("utf-16-le", "replace")
-            elif vt == 0x1E:
-                try:
-                    val = raw.decode(codepage)
-                except (UnicodeDecodeError, LookupError):
-                    val = raw.decode("latin-1")
-            elif vt == 0x40:
-                val = _filetime(raw)
-            elif vt == 0x03 and len(raw) >= 4:
-                val = struct.unpack_from("<i", raw)[0]
-            else:
-                val = raw
-            out.setdefault(pid, val)
+            return {}
+        return _record_props(item.get_record_set(0), codepage)
     except Exception:  # noqa: BLE001
-        pass
-    return out
+        return {}
 
 
 def _pst_subject(s: Optional[str]) -> Optional[str]:
@@ -586,15 +572,119 @@ def parse_pc_heap(buf: bytes, codepage: str) -> Tuple[dict, int]:
         elif ptype == 0x001E:
             out[pid] = raw.decode(codepage, "replace")
         elif ptype == 0x0040:
-            out[pid] = _filetime(raw)
+            out[pid] = pstndb.filetime(raw)
         else:
             out[pid] = raw
     return out, in_subnodes
 
 
-def pst_facts(m, codepage: str, depth: int = 0) -> Facts:
-    p = _props(m, codepage)
+def _pst_facts(p: dict, recipients: List[dict]) -> Facts:
+    """Facts of a PST message from its properties and recipient rows, whoever read them (libpff
+    for the items of the folder tree, pstndb for embedded messages)."""
     f = _facts_from_props(p)
+    for rp in recipients:
+        name = _s(rp.get(0x3001)) or ""
+        addr = _s(rp.get(0x39FE)) or _s(rp.get(0x3003)) or ""
+        t = rp.get(0x0C15, 1)
+        (f.cc if t == 2 else f.bcc if t == 3 else f.to).append((name, addr))
+    return f
+
+
+def _attachment_entry(ap: dict) -> dict:
+    name = _s(ap.get(0x3707)) or _s(ap.get(0x3704)) or _s(ap.get(0x3001))
+    cid = _s(ap.get(0x3712))
+    return {"name": name, "content_id": cid, "inline": bool(cid), "mime": _guess_type(name, _s(ap.get(0x370E)))}
+
+
+def _unreadable_attachment(entry: dict, i: int, e: Exception) -> Problem:
+    """Turn the entry into a placeholder part (keeping a name already read)."""
+    entry.pop("message", None)
+    entry["name"] = entry.get("name") or "attachment-%d" % i
+    entry.update(data=b"", mime="application/octet-stream", description="attachment %d could not be read by leaktriage" % i)
+    return Problem("msg.attachment_unreadable", "attachment %d unreadable: %s: %s" % (i, type(e).__name__, e))
+
+
+def _embedded(entry: dict, i: int, open_message: Callable[[], pstndb.Message], raw_block: Callable[[], bytes],
+              codepage: str, depth: int, budget: List[int], f: Facts) -> None:
+    """Fill the entry of an attached message (method 5): read completely through pstndb, or, when
+    that fails, rebuilt from its own property block like libpff hands it out."""
+    try:
+        if depth >= MAX_EMBEDDED_DEPTH:
+            raise PstFormatError("embedded messages nested deeper than %d levels" % MAX_EMBEDDED_DEPTH)
+        budget[0] += 1
+        if budget[0] > MAX_EMBEDDED_PER_ITEM:
+            raise PstFormatError("more than %d embedded messages in one item" % MAX_EMBEDDED_PER_ITEM)
+        sub = _ndb_facts(open_message(), codepage, depth + 1, budget)
+    except PstFormatError as e:
+        f.problems.append(Problem("pst.embedded_message_unreadable",
+                                  "attachment %d is an embedded message leaktriage's PST reader could not read: %s" % (i, e)))
+        try:
+            raw = raw_block()
+        except PstFormatError:
+            raw = b""
+        _embedded_fallback(entry, i, raw, codepage, f)
+        return
+    entry["message"], _info = build_mime(sub)
+    f.problems.extend(sub.problems)
+
+
+def _embedded_fallback(entry: dict, i: int, raw: bytes, codepage: str, f: Facts) -> None:
+    """The libpff-only rebuild: the embedded message's own property block, parsed by parse_pc_heap."""
+    try:
+        props, missing = parse_pc_heap(raw, codepage)
+        sub = _facts_from_props(props)
+        entry["message"], _info = build_mime(sub)
+        f.problems.extend(sub.problems)
+        f.problems.append(Problem("pst.embedded_message_partial",
+                                  "attachment %d is an embedded message rebuilt from its own property block only; "
+                                  "%d properties kept in sub-nodes, its recipient table and its attachments are missing"
+                                  % (i, missing), detail={"missing_values": missing}))
+    except (ValueError, struct.error) as e:
+        entry["mime"] = "application/vnd.ms-outlook-pst-embedded"
+        entry["description"] = "embedded message as raw PST property block (not rebuilt: %s)" % e
+        entry["name"] = entry.get("name") or "embedded-message-%d.bin" % i
+        entry["data"] = raw
+        f.problems.append(Problem("pst.embedded_message_raw",
+                                  "attachment %d is an embedded message; kept as its raw property block: %s" % (i, e)))
+
+
+def _ndb_facts(m: pstndb.Message, codepage: str, depth: int, budget: List[int]) -> Facts:
+    """Facts of a message read by pstndb (an embedded message), its attachments included."""
+    f = _pst_facts(m.props, m.recipients)
+    for i, a in enumerate(m.attachments):
+        entry: dict = {}
+        try:
+            entry.update(_attachment_entry(a.props))
+            if a.method == 5:
+                _embedded(entry, i, a.embedded_message, lambda a=a: a.data or b"", codepage, depth, budget, f)
+            else:
+                entry["data"] = a.data or b""
+        except PstFormatError as e:
+            f.problems.append(_unreadable_attachment(entry, i, e))
+        f.attachments.append(entry)
+    return f
+
+
+def _ndb_attachment(ndb: Union[pstndb.PstFile, PstFormatError], msg_nid: int, att_nid: int) -> pstndb.Attachment:
+    if isinstance(ndb, PstFormatError):
+        raise PstFormatError("the PST's own structure is unreadable: %s" % ndb)
+    return ndb.message(msg_nid).attachment(att_nid)
+
+
+def pst_facts(m, codepage: str, ndb: Union[pstndb.PstFile, PstFormatError]) -> Facts:
+    """Facts of a libpff item; ndb (opened once per PST, or the error that prevented it) reads
+    its embedded messages, which libpff does not expose."""
+    p = _props(m, codepage)
+    recipients: List[dict] = []
+    problems: List[Problem] = []
+    try:
+        rc = m.recipients
+        for i in range(rc.number_of_record_sets if rc is not None else 0):
+            recipients.append(_record_props(rc.get_record_set(i), codepage))
+    except Exception as e:  # noqa: BLE001
+        problems.append(Problem("msg.property_unreadable", "recipient table unreadable: %s: %s" % (type(e).__name__, e)))
+    f = _pst_facts(p, recipients)
+    f.problems.extend(problems)
     if f.body_text is None:
         try:
             pb = m.plain_text_body
@@ -609,78 +699,27 @@ def pst_facts(m, codepage: str, depth: int = 0) -> Facts:
                 f.body_html = (hb if isinstance(hb, bytes) else str(hb).encode("utf-8")).rstrip(b"\x00")
         except Exception:  # noqa: BLE001
             pass
-    rtf = p.get(0x1009)
-    if isinstance(rtf, bytes) and rtf:
-        try:
-            import compressed_rtf
-            f.body_rtf = compressed_rtf.decompress(rtf)
-        except Exception as e:  # noqa: BLE001
-            f.problems.append(Problem("msg.property_unreadable", "compressed RTF body unreadable: %s: %s" % (type(e).__name__, e)))
-    # recipients
-    try:
-        rc = m.recipients
-        n = rc.number_of_record_sets if rc is not None else 0
-        for i in range(n):
-            rs = rc.get_record_set(i)
-            rp: dict = {}
-            for e in rs.entries:
-                try:
-                    vt, raw = e.value_type, e.data or b""
-                    if vt == 0x1F:
-                        rp[e.entry_type] = raw.decode("utf-16-le", "replace")
-                    elif vt == 0x1E:
-                        rp[e.entry_type] = raw.decode(codepage, "replace")
-                    elif vt == 0x03 and len(raw) >= 4:
-                        rp[e.entry_type] = struct.unpack_from("<i", raw)[0]
-                except Exception:  # noqa: BLE001
-                    continue
-            name = _s(rp.get(0x3001)) or ""
-            addr = _s(rp.get(0x39FE)) or _s(rp.get(0x3003)) or ""
-            t = rp.get(0x0C15, 1)
-            (f.cc if t == 2 else f.bcc if t == 3 else f.to).append((name, addr))
-    except Exception as e:  # noqa: BLE001
-        f.problems.append(Problem("msg.property_unreadable", "recipient table unreadable: %s: %s" % (type(e).__name__, e)))
-    # attachments
     try:
         natt = m.number_of_attachments
     except Exception:  # noqa: BLE001
         natt = 0
+    budget = [0]
     for i in range(natt):
         entry: dict = {}
         try:
             a = m.get_attachment(i)
             ap = _props(a, codepage)
-            name = _s(ap.get(0x3707)) or _s(ap.get(0x3704)) or _s(ap.get(0x3001))
-            method = ap.get(0x3705)
-            entry["name"] = name
-            entry["content_id"] = _s(ap.get(0x3712))
-            entry["inline"] = bool(entry["content_id"])
-            entry["mime"] = _guess_type(name, _s(ap.get(0x370E)))
+            entry.update(_attachment_entry(ap))
             size = a.size or 0
             data = a.read_buffer(size) if size else b""
-            if method == 5:
-                try:
-                    props, missing = parse_pc_heap(data, codepage)
-                    sub = _facts_from_props(props)
-                    entry["message"], _info = build_mime(sub)
-                    f.problems.extend(sub.problems)
-                    f.problems.append(Problem("pst.embedded_message_partial",
-                                              "attachment %d is an embedded message rebuilt from its own property block; "
-                                              "%d properties kept in sub-nodes (its recipient table, attachments, large "
-                                              "values) are missing" % (i, missing), detail={"missing_values": missing}))
-                except (ValueError, struct.error) as e:
-                    entry["mime"] = "application/vnd.ms-outlook-pst-embedded"
-                    entry["description"] = "embedded message as raw PST property block (not rebuilt: %s)" % e
-                    entry["name"] = name or "embedded-message-%d.bin" % i
-                    f.problems.append(Problem("pst.embedded_message_raw",
-                                              "attachment %d is an embedded message; kept as its raw property block: %s" % (i, e)))
-            entry["data"] = data
+            if ap.get(0x3705) == 5:
+                # pypff: m.identifier is the message's NID, a.identifier its attachment's sub-node NID
+                _embedded(entry, i, lambda a=a: _ndb_attachment(ndb, m.identifier, a.identifier).embedded_message(),
+                          lambda data=data: data, codepage, 0, budget, f)
+            else:
+                entry["data"] = data
         except Exception as e:  # noqa: BLE001
-            entry.setdefault("name", "attachment-%d" % i)
-            entry["data"] = b""
-            entry["mime"] = "application/octet-stream"
-            entry["description"] = "attachment %d could not be read by leaktriage" % i
-            f.problems.append(Problem("msg.attachment_unreadable", "attachment %d unreadable: %s: %s" % (i, type(e).__name__, e)))
+            f.problems.append(_unreadable_attachment(entry, i, e))
         f.attachments.append(entry)
     return f
 
@@ -747,8 +786,12 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
         except Exception as e:  # noqa: BLE001
             yield Problem("pst.unreadable", "PST root folder unreadable (damaged file): %s" % e)
             return
+        try:
+            ndb: Union[pstndb.PstFile, PstFormatError] = pstndb.PstFile(data, codepage)
+        except PstFormatError as e:
+            ndb = e
         state = {"count": 0, "stopped": False}
-        yield from _walk(root, [], ctx, codepage, state, password, 0)
+        yield from _walk(root, [], ctx, codepage, ndb, state, password, 0)
     finally:
         try:
             pst.close()
@@ -756,7 +799,8 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
             pass
 
 
-def _walk(folder, path: List[str], ctx: Context, codepage: str, state: dict, password: bool, depth: int) -> Iterator[Item]:
+def _walk(folder, path: List[str], ctx: Context, codepage: str, ndb: Union[pstndb.PstFile, PstFormatError],
+          state: dict, password: bool, depth: int) -> Iterator[Item]:
     fpath = "/".join(path)
     if depth > 64:
         yield Problem("pst.folder_unreadable", "folder tree deeper than 64 levels at %r; not followed" % fpath,
@@ -779,7 +823,7 @@ def _walk(folder, path: List[str], ctx: Context, codepage: str, state: dict, pas
         try:
             m = folder.get_sub_message(i)
             nid = m.identifier
-            f = pst_facts(m, codepage)
+            f = pst_facts(m, codepage, ndb)
             raw, info = build_mime(f)
         except Exception as e:  # noqa: BLE001
             yield Problem("pst.item_unreadable", "item %d of folder %r unreadable: %s: %s" % (i, fpath, type(e).__name__, e),
@@ -804,4 +848,4 @@ def _walk(folder, path: List[str], ctx: Context, codepage: str, state: dict, pas
         except Exception as e:  # noqa: BLE001
             yield Problem("pst.folder_unreadable", "sub-folder %d of %r unreadable: %s" % (i, fpath, e), detail={"folder": fpath})
             continue
-        yield from _walk(sub, path + [name], ctx, codepage, state, password, depth + 1)
+        yield from _walk(sub, path + [name], ctx, codepage, ndb, state, password, depth + 1)
