@@ -74,16 +74,35 @@ def crypt_permute(data: bytes, encrypt: bool) -> bytes:
 
 def crypt_cyclic(data: bytes, key: int) -> bytes:
     """[MS-PST] 5.2 CryptCyclic, keyed by the low 32 bits of the block's BID; its own inverse."""
+    # per byte n, with w = key + n: b -> R[b + lo] -> S[. + hi] - hi -> I[.] - lo (lo, hi: the bytes
+    # of w). The lo steps depend only on n mod 256 and hi is constant over runs of 256 bytes, so
+    # each step is a bytes.translate over a strided slice or a run, not a Python loop per byte.
     w = (key ^ (key >> 16)) & 0xFFFF
-    out = bytearray(len(data))
-    for n, b in enumerate(data):
-        lo, hi = w & 0xFF, w >> 8
-        b = _R[(b + lo) & 0xFF]
-        b = _S[(b + hi) & 0xFF]
-        b = _I[(b - hi) & 0xFF]
-        out[n] = (b - lo) & 0xFF
-        w = (w + 1) & 0xFFFF
+    out = bytearray(data)
+    n = len(out)
+    for k in range(min(n, 256)):
+        out[k::256] = out[k::256].translate(_cyclic_tables()[0][(w + k) & 0xFF])
+    start = 0
+    while start < n:
+        hi = ((w + start) & 0xFFFF) >> 8
+        end = min(n, start + 256 - ((w + start) & 0xFF))
+        out[start:end] = out[start:end].translate(_cyclic_tables()[1][hi])
+        start = end
+    for k in range(min(n, 256)):
+        out[k::256] = out[k::256].translate(_cyclic_tables()[2][(w + k) & 0xFF])
     return bytes(out)
+
+
+_CYCLIC: List[List[bytes]] = []
+
+
+def _cyclic_tables() -> List[List[bytes]]:
+    """[lo -> table of b -> R[b + lo]], [hi -> table of b -> I[S[b + hi] - hi]], [lo -> b - lo]."""
+    if not _CYCLIC:
+        _CYCLIC.append([bytes(_R[(b + lo) & 0xFF] for b in range(256)) for lo in range(256)])
+        _CYCLIC.append([bytes(_I[(_S[(b + hi) & 0xFF] - hi) & 0xFF] for b in range(256)) for hi in range(256)])
+        _CYCLIC.append([bytes((b - lo) & 0xFF for b in range(256)) for lo in range(256)])
+    return _CYCLIC
 
 
 # ---------------------------------------------------------------------------------------------
