@@ -142,7 +142,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
 def _versions() -> dict:
     out = {}
     from importlib import metadata
-    for name in ("python-magic", "chardet", "dkimpy", "extract-msg", "libpff-python", "py7zr", "compressed-rtf"):
+    for name in ("python-magic", "chardet", "dkimpy", "extract-msg", "libpff-python", "py7zr", "compressed-rtf",
+                 "pybase64"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
