@@ -59,6 +59,24 @@ def _find(buf, sub: bytes, start: int, end: int, window: int = 32 << 20) -> int:
     return -1
 
 
+class _Behind:
+    """Releases the pages of a memory-mapped mbox behind a forward walk, every MiB. Each first touch
+    of a page maps its neighbours too (the kernel's fault-around, 64 KiB), so touching one line per
+    message would otherwise leave most of a file of small messages resident."""
+
+    STEP = 1 << 20
+
+    def __init__(self, buf, start: int):
+        self.buf = buf
+        self.done = start
+
+    def reached(self, pos: int) -> None:
+        if pos - self.done > self.STEP + 65536:
+            from .filetypes import release
+            release(self.buf, self.done, pos - 65536)
+            self.done = pos - 65536
+
+
 def _line_end(buf, i: int, end: int) -> int:
     nl = buf.find(b"\n", i, end)
     return end if nl < 0 else nl + 1
@@ -101,6 +119,7 @@ def split(buf, start: int, end: int) -> Split:
     if buf[start:start + 5] == b"From " and _is_separator(buf, start, end):
         cands.append(start)
     pos = start
+    behind = _Behind(buf, start)
     while True:
         i = _find(buf, b"\nFrom ", pos, end)
         if i < 0:
@@ -108,6 +127,7 @@ def split(buf, start: int, end: int) -> Split:
         i += 1
         (cands if _is_separator(buf, i, end) else rejected).append(i)
         pos = i
+        behind.reached(i)
     if not cands:
         return res
     first = cands[0]
@@ -118,8 +138,10 @@ def split(buf, start: int, end: int) -> Split:
     idx = 0
     cl_all = True
     body_from_lines = 0
+    behind = _Behind(buf, start)
     while idx < len(cands):
         m = cands[idx]
+        behind.reached(m)
         le = _line_end(buf, m, end)
         marker = bytes(buf[m:le]).rstrip(b"\r\n")
         cl, body_start = _content_length(buf, le, end)

@@ -391,6 +391,7 @@ class Unit:
         if file_rec is not None:
             file_rec["messages"] = len(sp.entries)
         mailbox = item.locator
+        released = 0
         for e in sp.entries:
             stored = bytes(data[e.offset:e.end])
             loc = L.child(item.locator, L.segment("mbox", e.marker_offset))
@@ -414,7 +415,11 @@ class Unit:
             msg["length"] = len(stored)
             self._flush_nested(children)
             self.flush()
-            filetypes.release(data, 0, e.end)  # a memory-mapped mbox does not stay resident
+            # a memory-mapped mbox does not stay resident: release from a little before where the
+            # last release ended (the kernel maps up to 64 KiB around each page fault, also behind
+            # it), not from 0 (which walks ever more page tables, quadratic in the file size)
+            filetypes.release(data, max(0, released - 65536), e.end)
+            released = e.end
         return []
 
     def _flush_nested(self, children: List[Item]) -> None:
