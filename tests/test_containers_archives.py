@@ -452,6 +452,28 @@ def test_map_stream_reads_like_a_file(tmp_path):
         fh.close()
 
 
+def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
+    from leaktriage import filetypes
+    path = tmp_path / "big.bin"
+    payload = os.urandom(5 << 20)
+    path.write_bytes(payload)
+    calls = []
+    real = filetypes.release
+    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    fh, m = _mapped(path)
+    try:
+        s = archives.io_stream(m)
+        got = b"".join(iter(lambda: s.read(1 << 16), b""))
+        assert got == payload
+        assert calls and max(b for a, b in calls) >= len(payload) - (archives._MapRaw.STEP + 2 * 65536)
+        assert sum(b - a for a, b in calls) <= len(payload)       # each page released once
+        s.seek(0)                                                  # read again: still right
+        assert s.read(1000) == payload[:1000]
+    finally:
+        m.close()
+        fh.close()
+
+
 @pytest.mark.parametrize("name", ["stored.rar", "compressed.rar", "archive.7z"])
 def test_memory_mapped_archive_reads_like_bytes(name):
     """RAR and 7z read straight from a memory map give exactly what they give from bytes."""

@@ -151,12 +151,17 @@ def fileobj(data):
 
 class _MapRaw(io.RawIOBase):
     """A read-only raw stream over a memory map, for libraries that want a real io object (py7zr
-    refuses an mmap): reads copy only what is asked for, never the whole map."""
+    refuses an mmap): reads copy only what is asked for, never the whole map, and the pages a
+    forward read has left behind are handed back to the kernel every MiB (a later read there just
+    maps them again), so a big archive read once does not stay resident."""
+
+    STEP = 1 << 20
 
     def __init__(self, m) -> None:
         super().__init__()
         self._m = m
         self._pos = 0
+        self._done = 0    # pages before this offset were released
 
     def readable(self) -> bool:
         return True
@@ -170,6 +175,7 @@ class _MapRaw(io.RawIOBase):
     def seek(self, offset: int, whence: int = 0) -> int:
         base = (0, self._pos, len(self._m))[whence]
         self._pos = max(0, base + offset)
+        self._done = min(self._done, self._pos)
         return self._pos
 
     def readinto(self, b) -> int:
@@ -177,6 +183,10 @@ class _MapRaw(io.RawIOBase):
         n = len(chunk)
         b[:n] = chunk
         self._pos += n
+        if self._pos - self._done > self.STEP + 65536:   # 64 KiB: the kernel's fault-around
+            from ..filetypes import release
+            release(self._m, self._done, self._pos - 65536)
+            self._done = self._pos - 65536
         return n
 
 
