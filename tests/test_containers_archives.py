@@ -474,6 +474,47 @@ def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
         fh.close()
 
 
+def test_mapped_zip_gives_its_pages_back(tmp_path, monkeypatch):
+    import zipfile
+    from leaktriage import filetypes
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for i in range(200):
+            z.writestr("m%03d.bin" % i, os.urandom(20000))
+    calls = []
+    real = filetypes.release
+    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    fh, m = _mapped(path)
+    try:
+        kids = [c for c in archives.read_zip(m, Context(locator="many.zip", depth=0)) if isinstance(c, Child)]
+        assert len(kids) == 200 and all(len(c.data) == 20000 for c in kids)
+    finally:
+        m.close()
+        fh.close()
+    assert (0, path.stat().st_size) in calls               # after the header passes
+    assert len(calls) == 201                               # and each member after it was read
+
+
+def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch):
+    import gzip
+    from leaktriage import filetypes
+    payload = os.urandom(6 << 20)
+    path = tmp_path / "big.eml.gz"
+    path.write_bytes(gzip.compress(payload, compresslevel=1))
+    calls = []
+    real = filetypes.release
+    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    fh, m = _mapped(path)
+    try:
+        kids = [c for c in archives.read_gzip(m, Context(locator="big.eml.gz", depth=0)) if isinstance(c, Child)]
+        assert len(kids) == 1 and hashlib.sha256(bytes(kids[0].data)).digest() == hashlib.sha256(payload).digest()
+    finally:
+        m.close()
+        fh.close()
+    assert calls and max(b for a, b in calls) >= path.stat().st_size - (archives.RELEASE_STEP + 2 * 65536)
+    assert sum(b - a for a, b in calls) <= path.stat().st_size
+
+
 @pytest.mark.parametrize("name", ["stored.rar", "compressed.rar", "archive.7z"])
 def test_memory_mapped_archive_reads_like_bytes(name):
     """RAR and 7z read straight from a memory map give exactly what they give from bytes."""

@@ -251,16 +251,30 @@ def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Contex
     return res
 
 
+RELEASE_STEP = 1 << 20
+
+
+def _behind(buf: memoryview, done: int, pos: int) -> int:
+    """Give the pages of a memory-mapped input read up to pos back to the kernel, every MiB (64 KiB
+    kept: the kernel maps that much around a fault); returns the new released-up-to offset."""
+    if pos - done <= RELEASE_STEP + 65536:
+        return done
+    from ..filetypes import release
+    release(getattr(buf, "obj", buf), done, pos - 65536)
+    return pos - 65536
+
+
 def _inflate_raw(buf: memoryview, start: int, end: int, state: Optional[dict] = None) -> Iterator[bytes]:
     """Raw deflate from buf[start:end] in bounded chunks. state['end'] = offset after the stream."""
     d = zlib.decompressobj(-15)
-    pos = start
+    pos = done = start
     while True:
         if d.unconsumed_tail:
             inp = d.unconsumed_tail
         elif pos < end:
             inp = bytes(buf[pos:min(end, pos + IN_CHUNK)])
             pos += len(inp)
+            done = _behind(buf, done, pos)
         else:
             inp = b""
         out = d.decompress(inp, OUT_CHUNK)
@@ -278,13 +292,14 @@ def _decompress_obj(make: Callable, buf: memoryview, start: int, end: int,
                     state: Optional[dict] = None) -> Iterator[bytes]:
     """bz2/lzma decompressor objects, bounded output per step."""
     d = make()
-    pos = start
+    pos = done = start
     while not d.eof:
         if d.needs_input:
             if pos >= end:
                 raise _Truncated("compressed stream ends before its end marker")
             inp = bytes(buf[pos:min(end, pos + IN_CHUNK)])
             pos += len(inp)
+            done = _behind(buf, done, pos)
         else:
             inp = b""
         out = d.decompress(inp, OUT_CHUNK)
@@ -295,11 +310,12 @@ def _decompress_obj(make: Callable, buf: memoryview, start: int, end: int,
 
 
 def _stored(buf: memoryview, start: int, end: int) -> Iterator[bytes]:
-    pos = start
+    pos = done = start
     while pos < end:
         n = min(end, pos + OUT_CHUNK)
         yield bytes(buf[pos:n])
         pos = n
+        done = _behind(buf, done, pos)
 
 
 def _limit_problem_for_total(ctx: Context, prefix: str, label: str) -> Optional[Problem]:
@@ -702,6 +718,10 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
     listed_total = len(entries)
     hidden = list(_scan_locals(data, list(covered), known,
                                min(lim.max_member_size, int(lim.max_ratio * max(1, len(data))))))
+    # those passes touched every local header (and the kernel mapped 64 KiB around each): a
+    # memory-mapped zip gives its pages back now, and each member's after it has been read
+    from ..filetypes import release
+    release(data, 0, len(data))
     if not listed_total:
         for h in hidden:
             h.listed = True
@@ -720,6 +740,8 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
         child = _zip_member(data, mv, e, delta, ctx, names)
         if child is not None:
             yield child
+        if e.data_start is not None:
+            release(data, e.lho + (0 if e.scanned else delta), e.data_start + e.csize)
 
 
 def _zip_member(data: bytes, mv: memoryview, e: _ZipEntry, delta: int, ctx: Context,
