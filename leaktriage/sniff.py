@@ -14,7 +14,6 @@ FROM_LINE = re.compile(
     rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
     rb"From \S+@\S+\s*$|From -.*$")
 HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-
 KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
                    rb"delivered-to|x-mailer|content-type|reply-to|sender|x-original-to|in-reply-to|"
                    rb"references|dkim-signature|x-received|thread-index|user-agent|x-gmail-labels|"
