@@ -179,6 +179,16 @@ def test_pst_aquasync():
     assert [p.get_content_type() for p in leaves(inner)] == ["text/plain", "application/rtf"]
 
 
+def test_pst_read_from_a_memory_map_equals_bytes():
+    import mmap
+    path = os.path.join(corpus("aquasync-ruby-msg", "test", "pst"), "msgInMsg.pst")
+    want = [(c.segment, c.data) for c in pst_items(path)[0]]
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        items = run(outlook.read_pst, m, os.path.basename(path))
+        got = [(c.segment, bytes(c.data)) for c in items if isinstance(c, Child)]
+    assert got == want and len(want) == 1
+
+
 def test_pst_libpst_dist_list_and_password():
     base = corpus("rjohnsondev-java-libpst", "src", "test", "resources")
     ch, probs = pst_items(os.path.join(base, "dist-list.pst"))

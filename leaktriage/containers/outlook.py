@@ -737,8 +737,10 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
     except ImportError as e:  # pragma: no cover
         yield Problem("pst.unreadable", "libpff-python (pypff) is not installed: %s" % e)
         return
-    from .archives import fileobj
-    bio = fileobj(data)  # a memory-mapped PST is read in place, not copied into memory
+    from .archives import io_stream
+    # a memory-mapped PST is read in place, not copied, through a stream that gives the pages
+    # behind a forward read back to the kernel (libpff reads a PST mostly front to back)
+    bio = io_stream(data)
     pst = pypff.file()
     try:
         pst.open_file_object(bio)
