@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from . import headers
+from .filetypes import ReleaseBehind
 from .sniff import FROM_LINE, HEADER_LINE
 
 
@@ -57,24 +58,6 @@ def _find(buf, sub: bytes, start: int, end: int, window: int = 32 << 20) -> int:
         release(buf, pos, stop)
         pos = stop
     return -1
-
-
-class _Behind:
-    """Releases the pages of a memory-mapped mbox behind a forward walk, every MiB. Each first touch
-    of a page maps its neighbours too (the kernel's fault-around, 64 KiB), so touching one line per
-    message would otherwise leave most of a file of small messages resident."""
-
-    STEP = 1 << 20
-
-    def __init__(self, buf, start: int):
-        self.buf = buf
-        self.done = start
-
-    def reached(self, pos: int) -> None:
-        if pos - self.done > self.STEP + 65536:
-            from .filetypes import release
-            release(self.buf, self.done, pos - 65536)
-            self.done = pos - 65536
 
 
 def _line_end(buf, i: int, end: int) -> int:
@@ -119,7 +102,7 @@ def split(buf, start: int, end: int) -> Split:
     if buf[start:start + 5] == b"From " and _is_separator(buf, start, end):
         cands.append(start)
     pos = start
-    behind = _Behind(buf, start)
+    behind = ReleaseBehind(buf, start)
     while True:
         i = _find(buf, b"\nFrom ", pos, end)
         if i < 0:
@@ -138,7 +121,7 @@ def split(buf, start: int, end: int) -> Split:
     idx = 0
     cl_all = True
     body_from_lines = 0
-    behind = _Behind(buf, start)
+    behind = ReleaseBehind(buf, start)
     while idx < len(cands):
         m = cands[idx]
         behind.reached(m)

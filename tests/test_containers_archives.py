@@ -12,7 +12,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage import locator, problems  # noqa: E402
+from leaktriage import filetypes, locator, problems  # noqa: E402
 from leaktriage.containers import archives, codes, emlx, tnef  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402
 
@@ -452,20 +452,26 @@ def test_map_stream_reads_like_a_file(tmp_path):
         fh.close()
 
 
-def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
+def _releases(monkeypatch):
+    """Record every (start, end) handed to filetypes.release, still releasing."""
     from leaktriage import filetypes
-    path = tmp_path / "big.bin"
-    payload = os.urandom(5 << 20)
-    path.write_bytes(payload)
     calls = []
     real = filetypes.release
     monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    return calls
+
+
+def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
+    path = tmp_path / "big.bin"
+    payload = os.urandom(5 << 20)
+    path.write_bytes(payload)
+    calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
         s = archives.io_stream(m)
         got = b"".join(iter(lambda: s.read(1 << 16), b""))
         assert got == payload
-        assert calls and max(b for a, b in calls) >= len(payload) - (archives._MapRaw.STEP + 2 * 65536)
+        assert calls and max(b for a, b in calls) >= len(payload) - (filetypes.ReleaseBehind.STEP + 2 * 65536)
         assert sum(b - a for a, b in calls) <= len(payload)       # each page released once
         s.seek(0)                                                  # read again: still right
         assert s.read(1000) == payload[:1000]
@@ -476,14 +482,11 @@ def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
 
 def test_mapped_zip_gives_its_pages_back(tmp_path, monkeypatch):
     import zipfile
-    from leaktriage import filetypes
     path = tmp_path / "many.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for i in range(200):
             z.writestr("m%03d.bin" % i, os.urandom(20000))
-    calls = []
-    real = filetypes.release
-    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
         kids = [c for c in archives.read_zip(m, Context(locator="many.zip", depth=0)) if isinstance(c, Child)]
@@ -497,13 +500,10 @@ def test_mapped_zip_gives_its_pages_back(tmp_path, monkeypatch):
 
 def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch):
     import gzip
-    from leaktriage import filetypes
     payload = os.urandom(6 << 20)
     path = tmp_path / "big.eml.gz"
     path.write_bytes(gzip.compress(payload, compresslevel=1))
-    calls = []
-    real = filetypes.release
-    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
         kids = [c for c in archives.read_gzip(m, Context(locator="big.eml.gz", depth=0)) if isinstance(c, Child)]
@@ -511,7 +511,7 @@ def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch)
     finally:
         m.close()
         fh.close()
-    assert calls and max(b for a, b in calls) >= path.stat().st_size - (archives.RELEASE_STEP + 2 * 65536)
+    assert calls and max(b for a, b in calls) >= path.stat().st_size - (filetypes.ReleaseBehind.STEP + 2 * 65536)
     assert sum(b - a for a, b in calls) <= path.stat().st_size
 
 

@@ -36,7 +36,7 @@ def test_split_releases_behind_a_walk_over_small_messages(tmp_path, monkeypatch)
         sp = mbox.split(mm, 0, len(mm))
     assert len(sp.entries) == 40000
     covered_to = max(end for start, end in calls)
-    assert covered_to >= len(data) - (mbox._Behind.STEP + 2 * 65536)
+    assert covered_to >= len(data) - (filetypes.ReleaseBehind.STEP + 2 * 65536)
     assert all(b >= a for a, b in calls)
 
 

@@ -26,6 +26,8 @@ import unicodedata
 import zlib
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
+from .. import filetypes
+from ..filetypes import ReleaseBehind
 from ..locator import segment as _segment, unescape as _unescape
 from .base import Child, Context, Problem
 
@@ -152,16 +154,14 @@ def fileobj(data):
 class _MapRaw(io.RawIOBase):
     """A read-only raw stream over a memory map, for libraries that want a real io object (py7zr
     refuses an mmap): reads copy only what is asked for, never the whole map, and the pages a
-    forward read has left behind are handed back to the kernel every MiB (a later read there just
-    maps them again), so a big archive read once does not stay resident."""
-
-    STEP = 1 << 20
+    forward read has left behind are handed back to the kernel (ReleaseBehind), so a big archive
+    read once does not stay resident."""
 
     def __init__(self, m) -> None:
         super().__init__()
         self._m = m
         self._pos = 0
-        self._done = 0    # pages before this offset were released
+        self._behind = ReleaseBehind(m)
 
     def readable(self) -> bool:
         return True
@@ -175,7 +175,7 @@ class _MapRaw(io.RawIOBase):
     def seek(self, offset: int, whence: int = 0) -> int:
         base = (0, self._pos, len(self._m))[whence]
         self._pos = max(0, base + offset)
-        self._done = min(self._done, self._pos)
+        self._behind.rewind(self._pos)
         return self._pos
 
     def readinto(self, b) -> int:
@@ -183,10 +183,7 @@ class _MapRaw(io.RawIOBase):
         n = len(chunk)
         b[:n] = chunk
         self._pos += n
-        if self._pos - self._done > self.STEP + 65536:   # 64 KiB: the kernel's fault-around
-            from ..filetypes import release
-            release(self._m, self._done, self._pos - 65536)
-            self._done = self._pos - 65536
+        self._behind.reached(self._pos)
         return n
 
 
@@ -251,30 +248,18 @@ def _expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Contex
     return res
 
 
-RELEASE_STEP = 1 << 20
-
-
-def _behind(buf: memoryview, done: int, pos: int) -> int:
-    """Give the pages of a memory-mapped input read up to pos back to the kernel, every MiB (64 KiB
-    kept: the kernel maps that much around a fault); returns the new released-up-to offset."""
-    if pos - done <= RELEASE_STEP + 65536:
-        return done
-    from ..filetypes import release
-    release(getattr(buf, "obj", buf), done, pos - 65536)
-    return pos - 65536
-
-
 def _inflate_raw(buf: memoryview, start: int, end: int, state: Optional[dict] = None) -> Iterator[bytes]:
     """Raw deflate from buf[start:end] in bounded chunks. state['end'] = offset after the stream."""
     d = zlib.decompressobj(-15)
-    pos = done = start
+    pos = start
+    behind = ReleaseBehind(buf, start)
     while True:
         if d.unconsumed_tail:
             inp = d.unconsumed_tail
         elif pos < end:
             inp = bytes(buf[pos:min(end, pos + IN_CHUNK)])
             pos += len(inp)
-            done = _behind(buf, done, pos)
+            behind.reached(pos)
         else:
             inp = b""
         out = d.decompress(inp, OUT_CHUNK)
@@ -292,14 +277,15 @@ def _decompress_obj(make: Callable, buf: memoryview, start: int, end: int,
                     state: Optional[dict] = None) -> Iterator[bytes]:
     """bz2/lzma decompressor objects, bounded output per step."""
     d = make()
-    pos = done = start
+    pos = start
+    behind = ReleaseBehind(buf, start)
     while not d.eof:
         if d.needs_input:
             if pos >= end:
                 raise _Truncated("compressed stream ends before its end marker")
             inp = bytes(buf[pos:min(end, pos + IN_CHUNK)])
             pos += len(inp)
-            done = _behind(buf, done, pos)
+            behind.reached(pos)
         else:
             inp = b""
         out = d.decompress(inp, OUT_CHUNK)
@@ -310,12 +296,13 @@ def _decompress_obj(make: Callable, buf: memoryview, start: int, end: int,
 
 
 def _stored(buf: memoryview, start: int, end: int) -> Iterator[bytes]:
-    pos = done = start
+    pos = start
+    behind = ReleaseBehind(buf, start)
     while pos < end:
         n = min(end, pos + OUT_CHUNK)
         yield bytes(buf[pos:n])
         pos = n
-        done = _behind(buf, done, pos)
+        behind.reached(pos)
 
 
 def _limit_problem_for_total(ctx: Context, prefix: str, label: str) -> Optional[Problem]:
@@ -720,8 +707,7 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
                                min(lim.max_member_size, int(lim.max_ratio * max(1, len(data))))))
     # those passes touched every local header (and the kernel mapped 64 KiB around each): a
     # memory-mapped zip gives its pages back now, and each member's after it has been read
-    from ..filetypes import release
-    release(data, 0, len(data))
+    filetypes.release(data, 0, len(data))
     if not listed_total:
         for h in hidden:
             h.listed = True
@@ -741,7 +727,7 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
         if child is not None:
             yield child
         if e.data_start is not None:
-            release(data, e.lho + (0 if e.scanned else delta), e.data_start + e.csize)
+            filetypes.release(data, e.lho + (0 if e.scanned else delta), e.data_start + e.csize)
 
 
 def _zip_member(data: bytes, mv: memoryview, e: _ZipEntry, delta: int, ctx: Context,

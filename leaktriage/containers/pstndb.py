@@ -670,8 +670,8 @@ class TableContext:
 # messaging layer
 # ---------------------------------------------------------------------------------------------
 
-class Message:
-    """A message: a top-level message node or the sub-node holding an embedded message."""
+class _PropertyObject:
+    """A node whose data is a property context (message, attachment, folder)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -685,6 +685,10 @@ class Message:
     @property
     def props(self) -> dict:
         return self._pc.props
+
+
+class Message(_PropertyObject):
+    """A message: a top-level message node or the sub-node holding an embedded message."""
 
     def _table(self, nid: int) -> List[dict]:
         sub = self.node.find_subnode(nid)
@@ -711,21 +715,8 @@ class Message:
         return Attachment(self.node.subnode(nid))
 
 
-class Attachment:
+class Attachment(_PropertyObject):
     """One attachment: its property context and, for PtypObject data, the sub-node it names."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.nid = node.nid
-        self._pc = PropertyContext(node)
-
-    @property
-    def raw_props(self) -> Dict[int, Tuple[int, bytes]]:
-        return self._pc.raw
-
-    @property
-    def props(self) -> dict:
-        return self._pc.props
 
     @property
     def method(self) -> Optional[int]:
@@ -756,22 +747,9 @@ class Attachment:
         return Message(self._object_node())
 
 
-class Folder:
+class Folder(_PropertyObject):
     """A folder: its properties, and the NIDs of its sub-folders and messages (hierarchy and
     contents tables, top-level nodes whose NIDs share the folder's index)."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.nid = node.nid
-        self._pc = PropertyContext(node)
-
-    @property
-    def raw_props(self) -> Dict[int, Tuple[int, bytes]]:
-        return self._pc.raw
-
-    @property
-    def props(self) -> dict:
-        return self._pc.props
 
     def _row_ids(self, nid_type: int) -> List[int]:
         table = self.node.pst.find_node((self.nid & ~0x1F) | nid_type)
