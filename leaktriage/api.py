@@ -101,8 +101,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     interrupted = False
     try:
         for entry, res in zip(todo, run_units(root, todo, opts)):
-            for line in res.lines:
-                writer.write_line(line)
+            writer.write_block(res.data, res.count)
             tally.merge(res.tally)
             writer.unit_done(entry.rel, entry.size)
             bar.update(res.size)

@@ -118,7 +118,7 @@ def _options_from(summary: Optional[dict]):
 def _reparse(root: str, entry: Entry, opts) -> Iterator[dict]:
     from .pipeline import Unit
     res = Unit(root, opts).run(entry)
-    for line in res.lines:
+    for line in res.data.split(b"\n")[:-1]:
         yield json.loads(line)
 
 

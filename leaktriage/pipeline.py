@@ -111,7 +111,8 @@ class Item:
 
 @dataclass
 class UnitResult:
-    lines: List[str]
+    data: bytes      # the unit's manifest lines, UTF-8, each ending in a line feed: one object to
+    count: int       # pass between processes and write, not one string per record
     tally: Tally
     size: int
 
@@ -181,7 +182,8 @@ class Unit:
         else:
             self._disk_file(entry, loc, base)
         self.flush()
-        return UnitResult(self.lines, self.tally, entry.size)
+        data = ("\n".join(self.lines) + "\n").encode("utf-8") if self.lines else b""
+        return UnitResult(data, len(self.lines), self.tally, entry.size)
 
     def _disk_file(self, entry: Entry, loc: str, base: dict) -> None:
         full = os.path.join(os.fsencode(self.root), entry.rel)

@@ -113,11 +113,14 @@ class ManifestWriter:
         self.ckpt.flush()
 
     def write_line(self, line: str) -> None:
-        b = line.encode("utf-8") + b"\n"
-        self.sha.update(b)
-        self.fh.write(b)
-        self.records += 1
-        self.bytes += len(b)
+        self.write_block(line.encode("utf-8") + b"\n", 1)
+
+    def write_block(self, data: bytes, count: int) -> None:
+        """count whole lines, already encoded, each ending in a line feed."""
+        self.sha.update(data)
+        self.fh.write(data)
+        self.records += count
+        self.bytes += len(data)
 
     def unit_done(self, rel: bytes, size: int) -> None:
         """Journal that one unit's records are all written. Both files are handed to the system
