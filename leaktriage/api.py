@@ -102,7 +102,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     try:
         for entry, res in zip(todo, run_units(root, todo, opts)):
             writer.write_block(res.data, res.count)
-            tally.merge(res.tally)
+            if res.tally is not None:
+                tally.merge(res.tally)
             writer.unit_done(entry.rel, entry.size)
             bar.update(res.size)
     except KeyboardInterrupt:
