@@ -187,11 +187,12 @@ class _MapRaw(io.RawIOBase):
         return n
 
 
-def io_stream(data):
-    """A buffered io stream over a container's bytes without copying them: a memory map goes
-    through _MapRaw, bytes through BytesIO (which shares the bytes until written to)."""
+def io_stream(data, buffer: int = 1 << 16):
+    """An io stream over a container's bytes without copying them: a memory map goes through
+    _MapRaw (buffered unless buffer is 0: a reader that jumps around, like libpff, would copy a
+    whole buffer per small read), bytes through BytesIO (which shares the bytes until written to)."""
     if isinstance(data, mmap.mmap):
-        return io.BufferedReader(_MapRaw(data), 1 << 16)
+        return io.BufferedReader(_MapRaw(data), buffer) if buffer else _MapRaw(data)
     return io.BytesIO(data)
 
 

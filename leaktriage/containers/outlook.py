@@ -711,13 +711,13 @@ def pst_facts(m, codepage: str, ndb: Union[pstndb.PstFile, PstFormatError]) -> F
             ap = _props(a, codepage)
             entry.update(_attachment_entry(ap))
             size = a.size or 0
-            data = a.read_buffer(size) if size else b""
             if ap.get(0x3705) == 5:
-                # pypff: m.identifier is the message's NID, a.identifier its attachment's sub-node NID
+                # pypff: m.identifier is the message's NID, a.identifier its attachment's sub-node NID;
+                # the raw property block is read only if pstndb fails and the fallback needs it
                 _embedded(entry, i, lambda a=a: _ndb_attachment(ndb, m.identifier, a.identifier).embedded_message(),
-                          lambda data=data: data, codepage, 0, budget, f)
+                          lambda a=a, size=size: a.read_buffer(size) if size else b"", codepage, 0, budget, f)
             else:
-                entry["data"] = data
+                entry["data"] = a.read_buffer(size) if size else b""
         except Exception as e:  # noqa: BLE001
             f.problems.append(_unreadable_attachment(entry, i, e))
         f.attachments.append(entry)
@@ -739,8 +739,9 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
         return
     from .archives import io_stream
     # a memory-mapped PST is read in place, not copied, through a stream that gives the pages
-    # behind a forward read back to the kernel (libpff reads a PST mostly front to back)
-    bio = io_stream(data)
+    # behind a forward read back to the kernel (libpff reads a PST mostly front to back); unbuffered:
+    # libpff's reads are small and scattered
+    bio = io_stream(data, buffer=0)
     pst = pypff.file()
     try:
         pst.open_file_object(bio)
