@@ -1,6 +1,7 @@
 """Attachment metadata readers (real Word/PDF files from the corpora, generated OOXML/PDF) and
 document indicators."""
 import io
+import re
 import os
 import sys
 import zipfile
@@ -8,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -157,3 +159,25 @@ def test_script_of_shortcuts_agree_with_unicode_names():
         text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
         assert D.script_of(text) == by_names(text), text
     assert D.script_of("Hélène Lefèvre") == "LATIN" and D.script_of("Рошка Георгий Петрович") == "CYRILLIC"
+
+
+PDF_TOKENS = st.sampled_from([b"/Author", b"/Author ", b"/Title", b"(", b")", b"\\", b"\\(", b"x", b" ",
+                              b"<", b">", b"FE", b"\n", b"(a(b)c)", b"<x:xmpmeta", b"</x:xmpmeta>", b"%%EOF",
+                              b"%%EOF%%EOF"])
+
+
+@settings(max_examples=400, deadline=None)
+@example(b"/Author(/Author(x))")      # a key inside an earlier match's string is not a match
+@given(st.lists(PDF_TOKENS, max_size=30).map(b"".join))
+def test_pdf_scans_match_the_regex_definitions(buf):
+    """The memmem shortcuts of the PDF reader give what the plain regular expressions give:
+    the last finditer match per key, the %%EOF count, the first XMP packet."""
+    import importlib
+    dm = importlib.import_module("leaktriage.auth.docmeta")
+    for pk, (literal, pattern) in dm._PDF_KEY_RE.items():
+        ms = list(re.finditer(pattern, buf))
+        got = dm._last_match(buf, literal, pattern)
+        assert (got.span() if got else None) == (ms[-1].span() if ms else None)
+    assert buf.count(b"%%EOF") == len(re.findall(rb"%%EOF", buf))
+    x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
+    assert dm._xmp_packet(buf) == (x.group(0) if x else None)

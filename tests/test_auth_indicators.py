@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -237,3 +238,20 @@ def test_received_word_splitter_matches_a_plain_scan():
         assert _top_level_words(text) == scan(text), repr(text)
     assert _top_level_words("from a (b (c) d) by e") == [(0, "from", 0), (5, "a", 0), (8, "b", 1), (11, "c", 2),
                                                           (14, "d", 1), (17, "by", 0), (20, "e", 0)]
+
+
+IP_TEXT = st.lists(st.sampled_from(["1", "25", "255", "256", "0", "192", ".", "..", " ", "(", "[", "a",
+                                    "\u0661", "\u0662", "\u00a0", "\x1c", "\t\n", "10.0.0.1", "999"]),
+                   max_size=25).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@example("from x (1.1.1.1) by [0.0.0.0]; 256.1.1.1 1.2.3.4.5 \u0661.1.1.1")
+@given(IP_TEXT)
+def test_ipv4_shortcut_and_white_space_match_the_regex_definitions(text):
+    """ipv4_addresses() finds what the lookaround regex finds (Unicode digits included), and the
+    white-space collapse of parse_received equals re.sub(r"\\s+", " ", v).strip()."""
+    import re
+    from leaktriage.auth import received
+    assert received.ipv4_addresses(text) == [m.group(1) for m in received._IPV4.finditer(text)]
+    assert " ".join(text.split()) == re.sub(r"\s+", " ", text).strip()

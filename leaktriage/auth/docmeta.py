@@ -229,24 +229,56 @@ def _xmp(xmp: str, tag: str) -> Optional[str]:
     return _unescape_xml(m.group(1)).strip() or None if m else None
 
 
+_PDF_KEYS = {"Author": "author", "Creator": "application", "Producer": "producer", "Title": "title",
+             "CreationDate": "created", "ModDate": "modified"}
+_PDF_KEY_RE = {pk: (b"/" + pk.encode(), re.compile(rb"/" + pk.encode() + rb"\s*" + _PDF_STR))
+               for pk in _PDF_KEYS}
+
+
+def _last_match(buf: bytes, literal: bytes, pattern: "re.Pattern[bytes]"):
+    """The last match re.finditer(pattern, buf) would give, for a pattern that starts with
+    `literal`: the candidates are found with bytes.find (memmem), and the pattern is tried only
+    there, skipping the bytes each match covers as finditer does. A PDF is scanned once per key
+    at memmem speed instead of once per key by the regex engine."""
+    last = None
+    pos = 0
+    while True:
+        q = buf.find(literal, pos)
+        if q < 0:
+            return last
+        m = pattern.match(buf, q)
+        if m:
+            last = m
+            pos = max(m.end(), q + 1)
+        else:
+            pos = q + 1
+
+
+def _xmp_packet(buf: bytes) -> Optional[bytes]:
+    """What re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S) would match, found with memmem."""
+    i = buf.find(b"<x:xmpmeta")
+    if i < 0:
+        return None
+    j = buf.find(b"</x:xmpmeta>", i + 10)
+    return buf[i:j + 12] if j >= 0 else None
+
+
 def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
     buf = data[:MAX_PDF_SCAN]
     out: Dict[str, Any] = {"format": "pdf"}
-    out["revisions"] = len(re.findall(rb"%%EOF", buf)) or None
-    keys = {"Author": "author", "Creator": "application", "Producer": "producer", "Title": "title",
-            "CreationDate": "created", "ModDate": "modified"}
-    for pk, k in keys.items():
-        ms = list(re.finditer(rb"/" + pk.encode() + rb"\s*" + _PDF_STR, buf))
-        if ms:
-            val = _pdf_string(ms[-1].group(1)).strip()   # last one wins (incremental updates)
+    out["revisions"] = buf.count(b"%%EOF") or None
+    for pk, k in _PDF_KEYS.items():
+        m = _last_match(buf, *_PDF_KEY_RE[pk])
+        if m:
+            val = _pdf_string(m.group(1)).strip()   # last one wins (incremental updates)
             if k in ("created", "modified"):
                 out[k] = iso(_pdf_date(val))
                 out[k + "_raw"] = val
             elif val:
                 out[k] = val
-    x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
-    if x:
-        xmp = x.group(0)[:MAX_XML].decode("utf-8", "replace")
+    x = _xmp_packet(buf)
+    if x is not None:
+        xmp = x[:MAX_XML].decode("utf-8", "replace")
         xm = {"xmp_create_date": _xmp(xmp, "CreateDate"), "xmp_modify_date": _xmp(xmp, "ModifyDate"),
               "xmp_creator_tool": _xmp(xmp, "CreatorTool"), "xmp_producer": _xmp(xmp, "Producer")}
         cr = re.search(r"<dc:creator\b.*?</dc:creator>", xmp, re.S)

@@ -20,6 +20,16 @@ DATE_BEFORE_FIRST_HOP = timedelta(days=1)      # Date much earlier than the firs
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
 _IPV4 = re.compile(r"(?<![\d.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?![\d.])")
+# What _IPV4.finditer finds, faster: a match is bounded by characters outside [\d.] on both
+# sides and holds only digits and dots, so it is a whole run of [\d.] (at least 7 long) that is a
+# dotted quad. The regex engine then tries the quad only on those runs, not at every position.
+_DIGITS_AND_DOTS = re.compile(r"[\d.]{7,}")
+_QUAD = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
+
+
+def ipv4_addresses(text: str) -> List[str]:
+    """The strings _IPV4.finditer(text) matches, in order."""
+    return [r for r in _DIGITS_AND_DOTS.findall(text) if _QUAD.fullmatch(r)]
 _IPV6 = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?)\]|\(([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})\)")
 
 
@@ -67,7 +77,7 @@ def _top_level_words(text: str) -> List[Tuple[int, str, int]]:
 
 def parse_received(value: str) -> Dict[str, Any]:
     """One Received header value -> {"from", "by", "via", "with", "id", "for", "date", "ips", "raw"}."""
-    v = re.sub(r"\s+", " ", value or "").strip()
+    v = " ".join((value or "").split())   # re.sub(r"\s+", " ", value).strip(): same white space
     hop: Dict[str, Any] = {k: None for k in _KEYWORDS}
     date_part = None
     semi = v.rfind(";")
@@ -95,9 +105,9 @@ def parse_received(value: str) -> Dict[str, Any]:
     dt = parse_date(date_part)
     hop["date"] = iso(dt)
     ips: List[str] = []
-    for m in _IPV4.finditer(clauses):
-        if m.group(1) not in ips:
-            ips.append(m.group(1))
+    for ip in ipv4_addresses(clauses):
+        if ip not in ips:
+            ips.append(ip)
     for m in _IPV6.finditer(clauses):
         ip = m.group(1) or m.group(2)
         if ip and ip.count(":") >= 2 and ip not in ips:
