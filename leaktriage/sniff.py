@@ -14,6 +14,7 @@ FROM_LINE = re.compile(
     rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
     rb"From \S+@\S+\s*$|From -.*$")
 HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_GOOD_LINE = re.compile(rb"^(?:[!-9;-~]+[ \t]*:|[ \t])", re.M)
 KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
                    rb"delivered-to|x-mailer|content-type|reply-to|sender|x-original-to|in-reply-to|"
                    rb"references|dkim-signature|x-received|thread-index|user-agent|x-gmail-labels|"
@@ -55,8 +56,10 @@ def looks_like_message(prefix: bytes) -> bool:
     block = p[:_blank_line(p, end)]
     if b"\x00" in block[:512]:
         return False
-    lines = block.split(b"\n")[:60]
-    good = sum(1 for ln in lines if HEADER_LINE.match(ln) or ln[:1] in (b" ", b"\t"))
+    lines = block.split(b"\n", 60)[:60]
+    # lines that are a field or a continuation, counted by one regex pass (a match never
+    # crosses a line break, so each line start is tried exactly once)
+    good = len(_GOOD_LINE.findall(b"\n".join(lines) if len(lines) == 60 else block))
     if good < max(1, len(lines) // 2):
         return False
     if block[:6].upper() == b"BEGIN:":  # iCalendar / vCard

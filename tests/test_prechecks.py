@@ -2,7 +2,7 @@
 them: the DKIM/ARC header pre-check and the header-block sniffer."""
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from leaktriage import sniff
 from leaktriage.auth import dkimverify
@@ -56,4 +56,17 @@ def regex_looks_like_message(prefix):
 @given(st.lists(PIECES, max_size=30))
 def test_looks_like_message_matches_definition(pieces):
     raw = b"".join(pieces)
+    assert sniff.looks_like_message(raw) == regex_looks_like_message(raw)
+
+
+LINES = st.sampled_from([b"Subject: x", b"X-A: 1", b" folded", b"\tmore", b"not a header", b"", b"a:b",
+                         b"From: a@b", b"Date: now", b"junk junk", b"\r"])
+
+
+@settings(max_examples=1500, deadline=None)
+@example([b"Subject: x"] + [b"junk junk"] * 59 + [b"X-A: 1"] * 60, b"\n")  # only the first 60 lines count
+@given(st.lists(LINES, min_size=40, max_size=140), st.sampled_from([b"\n", b"\r\n"]))
+def test_looks_like_message_matches_definition_on_long_header_blocks(lines, eol):
+    """Blocks longer than the 60 lines the sniffer judges."""
+    raw = eol.join(lines)
     assert sniff.looks_like_message(raw) == regex_looks_like_message(raw)
