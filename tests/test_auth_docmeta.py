@@ -161,23 +161,26 @@ def test_script_of_shortcuts_agree_with_unicode_names():
     assert D.script_of("Hélène Lefèvre") == "LATIN" and D.script_of("Рошка Георгий Петрович") == "CYRILLIC"
 
 
-PDF_TOKENS = st.sampled_from([b"/Author", b"/Author ", b"/Title", b"(", b")", b"\\", b"\\(", b"x", b" ",
+PDF_TOKENS = st.sampled_from([b"/Author", b"/Author ", b"/Title", b"/CreationDate", b"/Creator", b"/ModDate", b"(", b")", b"\\", b"\\(", b"x", b" ",
                               b"<", b">", b"FE", b"\n", b"(a(b)c)", b"<x:xmpmeta", b"</x:xmpmeta>", b"%%EOF",
-                              b"%%EOF%%EOF"])
+                              b"%%EOF%%EOF", b"%", b"%%EO", b"<x:xmp"])
 
 
 @settings(max_examples=400, deadline=None)
 @example(b"/Author(/Author(x))")      # a key inside an earlier match's string is not a match
 @given(st.lists(PDF_TOKENS, max_size=30).map(b"".join))
 def test_pdf_scans_match_the_regex_definitions(buf):
-    """The memmem shortcuts of the PDF reader give what the plain regular expressions give:
+    """The one-pass landmark scan of the PDF reader gives what the plain regular expressions give:
     the last finditer match per key, the %%EOF count, the first XMP packet."""
     import importlib
     dm = importlib.import_module("leaktriage.auth.docmeta")
-    for pk, (literal, pattern) in dm._PDF_KEY_RE.items():
-        ms = list(re.finditer(pattern, buf))
-        got = dm._last_match(buf, literal, pattern)
-        assert (got.span() if got else None) == (ms[-1].span() if ms else None)
-    assert buf.count(b"%%EOF") == len(re.findall(rb"%%EOF", buf))
     x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
-    assert dm._xmp_packet(buf) == (x.group(0) if x else None)
+    for limit in (dm._PDF_MAX_CANDIDATES, 2):      # the landmark path and the hostile-input path
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(dm, "_PDF_MAX_CANDIDATES", limit)
+            last, eofs, xmp = dm._pdf_scan(buf)
+        for pk, (literal, pattern) in dm._PDF_KEY_RE.items():
+            ms = list(re.finditer(pattern, buf))
+            assert (last[pk].span() if last[pk] else None) == (ms[-1].span() if ms else None)
+        assert eofs == len(re.findall(rb"%%EOF", buf))
+        assert xmp == (x.group(0) if x else None)

@@ -12,7 +12,7 @@ import re
 import unicodedata
 import zipfile
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .codes import indicator
 from .received import iso
@@ -235,28 +235,47 @@ _PDF_KEY_RE = {pk: (b"/" + pk.encode(), re.compile(rb"/" + pk.encode() + rb"\s*"
                for pk in _PDF_KEYS}
 
 
-def _last_match(buf: bytes, literal: bytes, pattern: "re.Pattern[bytes]"):
-    """The last match re.finditer(pattern, buf) would give, for a pattern that starts with
-    `literal`: the candidates are found with bytes.find (memmem), and the pattern is tried only
-    there, skipping the bytes each match covers as finditer does. A PDF is scanned once per key
-    at memmem speed instead of once per key by the regex engine."""
-    last = None
-    pos = 0
-    while True:
-        q = buf.find(literal, pos)
-        if q < 0:
-            return last
-        m = pattern.match(buf, q)
-        if m:
-            last = m
-            pos = max(m.end(), q + 1)
-        else:
-            pos = q + 1
+# one regex pass finds where any Info key's name occurs (no name holds a "/" after its first
+# byte, so no match hides another); six passes of bytes.find cost six times as much
+_PDF_ANY_KEY = re.compile(rb"/(" + b"|".join(pk.encode() for pk in _PDF_KEYS) + rb")")
+_PDF_MAX_CANDIDATES = 4096
 
 
-def _xmp_packet(buf: bytes) -> Optional[bytes]:
-    """What re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S) would match, found with memmem."""
-    i = buf.find(b"<x:xmpmeta")
+def _pdf_scan(buf: bytes) -> Tuple[Dict[str, Any], int, Optional[bytes]]:
+    """(for each Info key the last match re.finditer(its pattern, buf) gives or None,
+    buf.count(b"%%EOF"), what re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S) matches).
+
+    Each key's pattern is tried only where its name occurs, skipping the bytes each match covers
+    as finditer does. A PDF with more key names than _PDF_MAX_CANDIDATES (hostile) is scanned
+    the plain way, at C speed."""
+    eofs = buf.count(b"%%EOF")
+    xmp = _xmp_packet(buf, buf.find(b"<x:xmpmeta"))
+    cands: Dict[bytes, list] = {}
+    n = 0
+    for m in _PDF_ANY_KEY.finditer(buf):
+        n += 1
+        if n > _PDF_MAX_CANDIDATES:
+            return ({pk: next(reversed(list(_PDF_KEY_RE[pk][1].finditer(buf))), None) for pk in _PDF_KEYS},
+                    eofs, xmp)
+        cands.setdefault(m.group(1), []).append(m.start())
+    last: Dict[str, Any] = {}
+    for pk in _PDF_KEYS:
+        pattern = _PDF_KEY_RE[pk][1]
+        found = None
+        pos = 0
+        for q in cands.get(pk.encode(), ()):
+            if q < pos:
+                continue
+            m = pattern.match(buf, q)
+            if m:
+                found = m
+                pos = max(m.end(), q + 1)
+        last[pk] = found
+    return last, eofs, xmp
+
+
+def _xmp_packet(buf: bytes, i: int) -> Optional[bytes]:
+    """The XMP packet that starts at i (the first "<x:xmpmeta"; -1: none)."""
     if i < 0:
         return None
     j = buf.find(b"</x:xmpmeta>", i + 10)
@@ -266,9 +285,10 @@ def _xmp_packet(buf: bytes) -> Optional[bytes]:
 def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
     buf = data[:MAX_PDF_SCAN]
     out: Dict[str, Any] = {"format": "pdf"}
-    out["revisions"] = buf.count(b"%%EOF") or None
+    last, eofs, x = _pdf_scan(buf)
+    out["revisions"] = eofs or None
     for pk, k in _PDF_KEYS.items():
-        m = _last_match(buf, *_PDF_KEY_RE[pk])
+        m = last[pk]
         if m:
             val = _pdf_string(m.group(1)).strip()   # last one wins (incremental updates)
             if k in ("created", "modified"):
@@ -276,7 +296,6 @@ def _pdf(data: bytes) -> Optional[Dict[str, Any]]:
                 out[k + "_raw"] = val
             elif val:
                 out[k] = val
-    x = _xmp_packet(buf)
     if x is not None:
         xmp = x[:MAX_XML].decode("utf-8", "replace")
         xm = {"xmp_create_date": _xmp(xmp, "CreateDate"), "xmp_modify_date": _xmp(xmp, "ModifyDate"),
