@@ -29,7 +29,7 @@ def plain(data: bytes):
 
 
 LINE = st.sampled_from([b"Subject: hello", b"From: a@b.example", b"X-Other: 1", b" folded", b"",
-                        b"body text  ", b"\t", b"more", b"To: c@d.example"])
+                        b"body text  ", b"\t", b"more", b"To: c@d.example", b"caf\xe9 \x00\xff\x85\x0b"])
 EOL = st.sampled_from([b"\r\n", b"\n", b"\r"])
 
 
