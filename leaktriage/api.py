@@ -97,10 +97,21 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
                 tally.add(json.loads(line))
     todo = entries[first:]
     total = sum(e.size for e in todo if e.entry == "file")
+    # a private directory for the lines of very large units (pipeline.SPILL_BYTES), beside the
+    # manifest (never in the dump: the writer refused that), removed however the scan ends
+    import dataclasses
+    import shutil
+    import tempfile
+    spill_dir = tempfile.mkdtemp(prefix=".leaktriage-spill-",
+                                 dir=os.path.dirname(os.path.abspath(output)) if output != "-" else None)
+    opts = dataclasses.replace(opts, spill_dir=spill_dir)
     bar = _progress_bar(total, len(todo), progress)
     interrupted = False
     try:
         for entry, res in zip(todo, run_units(root, todo, opts)):
+            if res.spill:
+                writer.write_file(res.spill)
+                os.unlink(res.spill)
             writer.write_block(res.data, res.count)
             if res.tally is not None:
                 tally.merge(res.tally)
@@ -110,6 +121,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         interrupted = True
     finally:
         bar.close()
+        shutil.rmtree(spill_dir, ignore_errors=True)
     summary = None
     if not interrupted:
         groups = tally.duplicate_groups()

@@ -23,7 +23,7 @@ from .filetypes import ReleaseBehind
 from .sniff import FROM_LINE, HEADER_LINE
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     marker_offset: int
     marker: bytes

@@ -21,6 +21,11 @@ from .summary import Tally
 from .walk import Entry
 
 IN_MEMORY_MAX = 64 << 20  # files larger than this are memory-mapped, not read into memory
+# A unit's serialised records are held in memory up to this many characters, then appended to a
+# temporary file that the main process copies into the manifest: an mbox of a million small
+# messages does not hold its whole share of the manifest in RAM
+SPILL_BYTES = 16 << 20
+SPILL_PREFIX = "leaktriage-unit-"
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,9 @@ class Options:
     keystore: Optional[str] = None   # DKIM key store path (issue: authenticity)
     dns: bool = False
     item_timeout: float = 300.0      # seconds one message may take (0: no limit); see time_budget()
+    # where a unit's manifest lines go once they pass SPILL_BYTES (None: the system's temporary
+    # directory); never part of the manifest
+    spill_dir: Optional[str] = None
 
     def manifest_options(self) -> dict:
         """The options that change the manifest's content (recorded in the summary)."""
@@ -115,6 +123,8 @@ class UnitResult:
     count: int       # pass between processes and write, not one string per record
     tally: Optional[Tally]   # None when a later unit's tally already includes this one's
     size: int
+    spill: Optional[str] = None   # a temporary file holding the lines before `data`; the reader
+                                  # copies it into the manifest and deletes it
 
 
 def _display(raw: bytes) -> str:
@@ -136,6 +146,10 @@ class Unit:
         self.opts = opts
         self.out: List[dict] = []       # records not yet serialised (still open to changes)
         self.lines: List[str] = []      # serialised records, in order
+        self.line_chars = 0
+        self.spill = None               # (path, fd) once the lines have outgrown SPILL_BYTES
+        self.spill_failed = False
+        self.spilled = 0                # lines written to the spill file
         self.tally = Tally()
         self.expanded = 0  # bytes expanded from containers so far in this top-level file
 
@@ -144,8 +158,41 @@ class Unit:
         not grow much with the number of messages in one big mbox."""
         for rec in self.out:
             self.tally.add(rec)
-            self.lines.append(records.dumps(rec))
+            line = records.dumps(rec)
+            self.lines.append(line)
+            self.line_chars += len(line)
         self.out.clear()
+        if self.line_chars >= SPILL_BYTES:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Append the pending lines to this unit's spill file (made on first use). If that fails
+        (disk full, no temporary directory), the file is cut back to its last whole batch and the
+        lines stay in memory from then on: nothing is lost."""
+        if not self.lines or self.spill_failed:
+            return
+        pos = 0
+        try:
+            if self.spill is None:
+                import tempfile
+                self.spill = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=".jsonl", dir=self.opts.spill_dir)[::-1]
+            fd = self.spill[1]
+            pos = os.lseek(fd, 0, os.SEEK_CUR)
+            with memoryview(("\n".join(self.lines) + "\n").encode("utf-8")) as view:
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError:
+            self.spill_failed = True
+            if self.spill is not None:
+                try:
+                    os.ftruncate(self.spill[1], pos)
+                    os.lseek(self.spill[1], pos, os.SEEK_SET)
+                except OSError:
+                    pass
+            return
+        self.spilled += len(self.lines)
+        self.lines.clear()
+        self.line_chars = 0
 
     def _auth(self) -> dict:
         return {"keystore": load_keystore(self.opts.keystore), "dns": self.opts.dns}
@@ -183,6 +230,10 @@ class Unit:
             self._disk_file(entry, loc, base)
         self.flush()
         data = ("\n".join(self.lines) + "\n").encode("utf-8") if self.lines else b""
+        if self.spill is not None:
+            path, fd = self.spill
+            os.close(fd)
+            return UnitResult(data, self.spilled + len(self.lines), self.tally, entry.size, spill=path)
         return UnitResult(data, len(self.lines), self.tally, entry.size)
 
     def _disk_file(self, entry: Entry, loc: str, base: dict) -> None:

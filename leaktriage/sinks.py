@@ -122,6 +122,18 @@ class ManifestWriter:
         self.records += count
         self.bytes += len(data)
 
+    def write_file(self, path: str) -> None:
+        """Copy whole lines, already encoded, from a file (a unit's spilled lines; their count
+        comes with the unit's write_block)."""
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                self.sha.update(chunk)
+                self.fh.write(chunk)
+                self.bytes += len(chunk)
+
     def unit_done(self, rel: bytes, size: int) -> None:
         """Journal that one unit's records are all written. Both files are handed to the system
         together every FLUSH_EVERY seconds (manifest first), not after every file; a journal line

@@ -28,6 +28,9 @@ Doc = Tuple[str, str, Optional[str], Optional[str], Optional[str], Optional[str]
             Optional[str], Optional[str], Optional[str]]
 
 
+
+CONTEXT_MAX = 1024   # messages whose (custodian, date) a document part can look up
+
 class MailboxEvidence:
     """What the mailbox-wide checks need, gathered from message and part records."""
 
@@ -45,6 +48,10 @@ class MailboxEvidence:
     def add_message(self, rec: dict) -> None:
         cust = rec.get("custodian")
         self.messages[cust] += 1
+        # a message's parts are tallied right after it, so only recent messages are looked up:
+        # bounded, the context does not grow with the number of messages in one big mbox
+        if len(self._ctx) >= CONTEXT_MAX:
+            self._ctx.clear()
         self._ctx[rec["locator"]] = (cust, rec.get("date"))
         sc = self.scripts.get(cust)
         if sc is None:
