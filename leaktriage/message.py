@@ -94,12 +94,29 @@ def _header_digest(fields: List[headers.Field]):
     for f in fields:
         name = f.name.lower()
         if name in CANONICAL_HEADERS:
-            h.update(name.encode("ascii") + b":" + b" ".join(f.unfolded().split()) + b"\n")
+            h.update(name.encode("ascii") + b":" + collapse_white_space(f.unfolded()) + b"\n")
     h.update(b"\n")
     return h
 
 
 _TRAILING_WS = b"\n \t"
+_ASCII_WS = b" \t\n\r\x0b\x0c"          # what bytes.split() splits on
+_WS_TO_SPACE = bytes.maketrans(_ASCII_WS, b" " * len(_ASCII_WS))
+COLLAPSE_SPLIT_MAX = 1 << 16
+
+
+def collapse_white_space(value: bytes) -> bytes:
+    """b" ".join(value.split()): runs of ASCII white space become one space, none at the ends.
+    A long value (a header folded over megabytes) is done with bytes-wide passes instead: the
+    split would make one object per word, some 40 times the value's size in memory."""
+    if len(value) <= COLLAPSE_SPLIT_MAX:
+        return b" ".join(value.split())
+    # every white space byte to a space, then halve runs of spaces until none is left: a few
+    # C-speed passes and never an object per word (re.sub builds a list of pieces, as split does)
+    v = value.translate(_WS_TO_SPACE)
+    while b"  " in v:
+        v = v.replace(b"  ", b" ")
+    return v.strip(b" ")
 
 
 def _canonical_plain(h, data, body_start: int, eol: str) -> str:

@@ -301,6 +301,10 @@ def _stream(buf, bs, e, cte, algorithms):
     c = (cte or "").strip().lower()
     decoder = c if c in ("base64", "quoted-printable") else "identity"
     probs = [("qp.invalid_escape", {"count": stats["qp_invalid"]})] if stats.get("qp_invalid") else []
+    if stats.get("b64_invalid"):     # what transfer.decode() reports for the same body
+        probs = [("base64.invalid_characters", {"count": stats["b64_invalid"]})]
+        if stats.get("b64_kept"):
+            decoder = "base64-repaired"
     return mh.size, mh.result(), bytes(head), decoder, probs
 
 

@@ -211,8 +211,9 @@ def iter_decoded(buf, start: int, end: int, cte: Optional[str], stats: Optional[
     """Yield the transfer-decoded body of buf[start:end] in chunks (identity, base64, QP).
 
     Raises StreamAbort (before or while yielding) when the body needs the repairing decoder
-    (invalid base64 characters, padding inside the data, an unknown encoding); the caller then
-    decodes the whole body with decode().
+    (padding inside the data, a length that is not whole quanta, an unknown encoding); the caller
+    then decodes the whole body with decode(). Characters outside the base64 alphabet are dropped
+    and counted in stats["b64_invalid"], as decode() does.
     """
     c = (cte or "").strip().lower()
     if c not in IDENTITY and c not in ("base64", "quoted-printable"):
@@ -221,7 +222,10 @@ def iter_decoded(buf, start: int, end: int, cte: Optional[str], stats: Optional[
     carry = b""
     while pos < end:
         stop = min(end, pos + STREAM_CHUNK)
-        if stop < end:
+        if stop < end and c == "quoted-printable":
+            # quoted-printable is decoded line by line (soft breaks, escapes): cut after a line
+            # break. Identity and base64 (whose carry keeps whole quanta) are cut anywhere, so a
+            # body written as one giant line is still decoded 4 MiB at a time.
             nl = buf.find(b"\n", stop, min(end, stop + (1 << 16)))
             stop = end if nl < 0 else nl + 1
         chunk = bytes(buf[pos:stop])
@@ -231,10 +235,20 @@ def iter_decoded(buf, start: int, end: int, cte: Optional[str], stats: Optional[
         if c in IDENTITY:
             yield chunk
         elif c == "base64":
-            if chunk.translate(None, _NOT_B64_PAD_WS) != chunk:
-                raise StreamAbort("invalid base64 characters")
-            clean = carry + chunk.translate(None, _WS)
+            piece = chunk.translate(None, _WS)
+            if piece.translate(None, _NOT_B64_PAD_WS) != piece:
+                # characters outside the alphabet are dropped and counted, as the repairing
+                # decoder does (a flipped byte in a 300 MB attachment must not force a whole copy)
+                kept = piece.translate(None, _NOT_B64)
+                if stats is not None:
+                    stats["b64_invalid"] = stats.get("b64_invalid", 0) + len(piece) - len(kept)
+                piece = kept
+            if stats is not None:
+                stats["b64_kept"] = stats.get("b64_kept", 0) + len(piece)
+            clean = carry + piece
             eq = clean.find(b"=")
+            if eq >= 0 and pos < end and end - pos <= (1 << 16) and not bytes(buf[pos:end]).translate(None, _WS):
+                pos = end   # only white space follows the padding: this is the last chunk
             if eq >= 0 and (pos < end or clean[eq:].strip(b"=")):
                 raise StreamAbort("base64 padding inside the data")
             if pos < end:

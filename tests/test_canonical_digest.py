@@ -4,6 +4,7 @@ messages with every mix of line endings, and on a memory map."""
 import hashlib
 import mmap
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from leaktriage import headers, message
@@ -74,3 +75,13 @@ def test_memory_map(tmp_path):
     p.write_bytes(data)
     with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         assert message.line_endings_and_canonical_digest(fields, mm, body_start) == (eol, digest)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\r\n", b"\x0b", b"\x0c", b"\xa0", b"\x85", b"word", b"x", b"\x00"]),
+                max_size=40).map(b"".join))
+def test_long_values_collapse_like_split_and_join(value):
+    """The regex path for long header values (no object per word) equals the split-and-join."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(message, "COLLAPSE_SPLIT_MAX", 0)
+        assert message.collapse_white_space(value) == b" ".join(value.split())

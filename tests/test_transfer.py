@@ -55,3 +55,56 @@ def test_fast_path_equals_binascii_path(raw):
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_equal(raw):
     assert transfer.decode_base64(raw) == binascii_only(raw)
+
+
+@pytest.mark.parametrize("cte", ["base64", None])
+def test_a_body_on_one_giant_line_is_streamed_in_bounded_chunks(cte):
+    """No line break for megabytes (a hostile or broken export): identity and base64 bodies are
+    still cut every STREAM_CHUNK bytes, not taken whole, and decode to the same bytes."""
+    import os
+    payload = os.urandom(int(transfer.STREAM_CHUNK * 2.6))
+    body = base64.b64encode(payload) if cte else payload.replace(b"\n", b"x")
+    chunks = list(transfer.iter_decoded(body, 0, len(body), cte))
+    assert b"".join(chunks) == (payload if cte else body)
+    assert len(chunks) >= 3 and max(map(len, chunks)) <= transfer.STREAM_CHUNK + 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=3000), st.integers(4, 64), st.sampled_from([b"", b"\n", b"\r\n", b" "]))
+def test_streamed_base64_equals_whole_decode_at_any_chunk_size(payload, chunk, sep):
+    enc = base64.b64encode(payload)
+    body = sep.join(enc[i:i + 19] for i in range(0, len(enc), 19))
+    """Streaming gives the whole decode's bytes, or gives up (StreamAbort: the caller then
+    decodes in one piece) only when padding is there to be split from the data by a chunk cut."""
+    for tail in (b"", b"\r\n"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(transfer, "STREAM_CHUNK", chunk)
+            try:
+                got = b"".join(transfer.iter_decoded(body + tail, 0, len(body + tail), "base64"))
+            except transfer.StreamAbort:
+                assert enc.endswith(b"=")
+                continue
+        assert got == payload
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=400), st.lists(st.tuples(st.integers(0, 600), st.sampled_from([b"!", b"*", b"\x00", b"\xe9", b"-_"])),
+                                         max_size=4), st.integers(4, 40))
+def test_streamed_decode_with_invalid_characters_equals_the_repairing_decoder(payload, junk, chunk):
+    """A large base64 body with stray characters is decoded in chunks with the result, decoder
+    name and problem of the whole-body repairing decoder (or handed back to it: None)."""
+    from leaktriage import filetypes, mime
+    enc = bytearray(b"\n".join(base64.b64encode(payload)[i:i + 30] for i in range(0, len(payload) * 2, 30)))
+    for pos, j in junk:
+        enc[min(pos, len(enc)):min(pos, len(enc))] = j
+    body = bytes(enc)
+    data, decoder, probs = transfer.decode(body, "base64")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(transfer, "STREAM_CHUNK", chunk)
+        got = mime._stream(body, 0, len(body), "base64", ("sha256",))
+    if got is None:
+        assert not payload or base64.b64encode(payload).endswith(b"=")   # padding split by a cut
+        return
+    size, digests, head, got_decoder, got_probs = got
+    assert (size, digests["sha256"], got_decoder, got_probs) == \
+        (len(data), filetypes.digests(data)["sha256"], decoder, probs)
