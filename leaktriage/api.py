@@ -1,10 +1,13 @@
 """The library API: scan a dump into a manifest. The CLI is a thin layer over this."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -99,9 +102,6 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     total = sum(e.size for e in todo if e.entry == "file")
     # a private directory for the lines of very large units (pipeline.SPILL_BYTES), beside the
     # manifest (never in the dump: the writer refused that), removed however the scan ends
-    import dataclasses
-    import shutil
-    import tempfile
     spill_dir = tempfile.mkdtemp(prefix=".leaktriage-spill-",
                                  dir=os.path.dirname(os.path.abspath(output)) if output != "-" else None)
     opts = dataclasses.replace(opts, spill_dir=spill_dir)

@@ -179,7 +179,7 @@ def test_pdf_scans_match_the_regex_definitions(buf):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(dm, "_PDF_MAX_CANDIDATES", limit)
             last, eofs, xmp = dm._pdf_scan(buf)
-        for pk, (literal, pattern) in dm._PDF_KEY_RE.items():
+        for pk, pattern in dm._PDF_KEY_RE.items():
             ms = list(re.finditer(pattern, buf))
             assert (last[pk].span() if last[pk] else None) == (ms[-1].span() if ms else None)
         assert eofs == len(re.findall(rb"%%EOF", buf))

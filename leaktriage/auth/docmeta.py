@@ -231,8 +231,7 @@ def _xmp(xmp: str, tag: str) -> Optional[str]:
 
 _PDF_KEYS = {"Author": "author", "Creator": "application", "Producer": "producer", "Title": "title",
              "CreationDate": "created", "ModDate": "modified"}
-_PDF_KEY_RE = {pk: (b"/" + pk.encode(), re.compile(rb"/" + pk.encode() + rb"\s*" + _PDF_STR))
-               for pk in _PDF_KEYS}
+_PDF_KEY_RE = {pk: re.compile(rb"/" + pk.encode() + rb"\s*" + _PDF_STR) for pk in _PDF_KEYS}
 
 
 # one regex pass finds where any Info key's name occurs (no name holds a "/" after its first
@@ -255,12 +254,12 @@ def _pdf_scan(buf: bytes) -> Tuple[Dict[str, Any], int, Optional[bytes]]:
     for m in _PDF_ANY_KEY.finditer(buf):
         n += 1
         if n > _PDF_MAX_CANDIDATES:
-            return ({pk: next(reversed(list(_PDF_KEY_RE[pk][1].finditer(buf))), None) for pk in _PDF_KEYS},
+            return ({pk: next(reversed(list(_PDF_KEY_RE[pk].finditer(buf))), None) for pk in _PDF_KEYS},
                     eofs, xmp)
         cands.setdefault(m.group(1), []).append(m.start())
     last: Dict[str, Any] = {}
     for pk in _PDF_KEYS:
-        pattern = _PDF_KEY_RE[pk][1]
+        pattern = _PDF_KEY_RE[pk]
         found = None
         pos = 0
         for q in cands.get(pk.encode(), ()):

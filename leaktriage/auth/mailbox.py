@@ -27,9 +27,8 @@ NAME_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 Doc = Tuple[str, str, Optional[str], Optional[str], Optional[str], Optional[str], Optional[str],
             Optional[str], Optional[str], Optional[str]]
 
-
-
 CONTEXT_MAX = 1024   # messages whose (custodian, date) a document part can look up
+
 
 class MailboxEvidence:
     """What the mailbox-wide checks need, gathered from message and part records."""

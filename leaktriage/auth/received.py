@@ -19,18 +19,17 @@ DATE_AFTER_FIRST_HOP = timedelta(minutes=15)   # Date later than the first serve
 DATE_BEFORE_FIRST_HOP = timedelta(days=1)      # Date much earlier than the first hop
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
-_IPV4 = re.compile(r"(?<![\d.])((?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?![\d.])")
-# What _IPV4.finditer finds, faster: a match is bounded by characters outside [\d.] on both
-# sides and holds only digits and dots, so it is a whole run of [\d.] (at least 7 long) that is a
-# dotted quad. The regex engine then tries the quad only on those runs, not at every position.
+_IPV6 = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?)\]|\(([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})\)")
+# IPv4 addresses: a dotted quad bounded by characters outside [\d.] on both sides, so a whole
+# run of digits and dots (at least 7 long); the quad is tried only on those runs, not at every
+# position as a lookaround regex would
 _DIGITS_AND_DOTS = re.compile(r"[\d.]{7,}")
 _QUAD = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
 
 
 def ipv4_addresses(text: str) -> List[str]:
-    """The strings _IPV4.finditer(text) matches, in order."""
+    """Dotted-quad IPv4 addresses in text, in order (tests: equal to a lookaround regex)."""
     return [r for r in _DIGITS_AND_DOTS.findall(text) if _QUAD.fullmatch(r)]
-_IPV6 = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?)\]|\(([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})\)")
 
 
 def parse_date(value: Optional[str]) -> Optional[datetime]:
