@@ -380,7 +380,7 @@ def leaktriage_env() -> dict:
 
 
 def check_leaktriage() -> None:
-    r = subprocess.run([sys.executable, "-c", "import leaktriage.cli, leaktriage; print(leaktriage.__file__)"],
+    r = subprocess.run([sys.executable, "-c", "import leaktriage.cli.main, leaktriage; print(leaktriage.__file__)"],
                        capture_output=True, text=True, env=leaktriage_env(), cwd=str(SRC_ROOT))
     if r.returncode != 0:
         sys.exit("benchmarks/run.py: cannot import the working tree's leaktriage with "

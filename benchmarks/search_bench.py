@@ -116,7 +116,7 @@ def ensure_dump(work: Path, messages: int, scale: float) -> Path:
 def export_for_notmuch(manifest: Path, dump: Path, root: Path) -> int:
     """One file per top-level message (the bytes leaktriage indexed), under root/<custodian>/cur/."""
     sys.path.insert(0, str(REPO))
-    from leaktriage.index import Fetcher, read_manifest
+    from leaktriage.search.build import Fetcher, read_manifest
     if root.exists():
         shutil.rmtree(root)
     man = read_manifest(str(manifest))
@@ -166,7 +166,7 @@ pkg = types.ModuleType("leaktriage")
 pkg.__path__ = [os.path.join(%r, "leaktriage")]
 pkg.__version__ = "lean"
 sys.modules["leaktriage"] = pkg
-from leaktriage.cli import main
+from leaktriage.cli.main import main
 sys.argv[0] = "leaktriage"
 main()
 """ % str(REPO)
@@ -187,7 +187,7 @@ def lean_probe(db: Path, repeat: int) -> dict:
 def inprocess(db: Path, repeat: int) -> dict:
     """Query cost without process start-up: compile + SQL (+ snippets for the page), in this process."""
     sys.path.insert(0, str(REPO))
-    from leaktriage.search import count, open_db, search
+    from leaktriage.search.engine import count, open_db, search
     con = open_db(str(db))
     out = {}
     for mode in ("count", "page", "all"):

@@ -14,6 +14,6 @@ __all__ = ["scan", "Options", "ScanResult", "__version__"]
 def __getattr__(name):
     # the scanning machinery is imported on first use, so that light commands (search) start fast
     if name in ("scan", "Options", "ScanResult"):
-        from . import api
+        from leaktriage import api
         return getattr(api, name)
     raise AttributeError(name)

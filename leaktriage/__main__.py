@@ -1,2 +1,2 @@
-from .entry import main
+from leaktriage.cli.entry import main
 main()

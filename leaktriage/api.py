@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
-from . import __version__, records
-from .pipeline import Options, run_units
-from .sinks import ManifestWriter, UsageError, write_sidecars
-from .summary import Tally
-from .walk import walk
+from leaktriage import __version__
+from leaktriage.model import records
+from leaktriage.scanner.pipeline import Options, run_units
+from leaktriage.scanner.sinks import ManifestWriter, UsageError, write_sidecars
+from leaktriage.scanner.summary import Tally
+from leaktriage.scanner.walk import walk
 
 __all__ = ["Options", "ScanResult", "scan", "UsageError"]
 
@@ -71,8 +72,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         if a not in ("sha256", "md5", "sha1"):
             raise UsageError("unknown digest %r (choose from sha256, md5, sha1)" % a)
     if opts.keystore:
-        from .auth.keystore import KeyStoreError
-        from .pipeline import load_keystore
+        from leaktriage.auth.keystore import KeyStoreError
+        from leaktriage.scanner.pipeline import load_keystore
         try:
             load_keystore(opts.keystore)
         except (KeyStoreError, OSError) as exc:
@@ -160,7 +161,7 @@ def _versions() -> dict:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    from .filetypes import magic_version
+    from leaktriage.content.filetypes import magic_version
     mv = magic_version()
     if mv:
         out["libmagic"] = mv

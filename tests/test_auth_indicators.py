@@ -15,8 +15,7 @@ sys.path.insert(0, str(REPO))
 from leaktriage.auth import CODES, KeyStore, analyse_message, org_domain  # noqa: E402
 from leaktriage.auth import _testkit as T  # noqa: E402
 from leaktriage.auth.received import parse_received, parse_received_chain, received_indicators  # noqa: E402
-from leaktriage.auth.timestamps import (gmail_boundary_time, hidden_timestamps, message_id_style,  # noqa: E402
-                                        thread_index_time, timestamp_indicators, x_received_time)
+from leaktriage.auth.timestamps import gmail_boundary_time, hidden_timestamps, message_id_style, thread_index_time, timestamp_indicators, x_received_time
 
 CORPORA = Path(os.environ.get("LEAKTRIAGE_CORPORA") or REPO.parent / "shared" / "corpora")
 KEY = T.rsa_key(1024)
@@ -42,7 +41,7 @@ def codes(res):
 
 
 def test_indicator_shape_and_code_table():
-    import leaktriage.problems as P
+    import leaktriage.model.problems as P
     for code, (sev, stage, desc) in CODES.items():
         assert code.startswith("auth.") and sev in ("info", "warning", "error") and stage == "auth" and desc
         assert stage in P.STAGES

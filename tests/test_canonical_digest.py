@@ -7,7 +7,7 @@ import mmap
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from leaktriage import headers, message
+from leaktriage.mail import headers, message
 
 
 def plain(data: bytes):

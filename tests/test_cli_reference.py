@@ -4,7 +4,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 

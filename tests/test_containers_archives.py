@@ -12,7 +12,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage import filetypes, locator, problems  # noqa: E402
+from leaktriage.content import filetypes
+from leaktriage.model import locator, problems  # noqa: E402
 from leaktriage.containers import archives, codes, emlx, tnef  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402
 
@@ -454,7 +455,7 @@ def test_map_stream_reads_like_a_file(tmp_path):
 
 def _releases(monkeypatch):
     """Record every (start, end) handed to filetypes.release, still releasing."""
-    from leaktriage import filetypes
+    from leaktriage.content import filetypes
     calls = []
     real = filetypes.release
     monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))

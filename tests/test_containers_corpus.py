@@ -17,7 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage import locator  # noqa: E402
+from leaktriage.model import locator  # noqa: E402
 from leaktriage.containers import codes, outlook, tnef  # noqa: E402
 from leaktriage.containers.base import Child, Context, Problem  # noqa: E402
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import corpus
 from corpus_util import accounting_errors, deviations, index, scanned
-from leaktriage.resolve import resolve
+from leaktriage.manifest.resolver import resolve
 
 CORPORA = ["apache-james-mime4j", "mikel-mail", "mailgun-flanker", "spamscope-mail-parser", "jstedfast-mimekit",
            "govcert-lu-eml-parser", "dkim-real", "aquasync-ruby-msg", "teammsgextractor-msg-extractor",
@@ -130,7 +130,7 @@ def test_mime4j_mbox_split(tmp_path_factory):
 @pytest.mark.parametrize("name", CORPORA)
 def test_every_record_matches_schema(name, tmp_path_factory):
     jsonschema = pytest.importorskip("jsonschema")
-    from leaktriage.records import json_schema
+    from leaktriage.model.records import json_schema
     _, recs = scanned(name, tmp_path_factory)
     validators = {v["title"]: jsonschema.Draft202012Validator(v) for v in json_schema()["oneOf"]}
     for r in recs:

@@ -104,7 +104,7 @@ def mikel(e, m, parts, probs, f):
 
 
 def spamscope(e, m, parts, probs, f):
-    from leaktriage.problems import DEFECTS
+    from leaktriage.model.problems import DEFECTS
     errs = []
     for k in ("from", "to", "cc", "reply_to"):
         if k in e:

@@ -120,8 +120,8 @@ def test_old_documents_modified_together_across_messages(tmp_path):
 
 def test_mailbox_indicators_are_searchable_per_message(tmp_path):
     import sqlite3
-    from leaktriage.index import build_index
-    from leaktriage.search import count, open_db
+    from leaktriage.search.build import build_index
+    from leaktriage.search.engine import count, open_db
     d = tmp_path / "d" / "Claire Martin"
     d.mkdir(parents=True)
     (d / "1.eml").write_bytes(message("Рошка Георгий Петрович"))

@@ -3,15 +3,15 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from leaktriage import docgen, problems, records
-from leaktriage.cli import cli
+from leaktriage.model import docgen, problems, records
+from leaktriage.cli.main import cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_manifest_reference_is_current():
     assert (DOCS / "manifest.md").read_text(encoding="utf-8") == docgen.generate(), \
-        "docs/manifest.md is stale: run python -m leaktriage.docgen > docs/manifest.md"
+        "docs/manifest.md is stale: run python -m leaktriage.model.docgen > docs/manifest.md"
 
 
 def test_every_field_and_code_documented():

@@ -1,11 +1,11 @@
-"""Header block boundaries (leaktriage.headers)."""
+"""Header block boundaries (leaktriage.mail.headers)."""
 
 
 def test_find_header_end_is_the_first_blank_line_of_either_style():
     """find_header_end searches the block's own line-ending style first and the other only before
     it; the answer must stay the earliest blank line of either style."""
     import random
-    from leaktriage.headers import find_header_end
+    from leaktriage.mail.headers import find_header_end
 
     def reference(buf, start, end):
         if start >= end:

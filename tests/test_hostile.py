@@ -7,7 +7,7 @@ import pytest
 
 from conftest import by_kind, scan_records
 from corpus_util import accounting_errors
-from leaktriage import pipeline
+from leaktriage.scanner import pipeline
 
 
 def codes(recs):
@@ -178,7 +178,7 @@ def test_file_changing_during_read(tmp_path, monkeypatch):
 
 def test_time_budget_skips_a_slow_message(tmp_path, monkeypatch):
     import time as _time
-    from leaktriage import message
+    from leaktriage.mail import message
     d = tmp_path / "d"
     d.mkdir()
     (d / "a.eml").write_bytes(hdr(b"\r\nfine\r\n"))

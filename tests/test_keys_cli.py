@@ -4,7 +4,7 @@ import json
 from click.testing import CliRunner
 
 from leaktriage.auth import _testkit as tk
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 
 def test_recover_then_rescan(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 HOSTILE = [b'"../../x"', b'"/etc/passwd"', b'"CON"', b'"..\\\\..\\\\win.ini"', b'"C:\\\\Windows\\\\evil.dll"',
            b"*=utf-8''%00nul%0Anewline%0D.txt", b'"."', b'".."', b'"aux.txt"', b'"' + b"A" * 300 + b'.pdf"',
@@ -140,9 +140,10 @@ def test_filters_and_samples(tmp_path):
 def test_fast_reader_needs_no_fallback_on_samples(tmp_path, monkeypatch):
     """The cached reader gives the same bytes as resolve() for every message and attachment of
     samples/ (mbox, Maildir, nested zip, tar.gz, attached message), without falling back."""
-    from leaktriage import Options, extract as xt, resolve, scan
-    from leaktriage.export import groups
-    from leaktriage.manifest import Manifest
+    from leaktriage import Options, scan
+    from leaktriage.manifest import extract as xt, resolver as resolve
+    from leaktriage.manifest.export import groups
+    from leaktriage.manifest.reader import Manifest
     m = tmp_path / "s.jsonl"
     scan(str(SAMPLES), str(m), Options(workers=1))
     calls = []

@@ -6,10 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
-from leaktriage import records
-from leaktriage.cli import cli
-from leaktriage.manifest import (EXIT_MANIFEST, EXIT_SCHEMA, Manifest, ManifestError, SchemaVersionError,
-                                 check_manifest_digest, top_path)
+from leaktriage.model import records
+from leaktriage.cli.main import cli
+from leaktriage.manifest.reader import EXIT_MANIFEST, EXIT_SCHEMA, Manifest, ManifestError, SchemaVersionError, check_manifest_digest, top_path
 
 
 @pytest.fixture(scope="module")

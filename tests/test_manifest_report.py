@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -145,8 +145,8 @@ def test_stdin(manifest):
 
 
 def test_parallel_reading_gives_the_same_report_and_errors(manifest, tmp_path, monkeypatch):
-    from leaktriage import reporting
-    from leaktriage.manifest import Manifest, ManifestError
+    from leaktriage.manifest import report as reporting
+    from leaktriage.manifest.reader import Manifest, ManifestError
     monkeypatch.setattr(reporting, "PARALLEL_MIN", 0)
     serial = reporting.aggregate(Manifest(str(manifest)), workers=1)
     for w in (2, 3, 5):

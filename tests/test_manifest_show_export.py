@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 MSG = "Hélène Lefèvre/INBOX/0004.eml"
 PDF = MSG + "#1.2.1.2"

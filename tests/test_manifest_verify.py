@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 H = "Hélène Lefèvre"
 

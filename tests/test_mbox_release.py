@@ -4,7 +4,9 @@ again, which would make every release walk the page tables of everything before 
 import mmap
 
 from conftest import by_kind, scan_records
-from leaktriage import filetypes, mbox, pipeline
+from leaktriage.content import filetypes
+from leaktriage.mail import mbox
+from leaktriage.scanner import pipeline
 
 
 def small_messages_mbox(n: int) -> bytes:

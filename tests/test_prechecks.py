@@ -4,7 +4,7 @@ import re
 
 from hypothesis import example, given, settings, strategies as st
 
-from leaktriage import sniff
+from leaktriage.content import sniff
 from leaktriage.auth import dkimverify
 
 PIECES = st.sampled_from([b"DKIM-Signature", b"dkim-signature", b"xdkim-signature", b"ARC-Seal", b"arc-",
@@ -13,7 +13,7 @@ PIECES = st.sampled_from([b"DKIM-Signature", b"dkim-signature", b"xdkim-signatur
 
 
 def regex_has_header(raw, pattern):
-    from leaktriage.headers import find_header_end
+    from leaktriage.mail.headers import find_header_end
     if b"\n" in raw[:65536]:
         head = raw[:find_header_end(raw, 0, len(raw))[0]]
     else:

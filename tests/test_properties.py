@@ -8,7 +8,8 @@ import quopri
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corpus_util import accounting_errors
-from leaktriage import mbox, message, sniff
+from leaktriage.mail import mbox, message
+from leaktriage.content import sniff
 
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./=?", min_size=1, max_size=40)
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from conftest import SAMPLES
 from leaktriage import Options, api, scan
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 
 def _interrupt_after(monkeypatch, k):

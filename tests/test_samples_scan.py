@@ -15,7 +15,7 @@ def samples_scan(tmp_path_factory):
 
 def test_schema_valid(samples_scan):
     jsonschema = pytest.importorskip("jsonschema")
-    from leaktriage.records import json_schema
+    from leaktriage.model.records import json_schema
     (recs, _, _), _ = samples_scan
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import by_kind, scan_records
-from leaktriage.cli import cli
+from leaktriage.cli.main import cli
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 PNG = base64.b64decode(b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -131,7 +131,7 @@ def test_deterministic_any_workers(dump, tmp_path):
 
 def test_schema_validates(dump, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
-    from leaktriage.records import json_schema
+    from leaktriage.model.records import json_schema
     recs, _, _ = scan_records(dump, tmp_path)
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -20,7 +20,7 @@ def scan_to(dump, manifest):
 
 
 def build(dump, tmp, name="t", **kw):
-    from leaktriage.index import build_index
+    from leaktriage.search.build import build_index
     manifest = Path(tmp) / (name + ".jsonl")
     scan_to(dump, manifest)
     db = Path(tmp) / (name + ".db")
@@ -29,7 +29,7 @@ def build(dump, tmp, name="t", **kw):
 
 
 def locators(db, query, **kw):
-    from leaktriage.search import open_db, search
+    from leaktriage.search.engine import open_db, search
     con = open_db(str(db))
     try:
         return {h.locator for h in search(con, query, snippets=False, **kw)}
@@ -38,7 +38,7 @@ def locators(db, query, **kw):
 
 
 def count(db, query):
-    from leaktriage.search import count as c, open_db
+    from leaktriage.search.engine import count as c, open_db
     con = open_db(str(db))
     try:
         return c(con, query)

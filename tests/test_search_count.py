@@ -13,8 +13,8 @@ QUERIES = ["reunion", "has:attachment", "type:pdf", "to:@elan-citoyen.example", 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory):
     from leaktriage import Options, scan
-    from leaktriage.index import build_index
-    from leaktriage.search import open_db
+    from leaktriage.search.build import build_index
+    from leaktriage.search.engine import open_db
     tmp = tmp_path_factory.mktemp("cnt")
     scan(str(SAMPLES), str(tmp / "m.jsonl"), Options(workers=1, keystore=str(SAMPLES.parent / "dkim-keys.json")))
     build_index(str(tmp / "m.jsonl"), str(SAMPLES), str(tmp / "s.db"), workers=1)
@@ -23,16 +23,16 @@ def con(tmp_path_factory):
 
 @pytest.mark.parametrize("q", QUERIES)
 def test_count_matches_rows(con, q):
-    from leaktriage.query import compile_query
-    from leaktriage.search import count, _id_set_sql
+    from leaktriage.search.query import compile_query
+    from leaktriage.search.engine import count, _id_set_sql
     c = compile_query(q)
     plain = con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
     assert count(con, q) == plain
 
 
 def test_id_set_rewrite_applies(con):
-    from leaktriage.query import compile_query
-    from leaktriage.search import _id_set_sql
+    from leaktriage.search.query import compile_query
+    from leaktriage.search.engine import _id_set_sql
     assert "INTERSECT" in _id_set_sql(compile_query("(réunion OR meeting) has:attachment").where)
     assert "UNION" in _id_set_sql(compile_query("facture OR devis").where) or True  # one FTS expression
     assert "EXCEPT" in _id_set_sql(compile_query("budget NOT has:attachment").where)

@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from leaktriage.searchrun import parse_plain
+from leaktriage.cli.fast_search import parse_plain
 from test_search_common import REPO, SAMPLES, build
 
 
@@ -16,7 +16,7 @@ def db(tmp_path_factory):
 
 
 def click_params(args):
-    from leaktriage.commands.search_cmds import search
+    from leaktriage.cli.search_cmds import search
     ctx = search.make_context("search", list(args))
     p = ctx.params
     return {"db": p["db"], "query": " ".join(p["query"]), "fmt": p["fmt"], "count_only": p["count_only"],
@@ -60,7 +60,7 @@ def test_anything_else_is_left_to_click(args):
 PROBE = ("import atexit, sys\n"
          "atexit.register(lambda: sys.stderr.write('CLICK=%s\\n' % ('click' in sys.modules)))\n"
          "sys.argv = ['leaktriage'] + sys.argv[1:]\n"
-         "from leaktriage.entry import main\nmain()\n")
+         "from leaktriage.cli.entry import main\nmain()\n")
 
 
 def run_entry(*args):
@@ -72,7 +72,7 @@ def run_entry(*args):
                                   ["-f", "locators", "--sort", "oldest", "from:mercier"],
                                   ["-f", "jsonl", "--no-snippets", "-n", "3", "facture OR budget"]])
 def test_fast_path_output_equals_click_output(db, args):
-    from leaktriage.cli import cli
+    from leaktriage.cli.main import cli
     fast = run_entry("search", db, *args)
     assert fast.returncode == 0, fast.stderr
     assert "CLICK=False" in fast.stderr          # the plain form never imported Click

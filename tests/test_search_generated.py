@@ -21,7 +21,7 @@ def gen(tmp_path_factory):
 
 
 def shas(db, query):
-    from leaktriage.search import open_db, search
+    from leaktriage.search.engine import open_db, search
     con = open_db(str(db))
     try:
         # messages are matched to the truth by Message-ID: digests of mbox messages depend on where

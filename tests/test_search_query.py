@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from leaktriage.fold import fold, fold_with_map
-from leaktriage.query import QueryError, compile_query, parse
+from leaktriage.search.fold import fold, fold_with_map
+from leaktriage.search.query import QueryError, compile_query, parse
 from test_search_common import SAMPLES, build, run_cli
 
 
@@ -222,9 +222,9 @@ def test_search_import_path_is_lean(db):
     import subprocess
     import sys
     code = ("import sys; sys.argv=['leaktriage','search',%r,'--count','facture']\n"
-            "from leaktriage.cli import cli\n"
+            "from leaktriage.cli.main import cli\n"
             "try:\n    cli(prog_name='leaktriage')\nexcept SystemExit:\n    pass\n"
-            "bad=[m for m in ('rich','magic','leaktriage.index','html.parser') if m in sys.modules]\n"
+            "bad=[m for m in ('rich','magic','leaktriage.search.build','html.parser') if m in sys.modules]\n"
             "print('BAD', bad)" % str(db))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "BAD []" in r.stdout, r.stdout + r.stderr
@@ -245,7 +245,7 @@ def test_top_level_date_range(q, rng):
 def test_date_bounded_page_walk_gives_the_same_hits(db):
     """A page walks only the date range of top-level date: terms; the hits must be those of the
     unbounded walk, in the same order."""
-    import leaktriage.search as S
+    import leaktriage.search.engine as S
     con = S.open_db(str(db))
     try:
         for q in ("date:2017-03..2017-04", "date:2017-03 has:attachment", "facture date:..2017-03-10",

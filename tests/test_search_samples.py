@@ -164,7 +164,7 @@ def test_body_text_from_every_container_and_encoding(db):
 def test_findings_dkim_and_indicators(tmp_path, truth):
     """DKIM verdicts and indicators written by a real scan with the sample key store."""
     from leaktriage import Options, scan
-    from leaktriage.index import build_index
+    from leaktriage.search.build import build_index
     out = tmp_path / "m.jsonl"
     scan(str(SAMPLES), str(out), Options(workers=1, keystore=str(SAMPLES.parent / "dkim-keys.json")))
     with_indicators = set()
@@ -193,7 +193,7 @@ def test_findings_dkim_and_indicators(tmp_path, truth):
 
 
 def test_incremental_reindex(tmp_path):
-    from leaktriage.index import build_index
+    from leaktriage.search.build import build_index
     dump = tmp_path / "dump"
     shutil.copytree(SAMPLES, dump, symlinks=True)
     manifest, db, stats = build(dump, tmp_path, "inc")
@@ -246,7 +246,7 @@ def test_incremental_reindex(tmp_path):
 
 def test_changed_bytes_become_problem_rows(tmp_path):
     """The dump changed after the scan: the message keeps its header fields, the body is a problem."""
-    from leaktriage.index import build_index
+    from leaktriage.search.build import build_index
     dump = tmp_path / "dump"
     shutil.copytree(SAMPLES, dump, symlinks=True)
     manifest = build_manifest(dump, tmp_path / "m.jsonl")

@@ -7,9 +7,10 @@ import tempfile
 
 import pytest
 
-from leaktriage import api, pipeline
+from leaktriage import api
+from leaktriage.scanner import pipeline
 from leaktriage.auth import mailbox
-from leaktriage.pipeline import Options
+from leaktriage.scanner.pipeline import Options
 
 
 def mbox_of(n: int) -> bytes:

@@ -5,7 +5,7 @@ import base64
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from leaktriage import transfer
+from leaktriage.mail import transfer
 
 
 def binascii_only(raw):
@@ -93,7 +93,8 @@ def test_streamed_base64_equals_whole_decode_at_any_chunk_size(payload, chunk, s
 def test_streamed_decode_with_invalid_characters_equals_the_repairing_decoder(payload, junk, chunk):
     """A large base64 body with stray characters is decoded in chunks with the result, decoder
     name and problem of the whole-body repairing decoder (or handed back to it: None)."""
-    from leaktriage import filetypes, mime
+    from leaktriage.content import filetypes
+    from leaktriage.mail import mime
     enc = bytearray(b"\n".join(base64.b64encode(payload)[i:i + 30] for i in range(0, len(payload) * 2, 30)))
     for pos, j in junk:
         enc[min(pos, len(enc)):min(pos, len(enc))] = j

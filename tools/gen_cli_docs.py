@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from leaktriage.cli import cli  # noqa: E402
+from leaktriage.cli.main import cli  # noqa: E402
 
 WIDTH = 100
 

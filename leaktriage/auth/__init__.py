@@ -6,7 +6,7 @@ KeyStoreError on a bad key store file, which is the caller's input, not the dump
 """
 import importlib
 
-from .docmeta import docmeta, document_indicators, script_of  # light (stdlib only); name = submodule
+from leaktriage.auth.docmeta import docmeta, document_indicators, script_of  # light (stdlib only); name = submodule
 
 # Loaded on first use: importing leaktriage.auth.codes (the problem-code table) must not pull in
 # dkimpy and dnspython, which cost ~200 ms of start-up for commands that never verify anything.

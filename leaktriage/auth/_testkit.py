@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import _message as M
-from .dkimverify import emsa_pkcs1_v15, signed_header_data
+from leaktriage.auth import _message as M
+from leaktriage.auth.dkimverify import emsa_pkcs1_v15, signed_header_data
 
 _CACHE: Dict[Tuple[int, int], "RSAKey"] = {}
 

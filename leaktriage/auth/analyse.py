@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .codes import indicator
-from .coverage import coverage_indicators
-from .dkimverify import verify_arc, verify_dkim
-from .docmeta import document_indicators
-from .keystore import KeyStore
-from .received import parse_date, parse_received_chain, receipt_time, received_indicators
-from .timestamps import hidden_timestamps, timestamp_indicators
+from leaktriage.auth.codes import indicator
+from leaktriage.auth.coverage import coverage_indicators
+from leaktriage.auth.dkimverify import verify_arc, verify_dkim
+from leaktriage.auth.docmeta import document_indicators
+from leaktriage.auth.keystore import KeyStore
+from leaktriage.auth.received import parse_date, parse_received_chain, receipt_time, received_indicators
+from leaktriage.auth.timestamps import hidden_timestamps, timestamp_indicators
 
 _FAIL = ("body-hash-mismatch", "signature-mismatch")
 _VERDICT_CODES = {

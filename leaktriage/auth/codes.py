@@ -1,7 +1,7 @@
 """Indicator codes of the authenticity stage (same format as leaktriage/problems.py).
 
 CODES maps code -> (severity, stage, description). The scanner registers this table with
-``leaktriage.problems.register(CODES)``. Every indicator produced by leaktriage.auth is a dict
+``leaktriage.model.problems.register(CODES)``. Every indicator produced by leaktriage.auth is a dict
 ``{"code", "severity", "evidence", "explanation"}`` whose code is listed here; docs/authenticity.md
 explains what each one means and what it does not prove.
 """

@@ -6,7 +6,7 @@ import re
 from email.utils import getaddresses
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .codes import indicator
+from leaktriage.auth.codes import indicator
 
 SINGLETONS = ("from", "to", "cc", "subject", "date", "message-id", "content-type")
 

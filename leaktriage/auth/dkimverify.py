@@ -20,8 +20,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import _message as M
-from .keystore import KeyStore
+from leaktriage.auth import _message as M
+from leaktriage.auth.keystore import KeyStore
 
 try:  # dkimpy is the engine for tag and key parsing and for ARC
     import dkim
@@ -192,7 +192,7 @@ def _has_header(raw: Any, name: bytes) -> bool:
     except Exception:
         return True
     if b"\n" in raw[:65536]:
-        from ..headers import find_header_end  # windowed search: a big body is not scanned
+        from leaktriage.mail.headers import find_header_end  # windowed search: a big body is not scanned
         head = raw[:find_header_end(raw, 0, len(raw))[0]]
     else:
         i = raw.find(b"\r\r")

@@ -14,8 +14,8 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
-from .codes import indicator
-from .received import iso
+from leaktriage.auth.codes import indicator
+from leaktriage.auth.received import iso
 
 MAX_XML = 2 << 20
 MAX_PDF_SCAN = 32 << 20

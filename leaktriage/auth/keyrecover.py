@@ -20,9 +20,9 @@ import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from . import _message as M
-from .dkimverify import _b64, emsa_pkcs1_v15, signed_header_data, _HASHES
-from .keystore import DERIVED
+from leaktriage.auth import _message as M
+from leaktriage.auth.dkimverify import _b64, emsa_pkcs1_v15, signed_header_data, _HASHES
+from leaktriage.auth.keystore import DERIVED
 
 try:
     import gmpy2

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
-from .. import records
-from .codes import indicator
-from .docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, _t, script_of
-from .received import iso
+from leaktriage.model import records
+from leaktriage.auth.codes import indicator
+from leaktriage.auth.docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, _t, script_of
+from leaktriage.auth.received import iso
 
 NAME_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 
@@ -101,7 +101,7 @@ class MailboxEvidence:
 def records_locator(cust: Optional[str]) -> str:
     if cust is None:
         return "."
-    from .. import locator as L
+    from leaktriage.model import locator as L
     return L.escape(cust.encode("utf-8", "surrogateescape"))
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .codes import indicator
+from leaktriage.auth.codes import indicator
 
 SKEW = timedelta(minutes=5)           # clock skew allowed between two servers
 MAX_DELAY = timedelta(days=7)         # longest plausible delay between two hops

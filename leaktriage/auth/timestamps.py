@@ -17,8 +17,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .codes import indicator
-from .received import iso, parse_date
+from leaktriage.auth.codes import indicator
+from leaktriage.auth.received import iso, parse_date
 
 TOLERANCE = timedelta(minutes=15)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

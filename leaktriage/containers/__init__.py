@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Dict, Optional, Tuple
 
-from .base import Child, Context, Limits, Problem  # noqa: F401
+from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: F401
 
 # kind -> (module, function)
 READERS: Dict[str, Tuple[str, str]] = {
@@ -41,7 +41,7 @@ def reader(kind: str):
 def sniff_extra(prefix: bytes) -> Optional[str]:
     """Kinds recognised by structure rather than magic numbers (Apple .emlx)."""
     try:
-        from .emlx import looks_like_emlx
+        from leaktriage.containers.emlx import looks_like_emlx
     except ImportError:
         return None
     return "emlx" if looks_like_emlx(prefix) else None

@@ -26,10 +26,10 @@ import unicodedata
 import zlib
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .. import filetypes
-from ..filetypes import ReleaseBehind
-from ..locator import segment as _segment, unescape as _unescape
-from .base import Child, Context, Problem
+from leaktriage.content import filetypes
+from leaktriage.content.filetypes import ReleaseBehind
+from leaktriage.model.locator import segment as _segment, unescape as _unescape
+from leaktriage.containers.base import Child, Context, Problem
 
 Item = Union[Child, Problem]
 
@@ -1550,7 +1550,7 @@ def sniff_container(prefix: bytes) -> Optional[str]:
         return "tnef"
     if len(p) >= 512 and (p[257:262] == b"ustar" or _tar_checksum_ok(p[:512])) and _tar_checksum_ok(p[:512]):
         return "tar"
-    from .emlx import looks_like_emlx
+    from leaktriage.containers.emlx import looks_like_emlx
     if looks_like_emlx(p):
         return "emlx"
     return None

@@ -11,9 +11,9 @@ import plistlib
 import re
 from typing import Iterator, Union
 
-from ..locator import segment
-from .archives import _iso
-from .base import Child, Context, Problem
+from leaktriage.model.locator import segment
+from leaktriage.containers.archives import _iso
+from leaktriage.containers.base import Child, Context, Problem
 
 _COUNT = re.compile(rb"\A[ \t]*(\d{1,15})[ \t]*\r?\n")
 _HEADER = re.compile(rb"\A(?:[!-9;-~]+[ \t]*:|From )")

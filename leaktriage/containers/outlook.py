@@ -34,11 +34,11 @@ import struct
 from email.header import Header
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
-from ..locator import segment
-from . import pstndb
-from .archives import _dt_iso
-from .base import Child, Context, Problem
-from .pstndb import PstFormatError
+from leaktriage.model.locator import segment
+from leaktriage.containers import pstndb
+from leaktriage.containers.archives import _dt_iso
+from leaktriage.containers.base import Child, Context, Problem
+from leaktriage.containers.pstndb import PstFormatError
 
 Item = Union[Child, Problem]
 
@@ -737,7 +737,7 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
     except ImportError as e:  # pragma: no cover
         yield Problem("pst.unreadable", "libpff-python (pypff) is not installed: %s" % e)
         return
-    from .archives import io_stream
+    from leaktriage.containers.archives import io_stream
     # a memory-mapped PST is read in place, not copied, through a stream that gives the pages
     # behind a forward read back to the kernel (libpff reads a PST mostly front to back); unbuffered:
     # libpff's reads are small and scattered

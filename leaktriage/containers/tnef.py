@@ -17,8 +17,8 @@ from __future__ import annotations
 import struct
 from typing import Iterator, List, Optional, Union
 
-from ..locator import segment
-from .base import Child, Context, Problem
+from leaktriage.model.locator import segment
+from leaktriage.containers.base import Child, Context, Problem
 
 SIGNATURE = 0x223E9F78
 IID_IMESSAGE = bytes.fromhex("0703020000000000c000000000000046")

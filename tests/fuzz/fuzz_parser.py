@@ -10,7 +10,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from leaktriage import headers, mbox, message, sniff
+    from leaktriage.mail import headers, mbox, message
+    from leaktriage.content import sniff
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from corpus_util import accounting_errors  # noqa: E402

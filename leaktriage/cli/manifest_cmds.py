@@ -1,0 +1,489 @@
+"""Commands that work on a manifest after the scan: report, show, export, extract, verify.
+
+stdout carries data only (JSON, JSON Lines, CSV, Markdown, raw bytes); people read stderr (Rich).
+Exit codes (see docs/cli.md): 0 done, 1 unexpected error, 2 usage error, 3 manifest unreadable
+(truncated, hand-edited, not a manifest), 4 manifest of a newer schema version, 5 integrity failure
+(bytes differ from their recorded digest), 6 dump not found or item not in it, 7 locator not in the
+manifest, 16-31 verify found differences (16 + 1 modified + 2 missing + 4 new + 8 moved), 130 interrupted.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Optional
+
+import click
+
+from leaktriage.manifest.reader import EXIT_DUMP, EXIT_ERROR, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_MANIFEST, EXIT_NOT_FOUND, EXIT_USAGE, Manifest, ManifestError
+
+EXIT_CODES_HELP = ("Exit codes: 0 done, 2 usage error, 3 manifest truncated/edited/not a manifest, 4 manifest "
+                   "from a newer leaktriage, 5 digest mismatch, 6 dump or item not found.")
+
+
+class Failure(Exception):
+    """A clean failure: message for people and an exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _console(stderr: bool = True, file=None, width: Optional[int] = None):
+    from rich.console import Console
+    no_color = bool(os.environ.get("NO_COLOR")) or None
+    if file is not None:
+        return Console(file=file, width=width or 100, no_color=True, color_system=None, highlight=False,
+                       soft_wrap=False, emoji=False)
+    return Console(stderr=stderr, width=width, no_color=no_color, highlight=False, soft_wrap=False, emoji=False)
+
+
+def _say(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(msg, err=True)
+
+
+def handle_errors(fn):
+    """Turn expected failures into one line on stderr and a documented exit code (no traceback)."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        from leaktriage.manifest.export import FilterError
+        try:
+            return fn(*a, **kw)
+        except ManifestError as exc:
+            click.echo("leaktriage: error: %s" % exc, err=True)
+            sys.exit(exc.exit_code)
+        except FilterError as exc:
+            click.echo("leaktriage: error: %s" % exc, err=True)
+            sys.exit(EXIT_USAGE)
+        except Failure as exc:
+            click.echo("leaktriage: error: %s" % exc, err=True)
+            sys.exit(exc.code)
+        except BrokenPipeError:
+            # the reader went away (| head): not an error
+            try:
+                sys.stdout = None  # type: ignore[assignment]
+            finally:
+                os._exit(0)
+        except KeyboardInterrupt:
+            click.echo("leaktriage: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException:
+            raise
+        except OSError as exc:
+            click.echo("leaktriage: error: %s" % exc, err=True)
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only on request
+            if os.environ.get("LEAKTRIAGE_DEBUG"):
+                raise
+            click.echo("leaktriage: internal error: %s: %s (set LEAKTRIAGE_DEBUG=1 for the traceback and "
+                       "please report it)" % (type(exc).__name__, exc), err=True)
+            sys.exit(EXIT_ERROR)
+    return wrapper
+
+
+class _Utf8Out:
+    """stdout as UTF-8 text whatever the locale (and without closing stdout when dropped)."""
+
+    def __init__(self, binary):
+        self.b = binary
+
+    def write(self, s: str) -> int:
+        self.b.write(s.encode("utf-8", "surrogateescape"))
+        return len(s)
+
+    def flush(self) -> None:
+        self.b.flush()
+
+
+def _stdout_text():
+    return _Utf8Out(click.get_binary_stream("stdout"))
+
+
+def _open_manifest(path: str) -> Manifest:
+    if path == "-":
+        return Manifest("-", stream=click.get_binary_stream("stdin"))
+    return Manifest(path)
+
+
+def _dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
+    """--dump, or the dump root recorded in MANIFEST.run.json; a clear message when it moved."""
+    if dump is None:
+        run = m.run_record()
+        recorded = run.get("dump_root") if run else None
+        if not recorded:
+            raise Failure("%s needs the dump: pass --dump DIR (or set LEAKTRIAGE_DUMP)" % needed_for, EXIT_USAGE)
+        if not os.path.isdir(recorded):
+            raise Failure("the dump was scanned at %s, which no longer exists: if it moved, pass its new "
+                          "location with --dump DIR" % recorded, EXIT_DUMP)
+        return recorded
+    if not os.path.exists(dump):
+        raise Failure("dump folder %s does not exist (if the dump moved, pass its new location)" % dump, EXIT_DUMP)
+    if not os.path.isdir(dump):
+        raise Failure("dump %s is not a folder" % dump, EXIT_USAGE)
+    return dump
+
+
+manifest_arg = click.argument("manifest", metavar="MANIFEST", type=click.Path(dir_okay=False, allow_dash=True))
+
+
+def filter_options(fn):
+    """The filters shared by export and extract."""
+    opts = [
+        click.option("--from", "senders", multiple=True, metavar="ADDR",
+                     help="Sender address (From or Sender), case-insensitive; repeat for any of several."),
+        click.option("--domain", "domains", multiple=True, metavar="DOMAIN",
+                     help="A sender or recipient address in DOMAIN or a subdomain of it; repeatable."),
+        click.option("--since", metavar="DATE", help="Messages dated on or after DATE (YYYY[-MM[-DD]], UTC)."),
+        click.option("--until", metavar="DATE", help="Messages dated up to and including DATE (2017-03 = end of March)."),
+        click.option("--has-attachment", is_flag=True, help="Only messages with at least one attachment."),
+        click.option("--no-attachment", is_flag=True, help="Only messages without attachments."),
+        click.option("--type", "types", multiple=True, metavar="MIME",
+                     help="Attachments whose detected (libmagic) or declared type is MIME; image/* allowed; repeatable."),
+        click.option("--finding", "findings", multiple=True, metavar="CODE",
+                     help="Items with this problem or indicator code, or a family (base64 = base64.*); repeatable."),
+        click.option("--custodian", "custodians", multiple=True, metavar="NAME",
+                     help="Custodian (mailbox owner), exact name, case-insensitive; repeatable."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _filters(kw):
+    from leaktriage.manifest.export import Filters
+    return Filters.build(senders=kw.pop("senders"), domains=kw.pop("domains"), since=kw.pop("since"),
+                         until=kw.pop("until"), has_attachment=kw.pop("has_attachment"),
+                         no_attachment=kw.pop("no_attachment"), types=kw.pop("types"),
+                         findings=kw.pop("findings"), custodians=kw.pop("custodians"))
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+@click.command()
+@manifest_arg
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True,
+              help="text: the terminal report on stderr; json: one JSON document on stdout; md: Markdown on stdout.")
+@click.option("-o", "--output", metavar="FILE", default=None,
+              help="Write the report to FILE instead (text is then plain, without colours).")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Rows in the top-N tables (senders, domains, types, duplicate groups).")
+@click.option("--width", type=click.IntRange(40, 400), default=None,
+              help="Width of the text report (default: the terminal's, or 100 in a file).")
+@click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
+@handle_errors
+def report(manifest, fmt, output, top, width, workers):
+    """Report on a manifest: what the dump holds and what is wrong with it.
+
+    Overview (files, messages, attachments, bytes, dates), custodians and mailboxes, top senders and
+    recipient domains, messages per month as a bar chart, attachments by detected type and type
+    mismatches, duplicate groups, DKIM and tampering findings when the scan recorded them, and
+    problems by code with their first locators. Reads MANIFEST in one streaming pass ('-' for
+    stdin) and checks it against MANIFEST.sha256 when that file is beside it.
+
+    \b
+    Examples:
+      leaktriage report manifest.jsonl
+      leaktriage report manifest.jsonl --format md > report.md
+      leaktriage report manifest.jsonl --format json | jq .overview
+      NO_COLOR=1 leaktriage report manifest.jsonl -o report.txt
+
+    \b
+    Exit codes: 0 done, 2 usage error, 3 manifest truncated, hand-edited or not a
+    manifest, 4 manifest written by a newer leaktriage.
+    """
+    from leaktriage.manifest import report as reporting
+    m = _open_manifest(manifest)
+    if workers is None:
+        try:
+            workers = min(8, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - non-Linux
+            workers = min(8, os.cpu_count() or 1)
+    doc = reporting.aggregate(m, top=top, workers=workers)
+    if fmt == "json":
+        text = reporting.to_json(doc)
+    elif fmt == "md":
+        text = reporting.render_markdown(doc, top=top)
+    else:
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                reporting.render_rich(doc, _console(file=f, width=width), top=top)
+        else:
+            reporting.render_rich(doc, _console(width=width), top=top)
+        return
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        out = _stdout_text()
+        out.write(text)
+        out.flush()
+
+
+# -- show -------------------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("locator")
+@click.option("-m", "--manifest", required=True, envvar="LEAKTRIAGE_MANIFEST", metavar="MANIFEST",
+              help="The manifest that names the item (or set LEAKTRIAGE_MANIFEST).")
+@click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
+              help="The dump folder (for --raw). Default: the dump root recorded in MANIFEST.run.json.")
+@click.option("--raw", is_flag=True,
+              help="Write the item's exact bytes to stdout, after checking them against the manifest's SHA-256.")
+@click.option("--json", "as_json", is_flag=True, help="Print the item's records as JSON Lines on stdout instead.")
+@click.option("--headers/--no-headers", default=True, show_default=True, help="Show every header field.")
+@handle_errors
+def show(locator, manifest, dump, raw, as_json, headers):
+    """Show one item of a manifest: a message, a MIME part, a file or an archive member.
+
+    For a message: its main fields, every header, the MIME tree (types, sizes, file names, digests,
+    type mismatches), its problems and findings, and the other copies of it (duplicate groups). With
+    --raw, the exact original bytes of the item (a message as stored, or a decoded attachment) go to
+    stdout, but only after their SHA-256 has been checked against the manifest: nothing is written
+    if they differ.
+
+    \b
+    Examples:
+      leaktriage show 'INBOX/1.eml' -m manifest.jsonl
+      leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --dump ./dump --raw > report.pdf
+      export LEAKTRIAGE_MANIFEST=manifest.jsonl; leaktriage show 'Inbox.mbox!mbox:1234'
+
+    \b
+    Exit codes: 0 done, 2 usage error, 3/4 manifest unreadable, 5 the bytes in the dump
+    differ from the manifest's digest, 6 dump not found or item unreadable, 7 locator not in
+    the manifest.
+    """
+    from leaktriage.manifest import show as showitem
+    if raw and as_json:
+        raise Failure("--raw and --json exclude each other", EXIT_USAGE)
+    m = _open_manifest(manifest)
+    if manifest == "-":
+        raise Failure("show needs a manifest file, not stdin", EXIT_USAGE)
+    item = showitem.collect(m, locator)
+    if not item.records:
+        hint = showitem.suggest(m, locator)
+        raise Failure("locator %r is not in %s%s" % (locator, m.name, hint), EXIT_NOT_FOUND)
+    if raw:
+        out = click.get_binary_stream("stdout")
+        if out.isatty():
+            raise Failure("refusing to write raw bytes to a terminal: redirect stdout to a file or a pipe", EXIT_USAGE)
+        root = _dump_root(m, dump, "--raw")
+        data = showitem.raw_bytes(item, root)
+        out.write(data)
+        out.flush()
+        return
+    if as_json:
+        out = _stdout_text()
+        for line in showitem.json_lines(item):
+            out.write(line + "\n")
+        out.flush()
+        return
+    showitem.render(item, _console(), headers=headers)
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+@click.command()
+@manifest_arg
+@click.option("-f", "--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default="csv", show_default=True,
+              help="csv (RFC 4180, UTF-8), jsonl (one object per line) or json (one array).")
+@click.option("-t", "--table", type=click.Choice(["messages", "attachments", "problems"]), default="messages",
+              show_default=True, help="Which table to write.")
+@click.option("--fields", metavar="A,B,...", default=None,
+              help="Columns, in this order (default: the table's standard columns; 'all' for every column; "
+                   "--list-fields shows them).")
+@click.option("--list-fields", is_flag=True, help="List the columns of --table and exit.")
+@filter_options
+@click.option("-o", "--output", metavar="FILE", default=None, help="Write to FILE instead of stdout.")
+@click.option("--bom", is_flag=True, help="Start CSV with a UTF-8 byte-order mark (for Excel).")
+@click.option("--no-formula-guard", is_flag=True,
+              help="Write CSV cells that start with = + - @ as they are (by default they get a leading ' so a "
+                   "spreadsheet does not run them as formulas).")
+@click.option("-q", "--quiet", is_flag=True, help="No row count on stderr.")
+@handle_errors
+def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_guard, quiet, **kw):
+    """Export a table of messages, attachments or problems from MANIFEST ('-' for stdin).
+
+    Columns come in a stable, documented order (or the order given with --fields); lists are joined
+    with '; ' in CSV and kept as arrays in JSON. Filters combine with AND; a repeated filter
+    matches any of its values. Message filters (--from, --domain, --since, --until, --custodian,
+    --has-attachment) also select the attachments and problems of the messages they match.
+
+    \b
+    Examples:
+      leaktriage export manifest.jsonl > messages.csv
+      leaktriage export manifest.jsonl -t attachments --type application/pdf --since 2017-03
+      leaktriage export manifest.jsonl -t problems -f jsonl --finding base64 | jq .locator
+      leaktriage scan ./dump -o - -q | leaktriage export - --from alice@example.org -f json
+
+    \b
+    Exit codes: 0 done (also when no row matched), 2 usage error (unknown field,
+    conflicting filters), 3 manifest truncated or hand-edited, 4 newer schema version.
+    """
+    from leaktriage.manifest import export as ex
+    if list_fields:
+        cols, default = ex.TABLES[table]
+        for c in cols:
+            click.echo("%s%s" % (c, " (default)" if c in default else ""))
+        return
+    flt = _filters(kw)
+    ex.check_filters_for(table, flt)
+    cols = ex.choose_fields(table, fields)
+    if bom and fmt != "csv":
+        raise Failure("--bom only applies to --format csv", EXIT_USAGE)
+    m = _open_manifest(manifest)
+    if output:
+        fh = open(output, "w", encoding="utf-8", newline="")
+    else:
+        fh = _stdout_text()
+    try:
+        if bom:
+            fh.write("\ufeff")
+        n = ex.write(fh, ex.rows(m.records(), table, cols, flt), cols, fmt, formula_guard=not no_formula_guard)
+        fh.flush()
+    finally:
+        if output:
+            fh.close()
+    _say("%d %s exported" % (n, table if n != 1 else table[:-1]), quiet)
+
+
+# -- extract ----------------------------------------------------------------------------------------
+
+@click.command()
+@manifest_arg
+@click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
+              help="The dump folder. Default: the dump root recorded in MANIFEST.run.json.")
+@click.option("--to", "out", required=True, metavar="OUT", help="Folder to copy into (created; never inside the dump).")
+@click.option("--messages", "with_messages", is_flag=True, help="Also copy the matching messages (as stored).")
+@click.option("--no-attachments", is_flag=True, help="Do not copy attachments (use with --messages).")
+@filter_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
+@handle_errors
+def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
+    """Copy attachments (and with --messages, messages) out of the dump, content-addressed.
+
+    Each item is written once to OUT/sha256/ab/abcdef... (its SHA-256), whatever its name and however
+    often it was sent; OUT/index.jsonl maps every digest to every locator, original file name,
+    message and custodian. Original names are never used as paths. Every item is checked against
+    the manifest's digest before it is written, and every written file is read back and hashed.
+    Running it again adds to OUT (existing files are re-checked, not rewritten).
+
+    \b
+    Examples:
+      leaktriage extract manifest.jsonl --dump ./dump --to ./evidence
+      leaktriage extract manifest.jsonl --to ./pdfs --type application/pdf --custodian 'Sarah Watson'
+      leaktriage extract manifest.jsonl --to ./mails --messages --no-attachments --from a@example.org
+
+    \b
+    Exit codes: 0 done, 2 usage error (OUT inside the dump, conflicting options), 3/4
+    manifest unreadable, 5 an item's bytes differ from the manifest (not written), 6 dump
+    not found or an item could not be read from it.
+    """
+    from leaktriage.manifest import extract as xt
+    from leaktriage.scanner.sinks import inside
+    if no_attachments and not with_messages:
+        raise Failure("--no-attachments without --messages would copy nothing", EXIT_USAGE)
+    flt = _filters(kw)
+    m = _open_manifest(manifest)
+    if manifest == "-" and dump is None:
+        raise Failure("with the manifest on stdin, pass --dump DIR", EXIT_USAGE)
+    root = _dump_root(m, dump, "extract")
+    if inside(out, root):
+        raise Failure("refusing to write %s inside the dump %s: evidence is read-only" % (out, root), EXIT_USAGE)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise Failure("%s exists and is not a folder" % out, EXIT_USAGE)
+    try:
+        res = xt.extract(m, root, out, flt, attachments=not no_attachments, messages=with_messages,
+                         console=None if quiet else _console())
+    except (xt.ExtractError, OSError) as exc:
+        raise Failure("extract into %s stopped: %s" % (out, exc), EXIT_USAGE if isinstance(exc, xt.ExtractError)
+                      else EXIT_ERROR)
+    if not quiet:
+        _say("%d items selected: %d files written, %d already present (re-checked), %d identical copies "
+             "deduplicated; index: %s" % (res.selected, res.written, res.present, res.deduplicated,
+                                          os.path.join(out, "index.jsonl")))
+        for msg in res.errors[:20]:
+            _say("  " + msg)
+        if len(res.errors) > 20:
+            _say("  ... %d more" % (len(res.errors) - 20))
+    if res.mismatched:
+        sys.exit(EXIT_INTEGRITY)
+    if res.unreadable:
+        sys.exit(EXIT_DUMP)
+
+
+# -- verify -----------------------------------------------------------------------------------------
+
+@click.command()
+@manifest_arg
+@click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
+              help="The dump folder to audit. Default: the dump root recorded in MANIFEST.run.json.")
+@click.option("--manifest-only", is_flag=True,
+              help="Only check MANIFEST against its MANIFEST.sha256 (or --sha256); do not look at the dump.")
+@click.option("--sha256", "expected", metavar="HEX", default=None,
+              help="The manifest's expected SHA-256, received separately (instead of MANIFEST.sha256).")
+@click.option("--all", "show_all", is_flag=True, help="Also write matched items to stdout (JSONL).")
+@click.option("-w", "--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes hashing the dump's files.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@handle_errors
+def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
+    """Audit a dump against its manifest, or check a manifest against its digest.
+
+    Every file on disk is hashed and compared with the manifest: matched, modified, missing, new, or
+    moved (the same SHA-256 at another path). A file whose digest matches is not parsed again: its
+    archive members, messages and attachments match with it. Modified and new files are parsed, and
+    their members, messages and attachments compared the same way (a message that moved inside an
+    mbox shows as moved). Details go to stdout as JSON Lines (one line per difference, then a
+    summary line), a summary table to stderr. The manifest is first checked against
+    MANIFEST.sha256 when that file is beside it.
+
+    \b
+    Examples:
+      leaktriage verify manifest.jsonl --dump ./dump
+      leaktriage verify manifest.jsonl --dump ./dump | jq -c 'select(.status=="modified")'
+      leaktriage verify --manifest-only manifest.jsonl
+      leaktriage verify --manifest-only manifest.jsonl --sha256 c28126b9...
+
+    \b
+    Exit codes: 0 everything matched (or the manifest matches its digest), 2 usage error,
+    3 manifest truncated or hand-edited, 4 newer schema version, 5 the manifest differs from
+    its digest, 6 dump not found (moved?); otherwise 16 plus 1 if items were modified, 2 if
+    items are missing, 4 if items are new, 8 if items moved (so 16-31).
+    """
+    from leaktriage.manifest.reader import check_manifest_digest
+    if expected is not None:
+        e = expected.strip().lower()
+        if len(e) != 64 or any(c not in "0123456789abcdef" for c in e):
+            raise Failure("--sha256 needs 64 hex digits", EXIT_USAGE)
+    if manifest == "-":
+        raise Failure("verify needs a manifest file, not stdin", EXIT_USAGE)
+    if manifest_only:
+        if dump is not None and "LEAKTRIAGE_DUMP" not in os.environ:
+            raise Failure("--manifest-only and --dump exclude each other", EXIT_USAGE)
+        status, actual, exp = check_manifest_digest(manifest, expected)
+        if status == "ok":
+            _say("%s: OK (SHA-256 %s)" % (manifest, actual), quiet)
+            return
+        if status == "mismatch":
+            raise Failure("%s: FAILED: its SHA-256 is %s, expected %s: the manifest was changed after the scan "
+                          "or damaged in transit" % (manifest, actual, exp), EXIT_INTEGRITY)
+        raise Failure("%s: cannot check: %s (pass the expected digest with --sha256 HEX)"
+                      % (manifest, "no MANIFEST.sha256 beside it" if status == "absent"
+                         else "MANIFEST.sha256 is not a sha256sum line"), EXIT_MANIFEST)
+    from leaktriage.manifest import verify as audit
+    status, actual, exp = check_manifest_digest(manifest, expected)
+    if status == "mismatch":
+        raise Failure("%s differs from its recorded SHA-256 (%s, expected %s): an audit against a changed "
+                      "manifest proves nothing; get the original manifest" % (manifest, actual, exp), EXIT_INTEGRITY)
+    m = _open_manifest(manifest)
+    root = _dump_root(m, dump, "verify")
+    out = _stdout_text()
+    res = audit.audit(m, root, out, show_all=show_all, workers=workers)
+    out.flush()
+    if not quiet:
+        audit.render(res, _console(), manifest_status=status)
+    if res.wrong_dump:
+        raise Failure(res.wrong_dump, EXIT_DUMP)
+    sys.exit(res.exit_code())

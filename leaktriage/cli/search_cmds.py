@@ -1,0 +1,101 @@
+"""`leaktriage index` and `leaktriage search` (loaded lazily by cli.LazyGroup).
+
+The search path is timed as a whole process, so this module imports click only; everything else
+is imported inside the commands (rich only when a table is drawn on a terminal).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(msg: str, code: int) -> None:
+    click.echo("leaktriage: error: %s" % msg, err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--dump", "dump", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="The dump the manifest describes (message text is re-read from it).")
+@click.option("-o", "--output", "db", default="triage.db", show_default=True, metavar="DB",
+              help="SQLite database to create or update.")
+@click.option("-w", "--workers", type=click.IntRange(0, 256), default=0,
+              help="Text extraction processes (default: number of CPUs).")
+@click.option("--no-attachment-text", is_flag=True,
+              help="Index attachment names only, not the text of DOCX/XLSX/ODT/TXT attachments.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def index(manifest, dump, db, workers, no_attachment_text, quiet):
+    """Build or update a searchable SQLite database (FTS5) from MANIFEST and its dump.
+
+    Re-indexing after a new scan of a grown dump updates the database in place: unchanged
+    messages (same locator, same SHA-256, same manifest record) are kept, others are added,
+    re-indexed or removed. The database opens in Datasette (`datasette triage.db`).
+
+    \b
+    Examples:
+      leaktriage index manifest.jsonl --dump ./dump -o triage.db
+      leaktriage search triage.db 'from:mercier facture date:2017-03..2017-04 type:pdf'
+    """
+    import os
+    from leaktriage.search.build import build_index
+    if os.path.isdir(db):
+        _fail("%s is a directory" % db, EXIT_USAGE)
+    dump_abs = os.path.realpath(dump)
+    if os.path.realpath(os.path.abspath(db)).startswith(dump_abs + os.sep):
+        _fail("the database cannot be written inside the dump (%s)" % dump, EXIT_USAGE)
+    def show_progress(done, total):
+        click.echo("\rindexing %d/%d messages" % (done, total), err=True, nl=False)
+
+    progress = show_progress if not quiet and sys.stderr.isatty() else None
+    try:
+        st = build_index(manifest, dump, db, workers=workers, attachment_text=not no_attachment_text,
+                         progress=progress)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc), EXIT_ERROR)
+    if progress:
+        click.echo("", err=True)
+    if not quiet:
+        click.echo("%s: %d messages (%d added, %d updated, %d removed, %d unchanged), %d problems "
+                   "(%d from indexing), %.1f s, %.1f MB"
+                   % (db, st.messages, st.added, st.updated, st.removed, st.unchanged, st.problems,
+                      st.text_failures, st.seconds, st.db_bytes / 1e6), err=True)
+
+
+@click.command()
+@click.argument("db", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("query", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["auto", "table", "jsonl", "locators"]), default="auto",
+              show_default=True, help="auto: a table on a terminal, JSON Lines otherwise.")
+@click.option("-c", "--count", "count_only", is_flag=True, help="Print the number of matching messages only.")
+@click.option("-n", "--limit", type=click.IntRange(0), default=None,
+              help="At most N hits (default: 50 in a table, all otherwise; 0 = all).")
+@click.option("--sort", type=click.Choice(["newest", "oldest", "relevance"]), default="newest", show_default=True)
+@click.option("--no-snippets", is_flag=True, help="JSON Lines without the snippet field (faster).")
+def search(db, query, fmt, count_only, limit, sort, no_snippets):
+    """Search the index DB built by `leaktriage index`.
+
+    QUERY is free text plus fields, as in notmuch or Gmail; words match without regard to case,
+    accents or ligatures ("facture" finds "Facturé", "lecoeur" finds "Lecœur"):
+
+    \b
+      "exact phrase"   word*            prefix
+      from:  to:  cc:  subject:  filename:  body:      names, addresses or words
+      date:2017-03..2017-04  date:2017  date:..2017-04-15
+      has:attachment  type:pdf  sha256:HEX  dkim:pass  id:MESSAGE-ID
+      mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:base64.*
+      AND  OR  NOT  -word  ( )        juxtaposition means AND
+
+    \b
+    Examples:
+      leaktriage search triage.db 'from:mercier to:@example.fr date:2017-03 facture type:pdf'
+      leaktriage search triage.db --count 'réunion OR meeting'
+      leaktriage search triage.db -f jsonl 'has:attachment NOT dkim:pass' | jq -r .locator
+    """
+    from leaktriage.cli.fast_search import run_search
+    code = run_search(db, " ".join(query), fmt, count_only, limit, sort, no_snippets)
+    if code:
+        sys.exit(code)

@@ -1,1 +1,0 @@
-"""Click commands that live outside cli.py (loaded lazily by cli.LazyGroup)."""

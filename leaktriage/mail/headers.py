@@ -1,0 +1,626 @@
+"""Header blocks and header values: splitting, unfolding, RFC 2047, RFC 2231, addresses, dates.
+
+Everything works on raw bytes first and keeps them: a record always carries the raw value beside
+the decoded one. Nothing here raises on hostile input; problems are returned as codes.
+"""
+from __future__ import annotations
+
+import binascii
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_tz
+from typing import Dict, List, Optional, Tuple, Union
+
+from leaktriage.mail import charsets
+
+# ---------------------------------------------------------------------------
+# header block
+
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")  # printable ASCII except ':'
+
+
+class Field:
+    __slots__ = ("name", "raw", "offset", "_open")
+
+    def __init__(self, name: str, raw: bytes, offset: int):
+        self.name = name      # as written (case kept)
+        self.raw = raw        # raw value bytes after the colon, folding kept, final line break removed
+        self.offset = offset  # offset of the field's first byte in the buffer
+        self._open = None     # unfold(raw, strip=False), computed once
+
+    def unfolded(self, strip: bool = True) -> bytes:
+        """unfold(self.raw, strip); the several readers of one field share one unfolding."""
+        u = self._open
+        if u is None:
+            u = self._open = unfold(self.raw, strip=False)
+        return u.rstrip(b" \t") if strip else u
+
+
+_FOLD = re.compile(rb"\r?\n(?=[ \t])|\r(?=[ \t])")
+
+
+def unfold(raw: bytes, strip: bool = True) -> bytes:
+    """Remove folding line breaks; strip surrounding white space (only leading when strip=False)."""
+    if b"\n" in raw or b"\r" in raw:
+        raw = _FOLD.sub(b"", raw)
+        raw = raw.replace(b"\r", b"").replace(b"\n", b"")
+    return raw.strip(b" \t") if strip else raw.lstrip(b" \t")
+
+
+def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
+    """Return (end of header fields, start of body) for the header block starting at `start`.
+
+    The blank line separating headers from body belongs to neither (it is the separator). When no
+    blank line exists, the header block runs to `end` (and the body is empty).
+    """
+    if start >= end:
+        return end, end
+    # a block that starts with an empty line has no headers
+    if buf[start:start + 1] == b"\n":
+        return start, start + 1
+    if buf[start:start + 2] == b"\r\n":
+        return start, start + 2
+    # look in a window first: a header block is small, the body after it may be megabytes
+    win = min(end, start + 65536)
+    # search first for the blank line of the block's own line-ending style, then for the other one
+    # only before it (searching for an absent pattern reads the whole window)
+    nl = buf.find(b"\n", start, win)
+    if nl > start and buf[nl - 1:nl] == b"\r":
+        i2 = buf.find(b"\n\r\n", start, win)
+        i1 = buf.find(b"\n\n", start, i2 + 2 if i2 >= 0 else win)
+    else:
+        i1 = buf.find(b"\n\n", start, win)
+        i2 = buf.find(b"\n\r\n", start, i1 + 2 if i1 >= 0 else win)
+    if i1 < 0 and i2 < 0 and win < end:
+        i1 = buf.find(b"\n\n", max(start, win - 2), end)
+        i2 = buf.find(b"\n\r\n", max(start, win - 2), end)
+    # (when one was found in the window, any occurrence of the other after the window comes later)
+    cands = []
+    if i1 >= 0:
+        cands.append((i1 + 1, i1 + 2))
+    if i2 >= 0:
+        cands.append((i2 + 1, i2 + 3))
+    if not cands:
+        return end, end
+    return min(cands)
+
+
+def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tuple[str, int]], Optional[bytes]]:
+    """Parse header fields in buf[start:end].
+
+    Returns (fields, stop, problems, unixfrom) where `stop` is where parsing stopped: `end` normally,
+    or the offset of the first line that is neither a field nor a continuation (that line starts the
+    body, as in Python's email package). problems: (code, offset). unixfrom: a leading mbox
+    'From ' line, if present (not a field).
+    """
+    fields: List[Field] = []
+    problems: List[Tuple[str, int]] = []
+    unixfrom = None
+    block = bytes(buf[start:end])
+    pos = 0
+    n = len(block)
+    cur_name = None
+    cur_start = 0
+    cur_vstart = 0
+    cur_end = 0
+    if b"\x00" in block:
+        problems.append(("header.nul_bytes", start + block.index(b"\x00")))
+    first = True
+    while pos < n:
+        nl = block.find(b"\n", pos)
+        if nl < 0:
+            line_end = n
+            nxt = n
+        else:
+            line_end = nl + 1 if False else nl
+            nxt = nl + 1
+        line = block[pos:line_end]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if first and line.startswith(b"From ") and not line.startswith(b"From: "):
+            unixfrom = line
+            first = False
+            pos = nxt
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if cur_name is None:
+                problems.append(("header.leading_continuation", start + pos))
+                # Python keeps it as a defect and ignores the line
+            else:
+                cur_end = line_end
+            pos = nxt
+            first = False
+            continue
+        colon = line.find(b":")
+        name = line[:colon].rstrip(b" \t") if colon > 0 else b""
+        if colon <= 0 or not _FIELD_NAME.fullmatch(name):
+            # not a header line: it starts the body
+            if cur_name is not None:
+                fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
+            problems.append(("header.no_separator", start + pos))
+            return fields, start + pos, problems, unixfrom
+        if cur_name is not None:
+            fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
+        cur_name = name.decode("ascii")
+        cur_start = pos
+        cur_vstart = pos + colon + 1
+        cur_end = line_end
+        first = False
+        pos = nxt
+    if cur_name is not None:
+        fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
+    return fields, end, problems, unixfrom
+
+
+def _value(block: bytes, a: int, b: int) -> bytes:
+    v = block[a:b]
+    if v.endswith(b"\r"):
+        v = v[:-1]
+    return v
+
+
+def get(fields: List[Field], name: str) -> Optional[Field]:
+    lname = name.lower()
+    for f in fields:
+        if f.name.lower() == lname:
+            return f
+    return None
+
+
+def get_all(fields: List[Field], name: str) -> List[Field]:
+    lname = name.lower()
+    return [f for f in fields if f.name.lower() == lname]
+
+
+# ---------------------------------------------------------------------------
+# RFC 2047 encoded words
+
+_EW = re.compile(r"=\?([^?\s*]+)(\*[^?\s]*)?\?([bBqQ])\?([^?]*?)\?=")
+_QHEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _decode_q(s: str) -> bytes:
+    b = s.encode("latin-1", "replace").replace(b"_", b" ")
+    return _QHEX.sub(lambda m: bytes([int(m.group(1), 16)]), b)
+
+
+def _decode_b(s: str) -> Tuple[bytes, bool]:
+    t = re.sub(r"[^A-Za-z0-9+/]", "", s.split("=")[0] if "=" in s.rstrip("=") else s.rstrip("="))
+    ok = True
+    if len(s.rstrip("=")) != len(t) or (len(s) % 4 and s.endswith("=")):
+        ok = False
+    rem = len(t) % 4
+    if rem == 1:
+        t = t[:-1]
+        ok = False
+    elif rem:
+        t += "=" * (4 - rem)
+    try:
+        return binascii.a2b_base64(t.encode("ascii")), ok
+    except (binascii.Error, ValueError):
+        return b"", False
+
+
+def decode_words(text: str) -> Tuple[str, List[str]]:
+    """Decode RFC 2047 encoded-words in `text` (already a str).
+
+    Lenient like real mail readers: encoded-words inside quoted strings and words glued to other
+    text are decoded; whitespace between adjacent encoded-words is dropped; adjacent words in the
+    same charset are joined as bytes before decoding (so a character split across two words
+    survives). Returns (decoded, problem codes).
+    """
+    if "=?" not in text:
+        return text, []
+    problems: List[str] = []
+    out: List[str] = []
+    pos = 0
+    pending: List[Tuple[str, bytes]] = []  # (charset, bytes) of adjacent encoded words
+
+    def flush():
+        if not pending:
+            return
+        # join runs with the same charset
+        runs: List[List] = []
+        for cs, b in pending:
+            if runs and runs[-1][0] == cs:
+                runs[-1][1] += b
+            else:
+                runs.append([cs, bytearray(b)])
+        for cs, b in runs:
+            codec = charsets.lookup(cs)
+            if codec is None:
+                if cs.lower() not in charsets.ALIASES:
+                    problems.append("header.encoded_word_unknown_charset")
+                t, _ = charsets.decode_header_bytes(bytes(b))
+            else:
+                t = charsets.decode_strict(bytes(b), codec)
+                if t is None:
+                    problems.append("header.encoded_word_invalid")
+                    t, _ = charsets.decode_header_bytes(bytes(b)) if codec != "utf-8" else (
+                        bytes(b).decode("utf-8", "replace"), None)
+            out.append(t)
+        pending.clear()
+
+    for m in _EW.finditer(text):
+        gap = text[pos:m.start()]
+        if pending and gap.strip(" \t\r\n") == "":
+            pass  # whitespace between encoded words disappears
+        else:
+            flush()
+            out.append(gap)
+        cs, _lang, enc, payload = m.groups()
+        if enc in "bB":
+            data, ok = _decode_b(payload)
+            if not ok:
+                problems.append("header.encoded_word_invalid")
+        else:
+            data = _decode_q(payload)
+        pending.append((cs.lower(), data))
+        pos = m.end()
+    flush()
+    out.append(text[pos:])
+    return "".join(out), sorted(set(problems))
+
+
+def decode_value(raw: Union[bytes, Field]) -> Tuple[str, List[str], Optional[str]]:
+    """Unfold and decode an unstructured header value (raw bytes or a Field). Returns (text,
+    problems, 8-bit charset)."""
+    # an unstructured value keeps its trailing white space
+    u = raw.unfolded(strip=False) if isinstance(raw, Field) else unfold(raw, strip=False)
+    text, cs8 = charsets.decode_header_bytes(u)
+    problems = ["header.8bit"] if cs8 else []
+    dec, p = decode_words(text)
+    return dec, problems + p, cs8
+
+
+# ---------------------------------------------------------------------------
+# parameters (Content-Type, Content-Disposition), RFC 2231
+
+def _split_params(s: str) -> List[str]:
+    out, cur, q, esc = [], [], False, False
+    for ch in s:
+        if esc:
+            cur.append(ch)
+            esc = False
+        elif ch == "\\" and q:
+            cur.append(ch)
+            esc = True
+        elif ch == '"':
+            q = not q
+            cur.append(ch)
+        elif ch == ";" and not q:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def _unquote(v: str) -> str:
+    v = v.strip()
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        v = re.sub(r"\\(.)", r"\1", v[1:-1])
+    elif v.startswith('"'):
+        v = v[1:]
+    return v
+
+
+def parse_params(value: str) -> Tuple[str, Dict[str, str], Dict[str, str], List[str]]:
+    """Parse 'type/sub; a=b; c*=utf-8''x' into (main value lower-cased, params, raw params, problems).
+
+    params: decoded values (RFC 2231 continuations and charsets joined and decoded; RFC 2047 words
+    in quoted values decoded too, as many mailers write them). raw: the values as written (for
+    continuations, the raw pieces joined with '').
+    """
+    pieces = _split_params(value)
+    main = pieces[0].strip().lower()
+    problems: List[str] = []
+    simple: Dict[str, str] = {}
+    ext: Dict[str, Dict[int, Tuple[str, bool]]] = {}
+    raw: Dict[str, str] = {}
+    for p in pieces[1:]:
+        if "=" not in p:
+            continue
+        k, _, v = p.partition("=")
+        k = k.strip().lower()
+        v = v.strip()
+        if not k:
+            continue
+        m = re.fullmatch(r"([^*]+)\*(?:(\d+)(\*)?|(\*))?", k)
+        if m and "*" in k:
+            base = m.group(1)
+            idx = int(m.group(2)) if m.group(2) is not None else 0
+            encoded = bool(m.group(3) or m.group(4) or (m.group(2) is None))
+            ext.setdefault(base, {})[idx] = (v if encoded else _unquote(v), encoded)
+            raw[base] = raw.get(base, "") + v
+        else:
+            if k not in simple:
+                simple[k] = _unquote(v)
+                raw[k] = v
+    params: Dict[str, str] = {}
+    for k, v in simple.items():
+        dec, probs = decode_words(v) if "=?" in v else (v, [])
+        problems += probs
+        params[k] = dec
+    for base, parts in ext.items():
+        charset = None
+        buf = bytearray()
+        for i in sorted(parts):
+            v, encoded = parts[i]
+            if encoded:
+                if i == 0 and v.count("'") >= 2:
+                    charset, _lang, v = v.split("'", 2)
+                    v = _unquote(v)
+                buf += re.sub(rb"%([0-9A-Fa-f]{2})", lambda mm: bytes([int(mm.group(1), 16)]),
+                              v.encode("utf-8", "surrogateescape"))
+            else:
+                buf += v.encode("utf-8", "surrogateescape")
+        codec = charsets.lookup(charset) if charset else None
+        text = charsets.decode_strict(bytes(buf), codec or "utf-8")
+        if text is None:
+            text, _ = charsets.decode_header_bytes(bytes(buf))
+            problems.append("header.encoded_word_invalid")
+        params[base] = text  # RFC 2231 value wins over a plain one
+    return main, params, raw, sorted(set(problems))
+
+
+# ---------------------------------------------------------------------------
+# addresses
+
+def _tokens(s: str):
+    """Yield (kind, text): 'q' quoted string, 'c' comment, 'a' angle addr, ',' ':' ';' and 'w' words."""
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch in " \t\r\n":
+            i += 1
+            continue
+        if ch == '"':
+            j, buf = i + 1, []
+            while j < n and s[j] != '"':
+                if s[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(s[j])
+                j += 1
+            yield "q", "".join(buf)
+            i = j + 1
+        elif ch == "(":
+            depth, j, buf = 1, i + 1, []
+            while j < n and depth:
+                if s[j] == "\\" and j + 1 < n:
+                    buf.append(s[j + 1])
+                    j += 2
+                    continue
+                if s[j] == "(":
+                    depth += 1
+                elif s[j] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                buf.append(s[j])
+                j += 1
+            yield "c", "".join(buf)
+            i = j + 1
+        elif ch == "<":
+            j = s.find(">", i + 1)
+            if j < 0:
+                yield "a", s[i + 1:]
+                i = n
+            else:
+                yield "a", s[i + 1:j]
+                i = j + 1
+        elif ch in ",:;":
+            yield ch, ch
+            i += 1
+        else:
+            j = i
+            while j < n and s[j] not in ' \t\r\n"(<,:;':
+                j += 1
+            if j == i:  # stray '>' or similar
+                j = i + 1
+            yield "w", s[i:j]
+            i = j
+
+
+def parse_addresses(raw: bytes) -> Tuple[List[Dict[str, Optional[str]]], List[str]]:
+    """Parse an address-list header value into [{"name", "address"[, "group"]}].
+
+    Parses the raw structure first and decodes RFC 2047 words in display names afterwards, so an
+    encoded name holding a comma stays one name.
+    """
+    text, cs8 = charsets.decode_header_bytes(unfold(raw))
+    problems: List[str] = ["header.8bit"] if cs8 else []
+    out: List[Dict[str, Optional[str]]] = []
+    group: Optional[str] = None
+    phrase: List[str] = []
+    comments: List[str] = []
+    angle: Optional[str] = None
+    toks = list(_tokens(text))
+
+    def emit():
+        nonlocal phrase, comments, angle
+        if angle is not None:
+            name = " ".join(phrase).strip() or None
+            addr = "".join(_strip_comments(angle).split())
+            if addr.lower().startswith("mailto:"):
+                addr = addr[7:]
+            # strip source routes <@a,@b:user@host>
+            if addr.startswith("@") and ":" in addr:
+                addr = addr.split(":", 1)[1]
+        elif phrase:
+            joined = "".join(phrase) if len(phrase) > 1 and any("@" in p for p in phrase) else " ".join(phrase)
+            # addr-spec: words (local@domain), maybe with a comment as the name
+            addr = joined.replace(" ", "") if "@" in joined else joined
+            name = " ".join(comments).strip() or None
+            if "@" not in addr and addr:
+                problems.append("header.address_invalid")
+        else:
+            phrase, comments, angle = [], [], None
+            return
+        if angle is None and addr and "@" not in addr and "=?" in addr:
+            # an encoded-word standing for the whole address (seen in phishing mail)
+            dec, p = decode_words(addr)
+            if "@" in dec and " " not in dec.strip():
+                addr, name = dec.strip(), name
+                problems.extend(p)
+                if "header.address_invalid" in problems:
+                    problems.remove("header.address_invalid")
+        if name:
+            name, p = decode_words(name)
+            problems.extend(p)
+        rec: Dict[str, Optional[str]] = {}
+        if name:
+            rec["name"] = name
+        if addr:
+            rec["address"] = addr
+        if group:
+            rec["group"] = group
+        if rec:
+            out.append(rec)
+        phrase, comments, angle = [], [], None
+
+    for kind, val in toks:
+        if kind == ",":
+            emit()
+        elif kind == ":" and angle is None and group is None:
+            g = " ".join(phrase).strip()
+            group, _ = decode_words(g) if g else ("", [])
+            phrase, comments = [], []
+        elif kind == ";":
+            emit()
+            group = None
+        elif kind == "a":
+            if angle is not None:
+                problems.append("header.address_invalid")
+                emit()
+            angle = val
+        elif kind == "c":
+            comments.append(val)
+        elif kind in ("q", "w"):
+            if angle is not None:
+                # text after <addr>: unusual but seen; keep it as part of the name
+                phrase.append(val)
+            else:
+                phrase.append(val)
+        elif kind == ":":
+            phrase.append(":")
+    emit()
+    return out, sorted(set(problems))
+
+
+def _strip_comments(s: str) -> str:
+    if "(" not in s:    # nothing to strip (a backslash only escapes inside a comment)
+        return s
+    out, depth, i = [], 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\" and depth and i + 1 < len(s):
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# dates
+
+_FR_MONTHS = {"janv": "Jan", "janvier": "Jan", "févr": "Feb", "fevr": "Feb", "février": "Feb", "fevrier": "Feb",
+              "mars": "Mar", "avr": "Apr", "avril": "Apr", "mai": "May", "juin": "Jun", "juil": "Jul",
+              "juillet": "Jul", "août": "Aug", "aout": "Aug", "sept": "Sep", "septembre": "Sep", "oct": "Oct",
+              "octobre": "Oct", "nov": "Nov", "novembre": "Nov", "déc": "Dec", "dec": "Dec", "décembre": "Dec",
+              "decembre": "Dec"}
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _fmt_tz(offset_seconds: Optional[int]) -> Optional[str]:
+    if offset_seconds is None:
+        return None
+    sign = "+" if offset_seconds >= 0 else "-"
+    m = abs(offset_seconds) // 60
+    return "%s%02d%02d" % (sign, m // 60, m % 60)
+
+
+def utc_iso(dt: datetime) -> str:
+    d = dt.astimezone(timezone.utc)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
+
+
+def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
+    """Parse a Date header value. Returns (UTC ISO-8601 'YYYY-MM-DDTHH:MM:SSZ', '+HHMM') or (None, None).
+
+    A date without a zone is taken as UTC and its zone reported as None.
+    """
+    s = " ".join(raw.split())
+    if "(" in s:
+        s = " ".join(_strip_comments(s).split())
+    s = re.sub(r"\s*:\s*", ":", s)  # obsolete syntax: "09 :  55 : 06"
+    if not s:
+        return None, None
+    t = None
+    try:
+        t = parsedate_tz(s)
+    except Exception:
+        t = None
+    if t is None:
+        # French month names and day names ("lun. 3 avr. 2017 10:00:00 +0200")
+        s2 = re.sub(r"[A-Za-zéûè]+\.?", lambda m: _FR_MONTHS.get(m.group(0).rstrip(".").lower(), m.group(0)), s)
+        if s2 != s:
+            try:
+                t = parsedate_tz(s2)
+            except Exception:
+                t = None
+    if t is None:
+        m = _ISO.search(s)
+        if m:
+            y, mo, d, hh, mi, ss, tz = m.groups()
+            off = 0
+            if tz and tz != "Z":
+                tz = tz.replace(":", "")
+                off = (int(tz[1:3]) * 3600 + int(tz[3:5]) * 60) * (1 if tz[0] == "+" else -1)
+            try:
+                dt = datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0),
+                              tzinfo=timezone(timedelta(seconds=off)))
+            except ValueError:
+                return None, None
+            return utc_iso(dt), _fmt_tz(off) if tz else None
+        return None, None
+    y, mo, d, hh, mi, ss, _, _, _, off = t
+    if y < 100:
+        y += 2000 if y < 50 else 1900
+    try:
+        dt = datetime(y, mo, d, hh, mi, min(ss, 59), tzinfo=timezone.utc)
+        if off is not None:
+            if abs(off) > 24 * 3600:
+                return None, None
+            dt = dt - timedelta(seconds=off)
+    except (ValueError, OverflowError):
+        return None, None
+    return utc_iso(dt), _fmt_tz(off)
+
+
+def normalize_msgid(text: str) -> str:
+    """A Message-ID without comments and without the white space obsolete syntax allows inside."""
+    t = text.strip()
+    if "(" in t:
+        t = _strip_comments(t).strip()
+    m = re.match(r"<([^<>]*)>", t)
+    if m:
+        return "<%s>" % "".join(m.group(1).split())
+    return t
+
+
+def parse_msgids(raw: str) -> List[str]:
+    """Message-IDs in a References/In-Reply-To value, in order (bare tokens when no brackets)."""
+    if "(" in raw:
+        raw = _strip_comments(raw)
+    ids = ["<%s>" % "".join(m.split()) for m in re.findall(r"<([^<>]*)>", raw)]
+    if ids:
+        return ids
+    return [w for w in raw.split() if "@" in w]

@@ -1,0 +1,313 @@
+"""`leaktriage show`: one item of a manifest, for people (Rich) or as its records; --raw bytes, checked."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from leaktriage.model import locator as L
+from leaktriage.manifest.reader import Manifest
+from leaktriage.manifest.summary_view import _bytes, _n
+
+LIMIT = 200  # children listed for a container (the rest are counted)
+
+
+@dataclass
+class Item:
+    locator: str
+    records: List[dict] = field(default_factory=list)      # the item's own records (file, message, part)
+    parts: List[dict] = field(default_factory=list)        # MIME entities of a message (nested included)
+    problems: List[dict] = field(default_factory=list)
+    children: List[dict] = field(default_factory=list)     # members / messages directly inside a file
+    more_children: int = 0
+    duplicates: List[dict] = field(default_factory=list)
+
+    def get(self, kind: str) -> Optional[dict]:
+        for r in self.records:
+            if r["record"] == kind:
+                return r
+        return None
+
+
+def collect(m: Manifest, loc: str) -> Item:
+    """One streaming pass: the item's records, its parts, problems, direct children, duplicate groups.
+
+    Lines that cannot concern the item are skipped before JSON decoding (the locator must appear in
+    them), but every line is still read, hashed and checked for truncation."""
+    item = Item(loc)
+    needle = json.dumps(loc, ensure_ascii=False)[1:-1].encode("utf-8")
+    hash_prefix = loc + "#"
+    bang_prefix = loc + "!"
+    for line, rec in m.records(raw=True, want=lambda line: needle in line):
+        if needle not in line:
+            continue
+        kind = rec["record"]
+        rloc = rec["locator"]
+        if rloc == loc and kind in ("file", "message", "part", "duplicate_group"):
+            item.records.append(rec)
+            continue
+        if kind == "part":
+            msg = rec.get("message", "")
+            if msg == loc or (msg.startswith(hash_prefix) and "!" not in msg[len(loc):]) or \
+                    (rloc.startswith(hash_prefix) and "!" not in rloc[len(loc):].split("!uu:")[0]):
+                item.parts.append(rec)
+            continue
+        if kind == "problem":
+            if rloc == loc or rloc.startswith(hash_prefix) or rloc.startswith(bang_prefix):
+                item.problems.append(rec)
+            continue
+        if kind == "duplicate_group":
+            if loc in (rec.get("members") or ()):
+                item.duplicates.append(rec)
+            continue
+        if kind in ("file", "message") and rec.get("parent") == loc and rloc != loc:
+            if len(item.children) < LIMIT:
+                item.children.append(rec)
+            else:
+                item.more_children += 1
+    return item
+
+
+def suggest(m: Manifest, loc: str) -> str:
+    """A hint when a locator is not found (a close locator, or the usual quoting mistake)."""
+    try:
+        L.parse(loc)
+    except L.LocatorError as exc:
+        return " (%s)" % exc
+    base = loc.split("!")[0].split("#")[0]
+    needle = json.dumps(base, ensure_ascii=False)[1:-1].encode("utf-8")
+    for line, rec in m.records(raw=True, want=lambda line: needle in line):
+        if needle in line and rec["record"] in ("file", "message") and rec["locator"].startswith(base):
+            return "; did you mean %r? (quote locators in the shell: they hold ! and #)" % rec["locator"]
+    return "; quote locators in the shell ('a.mbox!mbox:0'), they hold ! and #"
+
+
+# -- --raw ------------------------------------------------------------------------------------------
+
+class RawError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def expected_digest(item: Item) -> Optional[str]:
+    # a message's stored bytes, a part's decoded body, a file's content: resolve() returns exactly these
+    for kind in ("message", "part", "file"):
+        r = item.get(kind)
+        if r and r.get("sha256"):
+            return r["sha256"]
+    return None
+
+
+def raw_bytes(item: Item, root: str) -> bytes:
+    from leaktriage.cli.manifest_cmds import Failure
+    from leaktriage.manifest.reader import EXIT_DUMP, EXIT_INTEGRITY, EXIT_USAGE
+    from leaktriage.manifest.resolver import ResolveError, resolve
+    want = expected_digest(item)
+    if not want:
+        raise Failure("the manifest records no SHA-256 for %s (a multipart container, a link or an unread "
+                      "item): there is nothing to check its bytes against" % item.locator, EXIT_USAGE)
+    try:
+        data = resolve(root, item.locator)
+    except ResolveError as exc:
+        raise Failure("cannot read %s from the dump %s: %s" % (item.locator, root, exc), EXIT_DUMP)
+    got = hashlib.sha256(data).hexdigest()
+    if got != want:
+        raise Failure("refusing to write %s: its bytes in %s have SHA-256 %s but the manifest records %s "
+                      "(the dump changed since the scan; run leaktriage verify)" % (item.locator, root, got, want),
+                      EXIT_INTEGRITY)
+    return data
+
+
+# -- output -----------------------------------------------------------------------------------------
+
+def json_lines(item: Item) -> List[str]:
+    out = []
+    for r in item.records + item.parts + item.problems + item.children + item.duplicates:
+        out.append(json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    return out
+
+
+def _addr(lst) -> str:
+    out = []
+    for a in lst or ():
+        if a.get("name") and a.get("address"):
+            out.append("%s <%s>" % (a["name"], a["address"]))
+        else:
+            out.append(a.get("address") or a.get("name") or "")
+    return ", ".join(out)
+
+
+def _esc(s) -> str:
+    from rich.markup import escape
+    return escape("" if s is None else str(s))
+
+
+def _part_label(p: dict) -> str:
+    bits = ["[bold]%s[/]" % _esc(p.get("path")), _esc(p.get("content_type"))]
+    if p.get("filename"):
+        bits.append('"%s"' % _esc(p["filename"]))
+    if "size" in p:
+        bits.append(_bytes(p["size"]))
+    if p.get("magic") and p.get("magic") != p.get("content_type"):
+        bits.append("detected %s" % _esc(p["magic"]))
+    if p.get("charset"):
+        bits.append("charset %s (%s)" % (_esc(p["charset"]), _esc(p.get("charset_source"))))
+    if p.get("attachment"):
+        bits.append("[cyan]attachment[/]")
+    if p.get("mismatch"):
+        bits.append("[red]mismatch: %s[/]" % _esc(", ".join(p["mismatch"])))
+    if "uu_offset" in p:
+        bits.append("uuencoded")
+    if p.get("sha256"):
+        bits.append("[dim]sha256 %s[/]" % p["sha256"])
+    return "  ".join(bits)
+
+
+def _tree(parts: List[dict], root_label: str):
+    from rich.tree import Tree
+    tree = Tree(root_label)
+    nodes: Dict[str, object] = {}
+
+    def key(p):
+        path = p.get("path", "1")
+        return [int(x) for x in path.split(".") if x.isdigit()] + [1 if "uu_offset" in p else 0]
+
+    for p in sorted(parts, key=key):
+        path = p.get("path", "1")
+        if "uu_offset" in p:
+            parent = nodes.get(path, tree)
+        else:
+            parent = nodes.get(path.rpartition(".")[0], tree) if "." in path else tree
+        node = parent.add(_part_label(p))  # type: ignore[attr-defined]
+        if "uu_offset" not in p:
+            nodes[path] = node
+    return tree
+
+
+def render(item: Item, console, headers: bool = True) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich import box
+
+    msg = item.get("message")
+    f = item.get("file")
+    part = item.get("part")
+    grp = item.get("duplicate_group")
+    if grp and not (msg or f or part):
+        console.print("[bold]Duplicate group[/] (%s, %d copies), SHA-256 %s" % (
+            _esc(grp.get("kind")), grp.get("count", 0), _esc(grp.get("digest"))))
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        t.add_column("Member", overflow="fold")
+        for mloc in grp.get("members") or ():
+            t.add_row(_esc(mloc))
+        console.print(t)
+        return
+    g = Table.grid(padding=(0, 2))
+    g.add_column(style="bold", no_wrap=True)
+    g.add_column(overflow="fold")
+    g.add_row("Locator", _esc(item.locator))
+    kinds = [r["record"] for r in item.records]
+    g.add_row("Records", ", ".join(kinds))
+    if msg:
+        for label, key in (("Custodian", "custodian"), ("Mailbox", "mailbox"), ("Source", "source")):
+            if msg.get(key):
+                g.add_row(label, _esc(msg[key]))
+        g.add_row("Date", _esc(msg.get("date") or "(none)") + ("  [dim](%s)[/]" % _esc(msg["date_raw"])
+                                                             if msg.get("date_raw") else ""))
+        for label, key in (("From", "from"), ("Sender", "sender"), ("To", "to"), ("Cc", "cc"), ("Bcc", "bcc"),
+                           ("Reply-To", "reply_to")):
+            if msg.get(key):
+                g.add_row(label, _esc(_addr(msg[key])))
+        g.add_row("Subject", _esc(msg.get("subject") or "(none)"))
+        if msg.get("message_id"):
+            g.add_row("Message-ID", _esc(msg["message_id"]))
+        g.add_row("Size", "%s bytes, %s line endings" % (_n(msg.get("length", 0)), msg.get("line_endings", "?")))
+        g.add_row("SHA-256", msg.get("sha256", ""))
+        if msg.get("unquoted_sha256"):
+            g.add_row("Unquoted", msg["unquoted_sha256"])
+        g.add_row("Canonical", msg.get("canonical_sha256", ""))
+        if msg.get("dkim_summary") or msg.get("dkim"):
+            g.add_row("DKIM", _esc(msg.get("dkim_summary") or ", ".join(
+                str(d.get("verdict")) for d in msg.get("dkim") or ())))
+        if msg.get("reconstructed"):
+            g.add_row("Note", "[yellow]reconstructed by leaktriage from Outlook properties[/]")
+    if part and not msg:
+        for label, key in (("Message", "message"), ("Type", "content_type"), ("Detected", "magic"),
+                           ("File name", "filename"), ("Disposition", "disposition"), ("Encoding", "cte"),
+                           ("Charset", "charset")):
+            if part.get(key):
+                g.add_row(label, _esc(part[key]))
+        if "size" in part:
+            g.add_row("Size", "%s bytes (decoded)" % _n(part["size"]))
+        if part.get("sha256"):
+            g.add_row("SHA-256", part["sha256"])
+        if part.get("mismatch"):
+            g.add_row("Mismatch", "[red]%s[/]" % _esc(", ".join(part["mismatch"])))
+    if f and not msg:
+        for label, key in (("Custodian", "custodian"), ("Path", "path"), ("Entry", "entry"), ("Kind", "kind"),
+                           ("Type", "magic"), ("Parent", "parent"), ("Status", "status")):
+            if f.get(key):
+                g.add_row(label, _esc(f[key]))
+        if "size" in f:
+            g.add_row("Size", "%s bytes" % _n(f["size"]))
+        if f.get("sha256"):
+            g.add_row("SHA-256", f["sha256"])
+        if f.get("symlink_target"):
+            g.add_row("Target", _esc(f["symlink_target"]))
+        if f.get("name_flags"):
+            g.add_row("Name flags", "[red]%s[/]" % _esc(", ".join(f["name_flags"])))
+    title = "message" if msg else ("part" if part else "file")
+    console.print(Panel(g, title="leaktriage show: %s" % title, title_align="left", expand=False))
+
+    if msg and headers and msg.get("headers"):
+        t = Table(title="Headers (%d)" % len(msg["headers"]), title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
+        t.add_column("Field", no_wrap=True, style="bold")
+        t.add_column("Value", overflow="fold")
+        for h in msg["headers"]:
+            val = h.get("value") or h.get("raw")
+            if val is None and h.get("raw_b64"):
+                val = "(not UTF-8: base64 %s)" % h["raw_b64"]
+            t.add_row(_esc(h.get("name")), _esc(" ".join((val or "").split())))
+        console.print(t)
+    if item.parts:
+        console.print(_tree(item.parts, "MIME structure (%d entities)" % len(item.parts)))
+    if msg and msg.get("indicators"):
+        t = Table(title="Findings", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        t.add_column("Code", no_wrap=True)
+        t.add_column("Severity")
+        t.add_column("Evidence", overflow="fold")
+        for ind in msg["indicators"]:
+            t.add_row(_esc(ind.get("code")), _esc(ind.get("severity")), _esc(ind.get("evidence") or ind.get("explanation")))
+        console.print(t)
+    if item.children:
+        t = Table(title="Inside (%d%s)" % (len(item.children) + item.more_children,
+                                            ", first %d shown" % LIMIT if item.more_children else ""),
+                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        t.add_column("Record")
+        t.add_column("Locator", overflow="fold")
+        t.add_column("Size", justify="right")
+        for c in item.children:
+            t.add_row(c["record"], _esc(c["locator"]), _bytes(c.get("size", c.get("length", 0))))
+        console.print(t)
+    if item.problems:
+        t = Table(title="Problems (%d)" % len(item.problems), title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
+        t.add_column("Code", no_wrap=True)
+        t.add_column("Severity")
+        t.add_column("Where / what", overflow="fold")
+        for p in item.problems:
+            style = {"error": "red", "warning": "yellow"}.get(p.get("severity"), "")
+            where = "" if p["locator"] == item.locator else "%s\n" % _esc(p["locator"])
+            t.add_row(_esc(p["code"]), "[%s]%s[/]" % (style, p["severity"]) if style else p.get("severity", ""),
+                      where + _esc(p.get("message")))
+        console.print(t)
+    else:
+        console.print("No problems recorded for this item.")
+    for d in item.duplicates:
+        others = [x for x in d.get("members") or () if x != item.locator]
+        console.print("[bold]%s copy[/] of this message (%d in all): %s" % (
+            "Exact" if d.get("kind") == "exact" else "Same email,", d.get("count", 0),
+            _esc("; ".join(others[:5]) + (" ..." if len(others) > 5 else ""))))
