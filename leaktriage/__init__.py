@@ -6,7 +6,7 @@ Library use::
     result = scan("dump/", "manifest.jsonl", Options(workers=2))
     print(result.summary["messages"]["total"])
 """
-__version__ = "0.1.0"
+from leaktriage.version import __version__
 
 __all__ = ["scan", "Options", "ScanResult", "__version__"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
-from leaktriage import __version__
+from leaktriage.version import __version__
 from leaktriage.model import records
 from leaktriage.scanner.pipeline import Options, run_units
 from leaktriage.scanner.sinks import ManifestWriter, UsageError, write_sidecars
@@ -161,7 +161,7 @@ def _versions() -> dict:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    from leaktriage.content.filetypes import magic_version
+    from leaktriage.content.types import magic_version
     mv = magic_version()
     if mv:
         out["libmagic"] = mv

@@ -11,7 +11,7 @@ sys.path.insert(0, str(REPO))
 import dkim  # noqa: E402
 
 from leaktriage.auth import KeyStore, analyse_message, verify_arc  # noqa: E402
-from leaktriage.auth import _testkit as T  # noqa: E402
+from support import dkim_testkit as T  # noqa: E402
 
 CORPORA = Path(os.environ.get("LEAKTRIAGE_CORPORA") or REPO.parent / "shared" / "corpora")
 

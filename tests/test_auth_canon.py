@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from leaktriage.auth import _message as M  # noqa: E402
+from leaktriage.auth import canonical as M  # noqa: E402
 
 CORPORA = Path(os.environ.get("LEAKTRIAGE_CORPORA") or REPO.parent / "shared" / "corpora")
 VECTORS = CORPORA / "mailgun-flanker" / "tests" / "fixtures" / "messages" / "dkim"

@@ -14,7 +14,8 @@ from hypothesis import example, given, settings, strategies as st
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from leaktriage.auth import docmeta, document_indicators, script_of  # noqa: E402
+from leaktriage.auth import document_indicators, script_of  # noqa: E402
+from leaktriage.content.docmeta import docmeta  # noqa: E402
 
 CORPORA = Path(os.environ.get("LEAKTRIAGE_CORPORA") or REPO.parent / "shared" / "corpora")
 TNEF = "jstedfast-mimekit/UnitTests/TestData/tnef"
@@ -139,7 +140,7 @@ def test_script_of_shortcuts_agree_with_unicode_names():
     import importlib
     import random
     import unicodedata
-    D = importlib.import_module("leaktriage.auth.docmeta")
+    D = importlib.import_module("leaktriage.auth.documents")
 
     def by_names(text):
         counts = {}
@@ -173,7 +174,7 @@ def test_pdf_scans_match_the_regex_definitions(buf):
     """The one-pass landmark scan of the PDF reader gives what the plain regular expressions give:
     the last finditer match per key, the %%EOF count, the first XMP packet."""
     import importlib
-    dm = importlib.import_module("leaktriage.auth.docmeta")
+    dm = importlib.import_module("leaktriage.content.docmeta")
     x = re.search(rb"<x:xmpmeta.*?</x:xmpmeta>", buf, re.S)
     for limit in (dm._PDF_MAX_CANDIDATES, 2):      # the landmark path and the hostile-input path
         with pytest.MonkeyPatch.context() as mp:

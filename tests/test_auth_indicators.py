@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from leaktriage.auth import CODES, KeyStore, analyse_message, org_domain  # noqa: E402
-from leaktriage.auth import _testkit as T  # noqa: E402
+from support import dkim_testkit as T  # noqa: E402
 from leaktriage.auth.received import parse_received, parse_received_chain, received_indicators  # noqa: E402
 from leaktriage.auth.timestamps import gmail_boundary_time, hidden_timestamps, message_id_style, thread_index_time, timestamp_indicators, x_received_time
 

@@ -6,7 +6,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from leaktriage.auth import KeyStore, analyse_message, recover_keys, verify_dkim, write_keystore  # noqa: E402
-from leaktriage.auth import _testkit as T  # noqa: E402
+from support import dkim_testkit as T  # noqa: E402
 from leaktriage.auth.dkimverify import parse_key_record  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage.content import filetypes
+from leaktriage.content import pages, sniff
 from leaktriage.model import locator, problems  # noqa: E402
 from leaktriage.containers import archives, codes, emlx, tnef  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402
@@ -70,25 +70,6 @@ def test_fixtures_are_deterministic_and_small():
     assert total < 1 << 20
 
 
-@pytest.mark.parametrize("name,kind", [
-    ("bomb.zip", "zip"), ("nested.tar.gz", "gzip"), ("hostile.tar", "tar"), ("archive.7z", "7z"),
-    ("single.eml.bz2", "bzip2"), ("single.eml.xz", "xz"), ("stored.rar", "rar"), ("long-name.tnef", "tnef"),
-    ("message.emlx", "emlx"), ("zip64.zip", "zip"), ("truncated.zip", "zip"),
-])
-def test_sniff(name, kind):
-    assert archives.sniff_container(fx(name)) == kind
-
-
-def test_sniff_negative():
-    assert archives.sniff_container(b"From: a@b\r\n\r\nhello") is None
-    assert archives.sniff_container(b"") is None
-    # OLE2 without Outlook streams is "ole", not "msg"
-    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 22 + b"\x09\x00" + b"\x00" * 16 + b"\x00\x00\x00\x00" + b"\x00" * 460
-    assert archives.sniff_container(ole) == "ole"
-    assert archives.sniff_container(ole + "__substg1.0_0037001F".encode("utf-16-le")) == "msg"
-    assert archives.sniff_container(b"!BDN\x00\x00\x00\x00SM\x17\x00") == "pst"
-
-
 def test_zip_bomb_stops_at_ratio_without_expanding():
     items, ctx = run(archives.read_zip, fx("bomb.zip"))
     (ch,) = children(items)
@@ -116,7 +97,7 @@ def drive(data, loc, ctx_limits, depth=0, shared=None, out=None):
     """A miniature pipeline: sniff, read, recurse (the real one is pipeline.py)."""
     shared = shared if shared is not None else {"expanded": 0, "problems": []}
     out = out if out is not None else []
-    kind = archives.sniff_container(data)
+    kind = sniff.container_kind(data)
     if kind not in READERS:
         out.append((loc, data))
         return out, shared
@@ -215,7 +196,7 @@ def test_every_truncation_never_raises():
     for name in ("traversal.zip", "zip64.zip", "nested.tar.gz", "archive.7z", "single.eml.bz2", "single.eml.xz",
                  "hostile.tar", "stored.rar", "long-name.tnef", "message.emlx"):
         data = fx(name)
-        kind = archives.sniff_container(data)
+        kind = sniff.container_kind(data)
         for cut in range(0, len(data), max(1, len(data) // 40)):
             run(READERS[kind], data[:cut])
             run(READERS[kind], data[:cut] + b"\xff" * 7 + data[cut + 7:])
@@ -393,7 +374,7 @@ def test_random_mutations_never_raise():
         data = bytearray(blobs[which])
         for pos, val in flips:
             data[pos % len(data)] = val
-        kind = archives.sniff_container(bytes(blobs[which]))
+        kind = sniff.container_kind(bytes(blobs[which]))
         run(READERS[kind], bytes(data))
 
     check()
@@ -454,11 +435,11 @@ def test_map_stream_reads_like_a_file(tmp_path):
 
 
 def _releases(monkeypatch):
-    """Record every (start, end) handed to filetypes.release, still releasing."""
-    from leaktriage.content import filetypes
+    """Record every (start, end) handed to pages.release, still releasing."""
+    from leaktriage.content import pages
     calls = []
-    real = filetypes.release
-    monkeypatch.setattr(filetypes, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
+    real = pages.release
+    monkeypatch.setattr(pages, "release", lambda d, a, b: (calls.append((a, b)), real(d, a, b)))
     return calls
 
 
@@ -472,7 +453,7 @@ def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
         s = archives.io_stream(m)
         got = b"".join(iter(lambda: s.read(1 << 16), b""))
         assert got == payload
-        assert calls and max(b for a, b in calls) >= len(payload) - (filetypes.ReleaseBehind.STEP + 2 * 65536)
+        assert calls and max(b for a, b in calls) >= len(payload) - (pages.ReleaseBehind.STEP + 2 * 65536)
         assert sum(b - a for a, b in calls) <= len(payload)       # each page released once
         s.seek(0)                                                  # read again: still right
         assert s.read(1000) == payload[:1000]
@@ -512,7 +493,7 @@ def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch)
     finally:
         m.close()
         fh.close()
-    assert calls and max(b for a, b in calls) >= path.stat().st_size - (filetypes.ReleaseBehind.STEP + 2 * 65536)
+    assert calls and max(b for a, b in calls) >= path.stat().st_size - (pages.ReleaseBehind.STEP + 2 * 65536)
     assert sum(b - a for a, b in calls) <= path.stat().st_size
 
 

@@ -19,6 +19,7 @@ sys.path.insert(0, ROOT)
 
 from leaktriage.model import locator  # noqa: E402
 from leaktriage.containers import codes, outlook, tnef  # noqa: E402
+from leaktriage.content import sniff  # noqa: E402
 from leaktriage.containers.base import Child, Context, Problem  # noqa: E402
 
 CORPORA = os.environ.get("LEAKTRIAGE_CORPORA") or os.path.join(ROOT, "..", "shared", "corpora")
@@ -271,15 +272,15 @@ def test_msg_embedded_message_becomes_rfc822():
 
 
 def test_sniff_corpus_files():
-    from leaktriage.containers import archives
     for rel, kind in (("teammsgextractor-msg-extractor/example-msg-files/export-results/unicode.msg", "msg"),
                       ("aquasync-ruby-msg/test/note.msg", "msg"),
                       ("spamscope-mail-parser/tests/mails/mail_outlook_1", "msg"),
                       ("aquasync-ruby-msg/test/pst/msgInMsg.pst", "pst"),
                       ("rjohnsondev-java-libpst/src/test/resources/passworded.pst", "pst"),
                       ("jstedfast-mimekit/UnitTests/TestData/tnef/winmail.tnef", "tnef"),
-                      ("apache-james-mime4j/core/src/test/resources/testmsgs/simple-attachment.msg", None)):
+                      ("apache-james-mime4j/core/src/test/resources/testmsgs/simple-attachment.msg", "message")):
         path = corpus(*rel.split("/"))
         if not os.path.exists(path):
             continue
-        assert archives.sniff_container(read(path)[:65536]) == kind, rel
+        data = read(path)
+        assert sniff.sniff(data, len(data))[0] == kind, rel

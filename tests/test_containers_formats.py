@@ -10,6 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from leaktriage.containers import archives, codes, emlx, outlook, tnef  # noqa: E402
+from leaktriage.content import sniff  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402
 
 FIX = os.path.join(ROOT, "tests", "fixtures", "containers")
@@ -40,7 +41,7 @@ def test_tnef_long_name_and_body():
 def test_tnef_nested():
     items, _ = run(tnef.read_tnef, fx("nested.tnef"))
     ch = [i for i in items if isinstance(i, Child)]
-    assert ch[0].name == "WINMAIL.DAT" and archives.sniff_container(ch[0].data) == "tnef"
+    assert ch[0].name == "WINMAIL.DAT" and sniff.container_kind(ch[0].data) == "tnef"
     inner, _ = run(tnef.read_tnef, ch[0].data)
     assert [c.name for c in inner if isinstance(c, Child)][0] == "Quarterly report 2017.pdf"
 
@@ -53,8 +54,6 @@ def test_tnef_limits_and_garbage():
 
 
 def test_emlx():
-    assert emlx.looks_like_emlx(fx("message.emlx"))
-    assert not emlx.looks_like_emlx(b"123\nnot a header line\n")
     items, _ = run(emlx.read_emlx, fx("message.emlx"))
     (ch,) = items
     assert ch.segment == "emlx:message" and ch.kind == "message"

@@ -3,7 +3,7 @@ import json
 
 from click.testing import CliRunner
 
-from leaktriage.auth import _testkit as tk
+from support import dkim_testkit as tk
 from leaktriage.cli.main import cli
 
 

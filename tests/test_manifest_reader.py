@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from conftest import SAMPLES
 from leaktriage.model import records
 from leaktriage.cli.main import cli
-from leaktriage.manifest.reader import EXIT_MANIFEST, EXIT_SCHEMA, Manifest, ManifestError, SchemaVersionError, check_manifest_digest, top_path
+from leaktriage.errors import EXIT_MANIFEST, EXIT_SCHEMA, ManifestError, SchemaVersionError
+from leaktriage.manifest.reader import Manifest, check_manifest_digest, top_path
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ again, which would make every release walk the page tables of everything before 
 import mmap
 
 from conftest import by_kind, scan_records
-from leaktriage.content import filetypes
+from leaktriage.content import pages
 from leaktriage.mail import mbox
 from leaktriage.scanner import pipeline
 
@@ -19,13 +19,13 @@ def small_messages_mbox(n: int) -> bytes:
 
 def recording(monkeypatch):
     calls = []
-    real = filetypes.release
+    real = pages.release
 
     def spy(data, start, end):
         if isinstance(data, mmap.mmap):
             calls.append((start, end))
         return real(data, start, end)
-    monkeypatch.setattr(filetypes, "release", spy)
+    monkeypatch.setattr(pages, "release", spy)
     return calls
 
 
@@ -38,7 +38,7 @@ def test_split_releases_behind_a_walk_over_small_messages(tmp_path, monkeypatch)
         sp = mbox.split(mm, 0, len(mm))
     assert len(sp.entries) == 40000
     covered_to = max(end for start, end in calls)
-    assert covered_to >= len(data) - (filetypes.ReleaseBehind.STEP + 2 * 65536)
+    assert covered_to >= len(data) - (pages.ReleaseBehind.STEP + 2 * 65536)
     assert all(b >= a for a, b in calls)
 
 

@@ -4,7 +4,7 @@ import re
 
 from hypothesis import example, given, settings, strategies as st
 
-from leaktriage.content import sniff
+from leaktriage.content import mailshape
 from leaktriage.auth import dkimverify
 
 PIECES = st.sampled_from([b"DKIM-Signature", b"dkim-signature", b"xdkim-signature", b"ARC-Seal", b"arc-",
@@ -31,11 +31,11 @@ def test_has_header_matches_regex(pieces):
 
 
 def regex_looks_like_message(prefix):
-    p = sniff._strip_bom(prefix).lstrip(b" \t\r\n")
+    p = mailshape.strip_bom(prefix).lstrip(b" \t\r\n")
     if p.startswith(b"From ") and not p.startswith(b"From: "):
         nl = p.find(b"\n")
         p = p[nl + 1:] if nl >= 0 else b""
-    if not sniff.HEADER_LINE.match(p):
+    if not mailshape.HEADER_LINE.match(p):
         return False
     end = min(len(p), 16384)
     m = re.search(rb"\r?\n\r?\n", p[:end])
@@ -43,20 +43,20 @@ def regex_looks_like_message(prefix):
     if b"\x00" in block[:512]:
         return False
     lines = block.split(b"\n")[:60]
-    good = sum(1 for ln in lines if sniff.HEADER_LINE.match(ln) or ln[:1] in (b" ", b"\t"))
+    good = sum(1 for ln in lines if mailshape.HEADER_LINE.match(ln) or ln[:1] in (b" ", b"\t"))
     if good < max(1, len(lines) // 2):
         return False
     if block[:6].upper() == b"BEGIN:":
         return False
-    names = {m.group(1).lower() for m in sniff.KNOWN.finditer(block)}
-    return len(names) >= 2 or (len(names) == 1 and bool(sniff.KNOWN.match(p)))
+    names = {m.group(1).lower() for m in mailshape.KNOWN.finditer(block)}
+    return len(names) >= 2 or (len(names) == 1 and bool(mailshape.KNOWN.match(p)))
 
 
 @settings(max_examples=5000, deadline=None)
 @given(st.lists(PIECES, max_size=30))
 def test_looks_like_message_matches_definition(pieces):
     raw = b"".join(pieces)
-    assert sniff.looks_like_message(raw) == regex_looks_like_message(raw)
+    assert mailshape.looks_like_message(raw) == regex_looks_like_message(raw)
 
 
 LINES = st.sampled_from([b"Subject: x", b"X-A: 1", b" folded", b"\tmore", b"not a header", b"", b"a:b",
@@ -69,4 +69,4 @@ LINES = st.sampled_from([b"Subject: x", b"X-A: 1", b" folded", b"\tmore", b"not 
 def test_looks_like_message_matches_definition_on_long_header_blocks(lines, eol):
     """Blocks longer than the 60 lines the sniffer judges."""
     raw = eol.join(lines)
-    assert sniff.looks_like_message(raw) == regex_looks_like_message(raw)
+    assert mailshape.looks_like_message(raw) == regex_looks_like_message(raw)

@@ -93,7 +93,7 @@ def test_streamed_base64_equals_whole_decode_at_any_chunk_size(payload, chunk, s
 def test_streamed_decode_with_invalid_characters_equals_the_repairing_decoder(payload, junk, chunk):
     """A large base64 body with stray characters is decoded in chunks with the result, decoder
     name and problem of the whole-body repairing decoder (or handed back to it: None)."""
-    from leaktriage.content import filetypes
+    from leaktriage.content import digests as digesting
     from leaktriage.mail import mime
     enc = bytearray(b"\n".join(base64.b64encode(payload)[i:i + 30] for i in range(0, len(payload) * 2, 30)))
     for pos, j in junk:
@@ -108,4 +108,4 @@ def test_streamed_decode_with_invalid_characters_equals_the_repairing_decoder(pa
         return
     size, digests, head, got_decoder, got_probs = got
     assert (size, digests["sha256"], got_decoder, got_probs) == \
-        (len(data), filetypes.digests(data)["sha256"], decoder, probs)
+        (len(data), digesting.digests(data)["sha256"], decoder, probs)

@@ -6,7 +6,7 @@ KeyStoreError on a bad key store file, which is the caller's input, not the dump
 """
 import importlib
 
-from leaktriage.auth.docmeta import docmeta, document_indicators, script_of  # light (stdlib only); name = submodule
+from leaktriage.auth.documents import document_indicators, script_of  # light (stdlib only)
 
 # Loaded on first use: importing leaktriage.auth.codes (the problem-code table) must not pull in
 # dkimpy and dnspython, which cost ~200 ms of start-up for commands that never verify anything.
@@ -27,6 +27,6 @@ def __getattr__(name):
 
 
 __all__ = ["analyse_message", "dkim_summary", "CODES", "coverage_indicators", "org_domain", "VERDICTS",
-           "verify_arc", "verify_dkim", "docmeta", "document_indicators", "script_of", "recover_keys",
+           "verify_arc", "verify_dkim", "document_indicators", "script_of", "recover_keys",
            "write_keystore", "DERIVED", "KeyStore", "KeyStoreError", "parse_received",
            "parse_received_chain", "received_indicators", "hidden_timestamps", "timestamp_indicators"]

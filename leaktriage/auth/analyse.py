@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from leaktriage.auth.codes import indicator
 from leaktriage.auth.coverage import coverage_indicators
 from leaktriage.auth.dkimverify import verify_arc, verify_dkim
-from leaktriage.auth.docmeta import document_indicators
+from leaktriage.auth.documents import document_indicators
 from leaktriage.auth.keystore import KeyStore
 from leaktriage.auth.received import parse_date, parse_received_chain, receipt_time, received_indicators
 from leaktriage.auth.timestamps import hidden_timestamps, timestamp_indicators
@@ -128,3 +128,25 @@ def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
         except Exception as e:
             ind.append(_internal("documents", e))
     return result
+
+
+def authenticate_record(msg: dict, data: bytes, decoded_values, docs: list, *, keystore: Optional[KeyStore] = None,
+                        dns: bool = False) -> None:
+    """DKIM/ARC verdicts, the Received chain, hidden timestamps and tampering indicators, written
+    into a message record (what the scanner passes to leaktriage.mail.message.analyse as `auth`)."""
+    res = analyse_message(data, decoded_values, keystore=keystore, dns=dns, docs=docs or None,
+                          eol=msg.get("line_endings"))
+    if res.get("dkim"):
+        msg["dkim"] = res["dkim"]
+        msg["dkim_summary"] = res["dkim_summary"]
+    arc = res.get("arc") or {}
+    if arc.get("verdict") not in (None, "none"):
+        msg["arc"] = arc
+    if res.get("received"):
+        msg["received"] = res["received"]
+        if res.get("received_at"):
+            msg["received_at"] = res["received_at"]
+    if res.get("hidden_timestamps"):
+        msg["hidden_timestamps"] = res["hidden_timestamps"]
+    if res.get("indicators"):
+        msg["indicators"] = res["indicators"]

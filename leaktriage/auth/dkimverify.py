@@ -20,7 +20,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
-from leaktriage.auth import _message as M
+from leaktriage.auth import canonical as M
 from leaktriage.auth.keystore import KeyStore
 
 try:  # dkimpy is the engine for tag and key parsing and for ARC
@@ -33,7 +33,7 @@ except Exception:  # pragma: no cover - dkimpy is a hard dependency
 VERDICTS = ("pass", "pass-weak-key", "body-hash-mismatch", "signature-mismatch", "no-key",
             "expired", "malformed", "unsupported-algorithm")
 
-_HASHES = {"rsa-sha256": "sha256", "rsa-sha1": "sha1", "ed25519-sha256": "sha256"}
+ALGORITHM_HASHES = {"rsa-sha256": "sha256", "rsa-sha1": "sha1", "ed25519-sha256": "sha256"}
 _DIGESTINFO = {
     "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
     "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
@@ -47,7 +47,7 @@ def _s(b: Optional[bytes]) -> Optional[str]:
     return None if b is None else b.decode("utf-8", "replace")
 
 
-def _b64(v: bytes) -> Optional[bytes]:
+def strict_b64decode(v: bytes) -> Optional[bytes]:
     v = re.sub(rb"\s+", b"", v)
     if not _B64.match(v) or len(v) % 4:
         return None
@@ -124,7 +124,7 @@ def parse_key_record(txt: Any) -> Dict[str, Any]:
     if re.sub(rb"\s+", b"", p) == b"":
         out["error"] = "key revoked (empty p=)"
         return out
-    pb = _b64(p)
+    pb = strict_b64decode(p)
     if pb is None:
         out["error"] = "key record p= is not base64"
         return out
@@ -274,8 +274,8 @@ def _verify_one(index: int, sig_header: M.Header, headers: List[M.Header], body:
         return done("malformed", "missing required tag(s): %s" % ", ".join(m + "=" for m in missing))
     if tags[b"v"].strip() != b"1":
         return done("malformed", "v= is not 1 (%s)" % _s(tags[b"v"]))
-    sig_bytes = _b64(tags[b"b"])
-    bh_bytes = _b64(tags[b"bh"])
+    sig_bytes = strict_b64decode(tags[b"b"])
+    bh_bytes = strict_b64decode(tags[b"bh"])
     if not sig_bytes:
         return done("malformed", "b= is not valid base64")
     if bh_bytes is None:
@@ -295,7 +295,7 @@ def _verify_one(index: int, sig_header: M.Header, headers: List[M.Header], body:
         return done("malformed", "h= does not list From: RFC 6376 6.1.1 makes this signature invalid")
 
     a = (res["a"] or "").strip().lower()
-    if a not in _HASHES:
+    if a not in ALGORITHM_HASHES:
         return done("unsupported-algorithm", "signature algorithm a=%s is not supported" % res["a"])
     c = (res["c"] or "simple/simple").strip().lower()
     parts = c.split("/")
@@ -326,7 +326,7 @@ def _verify_one(index: int, sig_header: M.Header, headers: List[M.Header], body:
     res["key_bits"] = key["bits"]
     if key["k"] != a.split("-")[0]:
         return done("no-key", "key for %s is k=%s, the signature is a=%s" % (name, key["k"], a))
-    hashname = _HASHES[a]
+    hashname = ALGORITHM_HASHES[a]
     if key["h"] is not None and hashname not in key["h"]:
         return done("unsupported-algorithm", "key record h=%s does not allow %s" % (":".join(key["h"]), hashname))
 
@@ -493,7 +493,7 @@ def verify_arc(raw: bytes, keystore: Optional[KeyStore] = None, *, dns: bool = F
                     result.update(verdict="malformed", reason="%s i=%d tag list cannot be parsed" % (nm, i))
                     return result
                 for tag in ((b"b", b"bh") if which == "ams" else (b"b",)):
-                    if tag not in t or not _b64(t[tag]):
+                    if tag not in t or not strict_b64decode(t[tag]):
                         result["sets"].append(info)
                         result.update(verdict="malformed", reason="%s i=%d: %s= is missing or not valid base64" % (nm, i, tag.decode()))
                         return result

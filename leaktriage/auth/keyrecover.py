@@ -20,8 +20,8 @@ import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from leaktriage.auth import _message as M
-from leaktriage.auth.dkimverify import _b64, emsa_pkcs1_v15, signed_header_data, _HASHES
+from leaktriage.auth import canonical as M
+from leaktriage.auth.dkimverify import ALGORITHM_HASHES, emsa_pkcs1_v15, signed_header_data, strict_b64decode
 from leaktriage.auth.keystore import DERIVED
 
 try:
@@ -60,7 +60,7 @@ def collect_signatures(messages: Iterable[bytes]) -> Dict[Tuple[str, str, int], 
                     continue
                 d = tags[b"d"].strip().lower().decode("ascii")
                 s = tags[b"s"].strip().decode("ascii")
-                sig = _b64(tags[b"b"])
+                sig = strict_b64decode(tags[b"b"])
                 hnames = [x.strip().lower() for x in tags[b"h"].decode("ascii", "replace").split(":") if x.strip()]
                 c = tags.get(b"c", b"simple/simple").strip().lower().decode("ascii")
                 halg = c.split("/")[0]
@@ -71,7 +71,7 @@ def collect_signatures(messages: Iterable[bytes]) -> Dict[Tuple[str, str, int], 
             if sig in seen:
                 continue          # the same signed message stored twice proves nothing more
             seen.add(sig)
-            hashname = _HASHES[a]
+            hashname = ALGORITHM_HASHES[a]
             digest = getattr(hashlib, hashname)(signed_header_data(headers, h, hnames, halg)).digest()
             em = emsa_pkcs1_v15(digest, hashname, len(sig))
             if em is None:

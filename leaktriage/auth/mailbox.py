@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 from leaktriage.model import records
 from leaktriage.auth.codes import indicator
-from leaktriage.auth.docmeta import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, _t, script_of
+from leaktriage.auth.documents import BATCH_MIN_DOCS, BATCH_WINDOW, OLD_AGE, parse_utc, script_of
 from leaktriage.auth.received import iso
 
 NAME_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
@@ -142,10 +142,10 @@ def batch_modified(docs: List[Doc]) -> List[dict]:
         key = d[2] or d[1]
         if key in seen:
             continue
-        cr, mod = _t(d[7]), _t(d[8])
+        cr, mod = parse_utc(d[7]), parse_utc(d[8])
         if cr is None or mod is None:
             continue
-        ref = _t(d[9]) or mod
+        ref = parse_utc(d[9]) or mod
         if ref - cr < OLD_AGE:
             continue
         seen.add(key)

@@ -1,9 +1,10 @@
 """`leaktriage keys ...`: DKIM key stores, including keys derived from the dump itself."""
 from __future__ import annotations
 
-import json
-
 import click
+
+from leaktriage.errors import UsageError
+from leaktriage.manifest.reader import Manifest
 
 
 @click.group()
@@ -43,25 +44,20 @@ def recover(manifest, dump, output, per_key, include_all):
     from leaktriage.manifest.resolver import ResolveError, resolve
     from leaktriage.scanner.sinks import inside
     if inside(output, dump):
-        raise click.UsageError("refusing to write %s inside the dump" % output)
+        raise UsageError("refusing to write %s inside the dump" % output)
     wanted = {}
-    with open(manifest, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                raise click.ClickException("%s line %d is not JSON" % (manifest, n))
-            if rec.get("record") != "message" or not rec.get("dkim"):
+    for rec in Manifest(manifest).records(want=lambda line: b'"dkim":' in line):
+        if rec["record"] != "message" or not rec.get("dkim"):
+            continue
+        for sig in rec["dkim"]:
+            if not (sig.get("d") and sig.get("s")):
                 continue
-            for sig in rec["dkim"]:
-                if not (sig.get("d") and sig.get("s")):
-                    continue
-                if sig.get("verdict") != "no-key" and not include_all:
-                    continue
-                key = (sig["d"].lower(), sig["s"])
-                lst = wanted.setdefault(key, [])
-                if len(lst) < per_key and rec["locator"] not in lst:
-                    lst.append(rec["locator"])
+            if sig.get("verdict") != "no-key" and not include_all:
+                continue
+            key = (sig["d"].lower(), sig["s"])
+            lst = wanted.setdefault(key, [])
+            if len(lst) < per_key and rec["locator"] not in lst:
+                lst.append(rec["locator"])
     if not wanted:
         click.echo("No signatures without a key in %s: nothing to recover." % manifest, err=True)
         write_keystore(output, [])

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from leaktriage.errors import EXIT_OK, EXIT_USAGE
+
 FORMATS = ("auto", "table", "jsonl", "locators")
 SORTS = ("newest", "oldest", "relevance")
 

@@ -12,9 +12,12 @@ import sys
 
 import click
 
-from leaktriage import __version__
+from leaktriage.cli.outcome import guarded
+from leaktriage.errors import EXIT_INTERRUPTED, UsageError
+from leaktriage.version import __version__
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Click's own outcomes pass through the guard untouched (it prints their usage messages itself)
+CLICK_OUTCOMES = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
 
 def _workers_default() -> int:
@@ -48,6 +51,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         cmd = super().get_command(ctx, name)
         return cmd if cmd is not None else self._load(name)
+
+    def invoke(self, ctx):
+        """Every command ends the same way: failures become one line and their exit code."""
+        return guarded(lambda: click.Group.invoke(self, ctx), passthrough=CLICK_OUTCOMES)
 
     def _load(self, name):
         spec = LAZY_COMMANDS.get(name)
@@ -120,7 +127,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
       leaktriage scan ./dump -o m.jsonl --resume     # after Ctrl-C, kill or a crash
       leaktriage scan ./dump -o m.jsonl --dkim-keys keys.json --db triage.db
     """
-    from leaktriage.api import Options, UsageError, scan as do_scan
+    from leaktriage.api import Options, scan as do_scan
     from leaktriage.containers import Limits
     algos = []
     for h in hashes.split(","):
@@ -141,15 +148,8 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
                    keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns,
                    item_timeout=item_timeout)
     tty = sys.stderr.isatty()
-    try:
-        res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,
-                      argv=sys.argv[1:], resume=resume)
-    except UsageError as exc:
-        click.echo("leaktriage: error: %s" % exc, err=True)
-        sys.exit(EXIT_USAGE)
-    except OSError as exc:
-        click.echo("leaktriage: error: %s" % exc, err=True)
-        sys.exit(EXIT_ERROR)
+    res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,
+                  argv=sys.argv[1:], resume=resume)
     if res.interrupted:
         if output == "-":
             click.echo("leaktriage: interrupted; the manifest written so far is partial (no summary record).",
@@ -159,13 +159,13 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
                        "To finish the scan, run the same command with --resume." % (output, res.units_done), err=True)
         sys.exit(EXIT_INTERRUPTED)
     if not quiet and not no_report:
-        from leaktriage.manifest.summary_view import make_console, render
+        from leaktriage.console import make_console
+        from leaktriage.manifest.summary_view import render
         render(res.summary, make_console(), manifest=None if output == "-" else output,
                digest=res.manifest_sha256)
     if db:
         if output == "-":
-            click.echo("leaktriage: error: --db needs the manifest in a file (-o FILE)", err=True)
-            sys.exit(EXIT_USAGE)
+            raise UsageError("--db needs the manifest in a file (-o FILE)")
         from leaktriage.search.build import index_scan
         stats = index_scan(output, dump, db)
         if not quiet:
@@ -185,11 +185,7 @@ def schema():
 
 
 def main():
-    try:
-        cli(prog_name="leaktriage")
-    except KeyboardInterrupt:
-        click.echo("leaktriage: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    guarded(lambda: cli(prog_name="leaktriage"), passthrough=CLICK_OUTCOMES)
 
 
 if __name__ == "__main__":

@@ -15,71 +15,19 @@ from typing import Optional
 
 import click
 
-from leaktriage.manifest.reader import EXIT_DUMP, EXIT_ERROR, EXIT_INTEGRITY, EXIT_INTERRUPTED, EXIT_MANIFEST, EXIT_NOT_FOUND, EXIT_USAGE, Manifest, ManifestError
-
-EXIT_CODES_HELP = ("Exit codes: 0 done, 2 usage error, 3 manifest truncated/edited/not a manifest, 4 manifest "
-                   "from a newer leaktriage, 5 digest mismatch, 6 dump or item not found.")
-
-
-class Failure(Exception):
-    """A clean failure: message for people and an exit code."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
+from leaktriage.console import make_console
+from leaktriage.errors import (EXIT_DUMP, EXIT_INTEGRITY, DumpError, IntegrityError, LeaktriageError,
+                               ManifestError, NotFoundError, UsageError)
+from leaktriage.manifest.reader import Manifest
 
 
 def _console(stderr: bool = True, file=None, width: Optional[int] = None):
-    from rich.console import Console
-    no_color = bool(os.environ.get("NO_COLOR")) or None
-    if file is not None:
-        return Console(file=file, width=width or 100, no_color=True, color_system=None, highlight=False,
-                       soft_wrap=False, emoji=False)
-    return Console(stderr=stderr, width=width, no_color=no_color, highlight=False, soft_wrap=False, emoji=False)
+    return make_console(stderr=stderr, width=width, file=file)
 
 
 def _say(msg: str, quiet: bool = False) -> None:
     if not quiet:
         click.echo(msg, err=True)
-
-
-def handle_errors(fn):
-    """Turn expected failures into one line on stderr and a documented exit code (no traceback)."""
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        from leaktriage.manifest.export import FilterError
-        try:
-            return fn(*a, **kw)
-        except ManifestError as exc:
-            click.echo("leaktriage: error: %s" % exc, err=True)
-            sys.exit(exc.exit_code)
-        except FilterError as exc:
-            click.echo("leaktriage: error: %s" % exc, err=True)
-            sys.exit(EXIT_USAGE)
-        except Failure as exc:
-            click.echo("leaktriage: error: %s" % exc, err=True)
-            sys.exit(exc.code)
-        except BrokenPipeError:
-            # the reader went away (| head): not an error
-            try:
-                sys.stdout = None  # type: ignore[assignment]
-            finally:
-                os._exit(0)
-        except KeyboardInterrupt:
-            click.echo("leaktriage: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except click.ClickException:
-            raise
-        except OSError as exc:
-            click.echo("leaktriage: error: %s" % exc, err=True)
-            sys.exit(EXIT_ERROR)
-        except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only on request
-            if os.environ.get("LEAKTRIAGE_DEBUG"):
-                raise
-            click.echo("leaktriage: internal error: %s: %s (set LEAKTRIAGE_DEBUG=1 for the traceback and "
-                       "please report it)" % (type(exc).__name__, exc), err=True)
-            sys.exit(EXIT_ERROR)
-    return wrapper
 
 
 class _Utf8Out:
@@ -112,15 +60,15 @@ def _dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
         run = m.run_record()
         recorded = run.get("dump_root") if run else None
         if not recorded:
-            raise Failure("%s needs the dump: pass --dump DIR (or set LEAKTRIAGE_DUMP)" % needed_for, EXIT_USAGE)
+            raise UsageError("%s needs the dump: pass --dump DIR (or set LEAKTRIAGE_DUMP)" % needed_for)
         if not os.path.isdir(recorded):
-            raise Failure("the dump was scanned at %s, which no longer exists: if it moved, pass its new "
-                          "location with --dump DIR" % recorded, EXIT_DUMP)
+            raise DumpError("the dump was scanned at %s, which no longer exists: if it moved, pass its new "
+                          "location with --dump DIR" % recorded)
         return recorded
     if not os.path.exists(dump):
-        raise Failure("dump folder %s does not exist (if the dump moved, pass its new location)" % dump, EXIT_DUMP)
+        raise DumpError("dump folder %s does not exist (if the dump moved, pass its new location)" % dump)
     if not os.path.isdir(dump):
-        raise Failure("dump %s is not a folder" % dump, EXIT_USAGE)
+        raise UsageError("dump %s is not a folder" % dump)
     return dump
 
 
@@ -172,7 +120,6 @@ def _filters(kw):
               help="Width of the text report (default: the terminal's, or 100 in a file).")
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
-@handle_errors
 def report(manifest, fmt, output, top, width, workers):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
@@ -233,7 +180,6 @@ def report(manifest, fmt, output, top, width, workers):
               help="Write the item's exact bytes to stdout, after checking them against the manifest's SHA-256.")
 @click.option("--json", "as_json", is_flag=True, help="Print the item's records as JSON Lines on stdout instead.")
 @click.option("--headers/--no-headers", default=True, show_default=True, help="Show every header field.")
-@handle_errors
 def show(locator, manifest, dump, raw, as_json, headers):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
@@ -256,18 +202,18 @@ def show(locator, manifest, dump, raw, as_json, headers):
     """
     from leaktriage.manifest import show as showitem
     if raw and as_json:
-        raise Failure("--raw and --json exclude each other", EXIT_USAGE)
+        raise UsageError("--raw and --json exclude each other")
     m = _open_manifest(manifest)
     if manifest == "-":
-        raise Failure("show needs a manifest file, not stdin", EXIT_USAGE)
+        raise UsageError("show needs a manifest file, not stdin")
     item = showitem.collect(m, locator)
     if not item.records:
         hint = showitem.suggest(m, locator)
-        raise Failure("locator %r is not in %s%s" % (locator, m.name, hint), EXIT_NOT_FOUND)
+        raise NotFoundError("locator %r is not in %s%s" % (locator, m.name, hint))
     if raw:
         out = click.get_binary_stream("stdout")
         if out.isatty():
-            raise Failure("refusing to write raw bytes to a terminal: redirect stdout to a file or a pipe", EXIT_USAGE)
+            raise UsageError("refusing to write raw bytes to a terminal: redirect stdout to a file or a pipe")
         root = _dump_root(m, dump, "--raw")
         data = showitem.raw_bytes(item, root)
         out.write(data)
@@ -301,7 +247,6 @@ def show(locator, manifest, dump, raw, as_json, headers):
               help="Write CSV cells that start with = + - @ as they are (by default they get a leading ' so a "
                    "spreadsheet does not run them as formulas).")
 @click.option("-q", "--quiet", is_flag=True, help="No row count on stderr.")
-@handle_errors
 def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_guard, quiet, **kw):
     """Export a table of messages, attachments or problems from MANIFEST ('-' for stdin).
 
@@ -331,7 +276,7 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
     ex.check_filters_for(table, flt)
     cols = ex.choose_fields(table, fields)
     if bom and fmt != "csv":
-        raise Failure("--bom only applies to --format csv", EXIT_USAGE)
+        raise UsageError("--bom only applies to --format csv")
     m = _open_manifest(manifest)
     if output:
         fh = open(output, "w", encoding="utf-8", newline="")
@@ -359,7 +304,6 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
 @click.option("--no-attachments", is_flag=True, help="Do not copy attachments (use with --messages).")
 @filter_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary on stderr.")
-@handle_errors
 def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
     """Copy attachments (and with --messages, messages) out of the dump, content-addressed.
 
@@ -383,22 +327,23 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
     from leaktriage.manifest import extract as xt
     from leaktriage.scanner.sinks import inside
     if no_attachments and not with_messages:
-        raise Failure("--no-attachments without --messages would copy nothing", EXIT_USAGE)
+        raise UsageError("--no-attachments without --messages would copy nothing")
     flt = _filters(kw)
     m = _open_manifest(manifest)
     if manifest == "-" and dump is None:
-        raise Failure("with the manifest on stdin, pass --dump DIR", EXIT_USAGE)
+        raise UsageError("with the manifest on stdin, pass --dump DIR")
     root = _dump_root(m, dump, "extract")
     if inside(out, root):
-        raise Failure("refusing to write %s inside the dump %s: evidence is read-only" % (out, root), EXIT_USAGE)
+        raise UsageError("refusing to write %s inside the dump %s: evidence is read-only" % (out, root))
     if os.path.exists(out) and not os.path.isdir(out):
-        raise Failure("%s exists and is not a folder" % out, EXIT_USAGE)
+        raise UsageError("%s exists and is not a folder" % out)
     try:
         res = xt.extract(m, root, out, flt, attachments=not no_attachments, messages=with_messages,
                          console=None if quiet else _console())
     except (xt.ExtractError, OSError) as exc:
-        raise Failure("extract into %s stopped: %s" % (out, exc), EXIT_USAGE if isinstance(exc, xt.ExtractError)
-                      else EXIT_ERROR)
+        if isinstance(exc, xt.ExtractError):
+            raise UsageError("extract into %s stopped: %s" % (out, exc))
+        raise LeaktriageError("extract into %s stopped: %s" % (out, exc))
     if not quiet:
         _say("%d items selected: %d files written, %d already present (re-checked), %d identical copies "
              "deduplicated; index: %s" % (res.selected, res.written, res.present, res.deduplicated,
@@ -427,7 +372,6 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
 @click.option("-w", "--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Processes hashing the dump's files.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-@handle_errors
 def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
     """Audit a dump against its manifest, or check a manifest against its digest.
 
@@ -456,27 +400,27 @@ def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
     if expected is not None:
         e = expected.strip().lower()
         if len(e) != 64 or any(c not in "0123456789abcdef" for c in e):
-            raise Failure("--sha256 needs 64 hex digits", EXIT_USAGE)
+            raise UsageError("--sha256 needs 64 hex digits")
     if manifest == "-":
-        raise Failure("verify needs a manifest file, not stdin", EXIT_USAGE)
+        raise UsageError("verify needs a manifest file, not stdin")
     if manifest_only:
         if dump is not None and "LEAKTRIAGE_DUMP" not in os.environ:
-            raise Failure("--manifest-only and --dump exclude each other", EXIT_USAGE)
+            raise UsageError("--manifest-only and --dump exclude each other")
         status, actual, exp = check_manifest_digest(manifest, expected)
         if status == "ok":
             _say("%s: OK (SHA-256 %s)" % (manifest, actual), quiet)
             return
         if status == "mismatch":
-            raise Failure("%s: FAILED: its SHA-256 is %s, expected %s: the manifest was changed after the scan "
-                          "or damaged in transit" % (manifest, actual, exp), EXIT_INTEGRITY)
-        raise Failure("%s: cannot check: %s (pass the expected digest with --sha256 HEX)"
+            raise IntegrityError("%s: FAILED: its SHA-256 is %s, expected %s: the manifest was changed after the scan "
+                          "or damaged in transit" % (manifest, actual, exp))
+        raise ManifestError("%s: cannot check: %s (pass the expected digest with --sha256 HEX)"
                       % (manifest, "no MANIFEST.sha256 beside it" if status == "absent"
-                         else "MANIFEST.sha256 is not a sha256sum line"), EXIT_MANIFEST)
+                         else "MANIFEST.sha256 is not a sha256sum line"))
     from leaktriage.manifest import verify as audit
     status, actual, exp = check_manifest_digest(manifest, expected)
     if status == "mismatch":
-        raise Failure("%s differs from its recorded SHA-256 (%s, expected %s): an audit against a changed "
-                      "manifest proves nothing; get the original manifest" % (manifest, actual, exp), EXIT_INTEGRITY)
+        raise IntegrityError("%s differs from its recorded SHA-256 (%s, expected %s): an audit against a changed "
+                      "manifest proves nothing; get the original manifest" % (manifest, actual, exp))
     m = _open_manifest(manifest)
     root = _dump_root(m, dump, "verify")
     out = _stdout_text()
@@ -485,5 +429,5 @@ def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
     if not quiet:
         audit.render(res, _console(), manifest_status=status)
     if res.wrong_dump:
-        raise Failure(res.wrong_dump, EXIT_DUMP)
+        raise DumpError(res.wrong_dump)
     sys.exit(res.exit_code())

@@ -9,12 +9,7 @@ import sys
 
 import click
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(msg: str, code: int) -> None:
-    click.echo("leaktriage: error: %s" % msg, err=True)
-    sys.exit(code)
+from leaktriage.errors import LeaktriageError, UsageError
 
 
 @click.command()
@@ -43,10 +38,10 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     import os
     from leaktriage.search.build import build_index
     if os.path.isdir(db):
-        _fail("%s is a directory" % db, EXIT_USAGE)
+        raise UsageError("%s is a directory" % db)
     dump_abs = os.path.realpath(dump)
     if os.path.realpath(os.path.abspath(db)).startswith(dump_abs + os.sep):
-        _fail("the database cannot be written inside the dump (%s)" % dump, EXIT_USAGE)
+        raise UsageError("the database cannot be written inside the dump (%s)" % dump)
     def show_progress(done, total):
         click.echo("\rindexing %d/%d messages" % (done, total), err=True, nl=False)
 
@@ -54,8 +49,8 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     try:
         st = build_index(manifest, dump, db, workers=workers, attachment_text=not no_attachment_text,
                          progress=progress)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc), EXIT_ERROR)
+    except ValueError as exc:
+        raise LeaktriageError(str(exc))
     if progress:
         click.echo("", err=True)
     if not quiet:

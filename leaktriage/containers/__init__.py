@@ -36,12 +36,3 @@ def reader(kind: str):
     except ImportError:
         return None
     return getattr(mod, spec[1], None)
-
-
-def sniff_extra(prefix: bytes) -> Optional[str]:
-    """Kinds recognised by structure rather than magic numbers (Apple .emlx)."""
-    try:
-        from leaktriage.containers.emlx import looks_like_emlx
-    except ImportError:
-        return None
-    return "emlx" if looks_like_emlx(prefix) else None

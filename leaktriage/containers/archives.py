@@ -1,4 +1,4 @@
-"""Archive and compressed-stream readers: zip, tar, gzip, bzip2, xz, 7z, rar; and sniff_container().
+"""Archive and compressed-stream readers: zip, tar, gzip, bzip2, xz, 7z, rar.
 
 Every reader follows containers/base.py: ``reader(data, ctx) -> Iterator[Child | Problem]``, never
 raises on hostile input, and expands members in bounded chunks so that a decompression bomb stops
@@ -26,10 +26,10 @@ import unicodedata
 import zlib
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
-from leaktriage.content import filetypes
-from leaktriage.content.filetypes import ReleaseBehind
+from leaktriage.content import pages
+from leaktriage.content.pages import ReleaseBehind
 from leaktriage.model.locator import segment as _segment, unescape as _unescape
-from leaktriage.containers.base import Child, Context, Problem
+from leaktriage.containers.base import Child, Context, Problem, iso_datetime, iso_timestamp
 
 Item = Union[Child, Problem]
 
@@ -46,27 +46,6 @@ SEVENZ_BATCH = 64 << 20      # declared bytes extracted per py7zr call
 
 class _Truncated(Exception):
     """The compressed data ended (or became corrupt) before the end of the stream."""
-
-
-def _iso(ts: Optional[float]) -> Optional[str]:
-    if ts is None:
-        return None
-    try:
-        d = _dt.datetime.fromtimestamp(float(ts), tz=_dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return _dt_iso(d)
-
-
-def _dt_iso(d: Optional[_dt.datetime]) -> Optional[str]:
-    if d is None:
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=_dt.timezone.utc)
-    d = d.astimezone(_dt.timezone.utc)
-    if d.microsecond:
-        return d.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -491,7 +470,7 @@ def _apply_zip64(e: _ZipEntry, extras: dict, has_lho: bool = True) -> None:
 def _zip_mtime(e: _ZipEntry, extras: dict) -> dict:
     ut = extras.get(0x5455)
     if ut and len(ut) >= 5 and ut[0] & 1:
-        iso = _iso(struct.unpack_from("<i", ut, 1)[0])
+        iso = iso_timestamp(struct.unpack_from("<i", ut, 1)[0])
         if iso:
             return {"mtime": iso, "mtime_source": "extended timestamp (UTC)"}
     nt = extras.get(0x000A)
@@ -499,7 +478,7 @@ def _zip_mtime(e: _ZipEntry, extras: dict) -> dict:
         tag, size = struct.unpack_from("<HH", nt, 4)
         if tag == 1 and size >= 24:
             ft = struct.unpack_from("<Q", nt, 8)[0]
-            iso = _iso(ft / 1e7 - 11644473600) if ft else None
+            iso = iso_timestamp(ft / 1e7 - 11644473600) if ft else None
             if iso:
                 return {"mtime": iso, "mtime_source": "NTFS extra field (UTC)"}
     d, t = e.dosdate, e.dostime
@@ -708,7 +687,7 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
                                min(lim.max_member_size, int(lim.max_ratio * max(1, len(data))))))
     # those passes touched every local header (and the kernel mapped 64 KiB around each): a
     # memory-mapped zip gives its pages back now, and each member's after it has been read
-    filetypes.release(data, 0, len(data))
+    pages.release(data, 0, len(data))
     if not listed_total:
         for h in hidden:
             h.listed = True
@@ -728,7 +707,7 @@ def _read_zip(data: bytes, ctx: Context) -> Iterator[Item]:
         if child is not None:
             yield child
         if e.data_start is not None:
-            filetypes.release(data, e.lho + (0 if e.scanned else delta), e.data_start + e.csize)
+            pages.release(data, e.lho + (0 if e.scanned else delta), e.data_start + e.csize)
 
 
 def _zip_member(data: bytes, mv: memoryview, e: _ZipEntry, delta: int, ctx: Context,
@@ -926,7 +905,7 @@ def _read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
     tp = _limit_problem_for_total(ctx, "gzip", label)
     meta: dict = {"compressed_size": len(data)}
     if facts.get("mtime"):
-        meta["mtime"] = _iso(facts["mtime"])
+        meta["mtime"] = iso_timestamp(facts["mtime"])
     meta["name_source"] = "gzip header (FNAME)" if facts.get("fname") else "container name without suffix"
     if facts.get("fname"):
         try:
@@ -1090,7 +1069,7 @@ def _read_tar(data: bytes, ctx: Context) -> Iterator[Item]:
         name = ti.name
         raw = name.encode("utf-8", "surrogateescape")
         meta: dict = {"index": index - 1, "offset": ti.offset, "size": ti.size, "mode": "%04o" % (ti.mode & 0o7777),
-                      "mtime": _iso(ti.mtime)}
+                      "mtime": iso_timestamp(ti.mtime)}
         if ti.uname:
             meta["uname"] = ti.uname
         if ti.gname:
@@ -1258,7 +1237,7 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
         if info.crc32 is not None:
             meta["crc32"] = "%08x" % info.crc32
         if info.creationtime is not None:
-            meta["mtime"] = _dt_iso(info.creationtime)
+            meta["mtime"] = iso_datetime(info.creationtime)
         if info.is_symlink:
             meta["type"] = "symlink"
         problems: list = []
@@ -1417,7 +1396,7 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
             meta["crc32"] = "%08x" % (info.CRC & 0xFFFFFFFF)
         mt = getattr(info, "mtime", None)
         if isinstance(mt, _dt.datetime):
-            meta["mtime"] = _dt_iso(mt)
+            meta["mtime"] = iso_datetime(mt)
         elif info.date_time:
             try:
                 meta["mtime"] = _dt.datetime(*info.date_time).strftime("%Y-%m-%dT%H:%M:%S")
@@ -1486,71 +1465,3 @@ def _rar_chunks(f) -> Iterator[bytes]:
 # ---------------------------------------------------------------------------------------------
 # sniffing
 # ---------------------------------------------------------------------------------------------
-
-def _tar_checksum_ok(block: bytes) -> bool:
-    if len(block) < 512:
-        return False
-    field = block[148:156]
-    try:
-        want = int(field.replace(b"\x00", b" ").strip() or b"-1", 8)
-    except ValueError:
-        return False
-    s = sum(block[:148]) + 8 * 32 + sum(block[156:512])
-    return want == s and any(block[:100])
-
-
-_MSG_MARKERS = ("__substg1.0_".encode("utf-16-le"), "__properties_version1.0".encode("utf-16-le"),
-                "__nameid_version1.0".encode("utf-16-le"))
-_MSG_CLSIDS = (bytes.fromhex("0b0d020000000000c000000000000046"),)
-
-
-def _ole_kind(prefix: bytes) -> str:
-    """'msg' when the OLE2 directory has Outlook property streams, else 'ole'."""
-    if any(m in prefix for m in _MSG_MARKERS):
-        return "msg"
-    try:
-        shift = struct.unpack_from("<H", prefix, 30)[0]
-        first_dir = struct.unpack_from("<I", prefix, 48)[0]
-        ssize = 1 << shift
-        off = (first_dir + 1) * ssize
-        root = prefix[off:off + 128]
-        if len(root) == 128 and root[80:96] in _MSG_CLSIDS:
-            return "msg"
-    except struct.error:
-        pass
-    return "ole"
-
-
-def sniff_container(prefix: bytes) -> Optional[str]:
-    """Container kind from magic numbers and structure (never from the file name).
-
-    Returns one of "zip", "tar", "gzip", "bzip2", "xz", "7z", "rar", "msg", "ole", "pst", "tnef",
-    "emlx" or None. For OLE2 files the decision between "msg" and "ole" needs the directory
-    sectors: pass at least the first 64 KiB (more for big .msg files whose directory comes late;
-    the whole file is best).
-    """
-    p = bytes(prefix[:1 << 22]) if len(prefix) > (1 << 22) else bytes(prefix)
-    if p.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08PK\x03\x04")):
-        return "zip"
-    if p.startswith(b"\x1f\x8b\x08"):
-        return "gzip"
-    if len(p) >= 10 and p.startswith(b"BZh") and 0x31 <= p[3] <= 0x39 and p[4:10] in (b"1AY&SY", b"\x17rE8P"):
-        return "bzip2"
-    if p.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if p.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if p.startswith((b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")):
-        return "rar"
-    if p.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return _ole_kind(p)
-    if p.startswith(b"!BDN") and len(p) >= 10 and p[8:10] in (b"SM", b"SO", b"SR"):
-        return "pst"
-    if p.startswith(b"\x78\x9f\x3e\x22"):
-        return "tnef"
-    if len(p) >= 512 and (p[257:262] == b"ustar" or _tar_checksum_ok(p[:512])) and _tar_checksum_ok(p[:512]):
-        return "tar"
-    from leaktriage.containers.emlx import looks_like_emlx
-    if looks_like_emlx(p):
-        return "emlx"
-    return None

@@ -8,6 +8,7 @@ rest.
 """
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -78,3 +79,26 @@ class Context:
 
 
 Reader = Callable[[bytes, Context], Iterator[Union[Child, Problem]]]
+
+
+def iso_timestamp(ts: Optional[float]) -> Optional[str]:
+    """Seconds since 1970 as UTC ISO-8601 (fractions kept), or None when out of range."""
+    if ts is None:
+        return None
+    try:
+        d = datetime.datetime.fromtimestamp(float(ts), tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return iso_datetime(d)
+
+
+def iso_datetime(d: Optional[datetime.datetime]) -> Optional[str]:
+    """A datetime as UTC ISO-8601 with Z (a naive one is taken as UTC)."""
+    if d is None:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    d = d.astimezone(datetime.timezone.utc)
+    if d.microsecond:
+        return d.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")

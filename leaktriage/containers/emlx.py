@@ -12,26 +12,15 @@ import re
 from typing import Iterator, Union
 
 from leaktriage.model.locator import segment
-from leaktriage.containers.archives import _iso
-from leaktriage.containers.base import Child, Context, Problem
+from leaktriage.containers.base import Child, Context, Problem, iso_timestamp
 
 _COUNT = re.compile(rb"\A[ \t]*(\d{1,15})[ \t]*\r?\n")
-_HEADER = re.compile(rb"\A(?:[!-9;-~]+[ \t]*:|From )")
 
 # Apple Mail message flags (bit field in the plist "flags" key)
 _FLAG_BITS = {0: "read", 1: "deleted", 2: "answered", 3: "encrypted", 4: "flagged", 5: "recent",
               6: "draft", 7: "initial", 8: "forwarded", 9: "redirected", 23: "signed", 24: "is_junk",
               25: "is_not_junk", 29: "junk_level_recorded", 30: "highlight_in_toc"}
 _DATE_KEYS = ("date-received", "date-sent", "date-last-viewed")
-
-
-def looks_like_emlx(prefix: bytes) -> bool:
-    """True when the bytes start with a byte-count line followed by a header field."""
-    m = _COUNT.match(prefix[:64])
-    if not m:
-        return False
-    rest = prefix[m.end():m.end() + 200]
-    return bool(rest) and bool(_HEADER.match(rest))
 
 
 def decode_flags(flags: int) -> dict:
@@ -94,7 +83,7 @@ def _read_emlx(data: bytes, ctx: Context) -> Iterator[Union[Child, Problem]]:
         pl = {}
         for k, v in plist.items():
             if k in _DATE_KEYS and isinstance(v, (int, float)):
-                pl[k] = _iso(v)
+                pl[k] = iso_timestamp(v)
             else:
                 pl[k] = _jsonable(v)
         if isinstance(plist.get("flags"), int):

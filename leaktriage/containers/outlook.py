@@ -36,8 +36,7 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from leaktriage.model.locator import segment
 from leaktriage.containers import pstndb
-from leaktriage.containers.archives import _dt_iso
-from leaktriage.containers.base import Child, Context, Problem
+from leaktriage.containers.base import Child, Context, Problem, iso_datetime
 from leaktriage.containers.pstndb import PstFormatError
 
 Item = Union[Child, Problem]
@@ -284,7 +283,7 @@ def _html_charset(html: bytes) -> Optional[str]:
 
 def _iso(d: Optional[_dt.datetime]) -> Optional[str]:
     try:
-        return _dt_iso(d) if d is not None else None
+        return iso_datetime(d) if d is not None else None
     except (ValueError, OverflowError, OSError):
         return None
 

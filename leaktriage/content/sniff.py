@@ -3,23 +3,13 @@ never from its name."""
 from __future__ import annotations
 
 import re
+import struct
 from typing import Optional, Tuple
 
-from leaktriage.content import filetypes
+from leaktriage.content import types
+from leaktriage.content.mailshape import looks_like_mbox, looks_like_message
 
 SNIFF_PREFIX = 64 * 1024
-
-# A 'From ' separator line of an mbox: "From sender date" (qmail/procmail/Thunderbird "From - date").
-FROM_LINE = re.compile(
-    rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
-    rb"From \S+@\S+\s*$|From -.*$")
-HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_GOOD_LINE = re.compile(rb"^(?:[!-9;-~]+[ \t]*:|[ \t])", re.M)
-KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
-                   rb"delivered-to|x-mailer|content-type|reply-to|sender|x-original-to|in-reply-to|"
-                   rb"references|dkim-signature|x-received|thread-index|user-agent|x-gmail-labels|"
-                   rb"x-mozilla-status|newsgroups|x-uid|resent-from|envelope-to|content-transfer-encoding|"
-                   rb"authentication-results|arc-seal|x-ms-exchange-organization-authas|bcc)[ \t]*:")
 
 SIGNATURES = (
     (0, b"PK\x03\x04", "zip"), (0, b"PK\x05\x06", "zip"), (0, b"PK\x07\x08", "zip"),
@@ -27,61 +17,6 @@ SIGNATURES = (
     (0, b"7z\xbc\xaf\x27\x1c", "7z"), (0, b"Rar!\x1a\x07", "rar"), (0, b"!BDN", "pst"),
     (0, b"\x78\x9f\x3e\x22", "tnef"), (257, b"ustar", "tar"),
 )
-
-
-def _blank_line(p: bytes, end: int) -> int:
-    """Start of the first match of \\r?\\n\\r?\\n within p[:end], or end: bytes searches find
-    the first LF followed by LF or CRLF; a CR just before it starts the match."""
-    hits = [j for j in (p.find(b"\n\n", 0, end), p.find(b"\n\r\n", 0, end)) if j >= 0]
-    if not hits:
-        return end
-    j = min(hits)
-    return j - 1 if j and p[j - 1] == 13 else j
-
-
-def _strip_bom(prefix: bytes) -> bytes:
-    return prefix[3:] if prefix.startswith(b"\xef\xbb\xbf") else prefix
-
-
-def looks_like_message(prefix: bytes) -> bool:
-    """An RFC 5322 header block: the first line is a field and a known mail header appears in it."""
-    # leading blank or white-space-only lines happen in real dumps (copy/paste, broken exports)
-    p = _strip_bom(prefix).lstrip(b" \t\r\n")
-    if p.startswith(b"From ") and not p.startswith(b"From: "):
-        nl = p.find(b"\n")
-        p = p[nl + 1:] if nl >= 0 else b""
-    if not HEADER_LINE.match(p):
-        return False
-    end = min(len(p), 16384)
-    block = p[:_blank_line(p, end)]
-    if b"\x00" in block[:512]:
-        return False
-    lines = block.split(b"\n", 60)[:60]
-    # lines that are a field or a continuation, counted by one regex pass (a match never
-    # crosses a line break, so each line start is tried exactly once)
-    good = len(_GOOD_LINE.findall(b"\n".join(lines) if len(lines) == 60 else block))
-    if good < max(1, len(lines) // 2):
-        return False
-    if block[:6].upper() == b"BEGIN:":  # iCalendar / vCard
-        return False
-    names = set()
-    for m in KNOWN.finditer(block):
-        names.add(m.group(1).lower())
-        if len(names) == 2:
-            return True
-    return len(names) == 1 and bool(KNOWN.match(p))
-
-
-def looks_like_mbox(prefix: bytes) -> bool:
-    p = _strip_bom(prefix)
-    if not p.startswith(b"From "):
-        return False
-    nl = p.find(b"\n")
-    line = p[:nl if nl >= 0 else len(p)].rstrip(b"\r")
-    if not FROM_LINE.match(line):
-        return False
-    rest = p[nl + 1:] if nl >= 0 else b""
-    return looks_like_message(rest) or not rest.strip()
 
 
 def is_office_document(prefix: bytes) -> bool:
@@ -95,6 +30,64 @@ def is_office_document(prefix: bytes) -> bool:
         or (b"docProps/" in head and (b"word/" in head or b"xl/" in head or b"ppt/" in head))
 
 
+_EMLX_COUNT = re.compile(rb"\A[ \t]*(\d{1,15})[ \t]*\r?\n")
+_EMLX_HEADER = re.compile(rb"\A(?:[!-9;-~]+[ \t]*:|From )")
+
+
+def looks_like_emlx(prefix: bytes) -> bool:
+    """Apple Mail .emlx: a byte-count line followed by a header field."""
+    m = _EMLX_COUNT.match(prefix[:64])
+    if not m:
+        return False
+    rest = prefix[m.end():m.end() + 200]
+    return bool(rest) and bool(_EMLX_HEADER.match(rest))
+
+
+def tar_header_ok(block: bytes) -> bool:
+    """A tar header block whose checksum is right: POSIX (ustar) and pre-POSIX (v7) tars alike."""
+    if len(block) < 512:
+        return False
+    field = block[148:156]
+    try:
+        want = int(field.replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    s = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    return want == s and any(block[:100])
+
+
+_MSG_MARKERS = ("__substg1.0_".encode("utf-16-le"), "__properties_version1.0".encode("utf-16-le"),
+                "__nameid_version1.0".encode("utf-16-le"))
+_MSG_CLSIDS = (bytes.fromhex("0b0d020000000000c000000000000046"),)
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def ole_is_msg(prefix: bytes) -> bool:
+    """An OLE2 file that is an Outlook .msg: property streams named __substg1.0_..., or the
+    root entry's CLSID (its directory must be within the prefix)."""
+    if any(m in prefix for m in _MSG_MARKERS):
+        return True
+    try:
+        shift = struct.unpack_from("<H", prefix, 30)[0]
+        first_dir = struct.unpack_from("<I", prefix, 48)[0]
+        if shift > 16:
+            return False
+        off = (first_dir + 1) * (1 << shift)
+        root = prefix[off:off + 128]
+        return len(root) == 128 and root[80:96] in _MSG_CLSIDS
+    except struct.error:
+        return False
+
+
+def _structure_kind(prefix: bytes) -> Optional[str]:
+    """Kinds told by structure rather than a magic number: Apple .emlx, a pre-POSIX tar."""
+    if looks_like_emlx(prefix):
+        return "emlx"
+    if tar_header_ok(prefix[:512]):
+        return "tar"
+    return None
+
+
 def container_kind(prefix: bytes) -> Optional[str]:
     """Kind of a container or message from its first bytes, or None (for attachments and members)."""
     if is_office_document(prefix):
@@ -102,25 +95,16 @@ def container_kind(prefix: bytes) -> Optional[str]:
     for off, sig, kind in SIGNATURES:
         if prefix[off:off + len(sig)] == sig:
             return kind
-    if prefix[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        return "msg" if _ole_is_msg(prefix) else None
-    try:
-        from leaktriage.containers import sniff_extra
-        k = sniff_extra(prefix)
-        if k:
-            return k
-    except ImportError:
-        pass
+    if prefix[:8] == OLE_SIGNATURE:
+        return "msg" if ole_is_msg(prefix) else None
+    k = _structure_kind(prefix)
+    if k:
+        return k
     if looks_like_mbox(prefix):
         return "mbox"
     if looks_like_message(prefix):
         return "message"
     return None
-
-
-def _ole_is_msg(prefix: bytes) -> bool:
-    # Outlook .msg stores its properties in streams named __substg1.0_XXXXXXXX (UTF-16 names).
-    return "__substg1.0_".encode("utf-16-le") in prefix or "__properties_version1.0".encode("utf-16-le") in prefix
 
 
 def sniff(data, size: int) -> Tuple[str, str, str]:
@@ -129,28 +113,20 @@ def sniff(data, size: int) -> Tuple[str, str, str]:
         return "empty", "empty", "application/x-empty"
     prefix = bytes(data[:SNIFF_PREFIX])
     if looks_like_mbox(prefix):
-        return "mbox", "from-line", filetypes.magic_type(prefix)
+        return "mbox", "from-line", types.magic_type(prefix)
     if looks_like_message(prefix):
-        return "message", "header-block", filetypes.magic_type(prefix, text_hint=True)
-    magic = filetypes.magic_type(prefix)
+        return "message", "header-block", types.magic_type(prefix, text_hint=True)
+    magic = types.magic_type(prefix)
     if is_office_document(prefix):
         return "document", "signature", magic
     for off, sig, kind in SIGNATURES:
         if prefix[off:off + len(sig)] == sig:
             return kind, "signature", magic
-    if prefix[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        return ("msg" if _ole_is_msg(prefix) or magic == "application/vnd.ms-outlook" else "ole"), "signature", magic
-    try:
-        from leaktriage.containers import sniff_extra
-        k = sniff_extra(prefix)
-        if k:
-            return k, "structure", magic
-    except ImportError:
-        pass
-    if looks_like_mbox(prefix):
-        return "mbox", "from-line", magic
-    if looks_like_message(prefix):
-        return "message", "header-block", magic
+    if prefix[:8] == OLE_SIGNATURE:
+        return ("msg" if ole_is_msg(prefix) or magic == "application/vnd.ms-outlook" else "ole"), "signature", magic
+    k = _structure_kind(prefix)
+    if k:
+        return k, "structure", magic
     # a zip with bytes in front of it (self-extractor stub, hidden archive): its end record is at the end
     if size >= 22 and b"PK\x05\x06" in bytes(data[max(0, size - 65557):]):
         return "zip", "signature-tail", magic

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from leaktriage.mail import headers
-from leaktriage.content.filetypes import ReleaseBehind
-from leaktriage.content.sniff import FROM_LINE, HEADER_LINE
+from leaktriage.content.pages import ReleaseBehind
+from leaktriage.content.mailshape import FROM_LINE, HEADER_LINE
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ _O = re.compile(rb"^>(From )", re.M)
 
 def _find(buf, sub: bytes, start: int, end: int, window: int = 32 << 20) -> int:
     """buf.find, window by window, releasing the pages of a memory-mapped file behind the search."""
-    from leaktriage.content.filetypes import release
+    from leaktriage.content.pages import release
     pos = start
     while pos < end:
         stop = min(end, pos + window)

@@ -8,7 +8,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from leaktriage.mail import charsets, headers, mime
-from leaktriage.content.filetypes import release
+from leaktriage.content.pages import release
 from leaktriage.model.problems import problem_record
 from leaktriage.model.records import record
 
@@ -171,11 +171,13 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
             root_path: str = "1", algorithms: Sequence[str] = ("sha256",), known_digests: Optional[dict] = None,
             extra: Optional[dict] = None,
             container_kind: Callable[[bytes], Optional[str]] = None,
-            auth: Optional[dict] = None) -> Tuple[List[dict], List[mime.Found], dict]:
+            auth: Optional[Callable[[dict, bytes, list, list], None]] = None) -> Tuple[List[dict], List[mime.Found], dict]:
     """Analyse one message. Returns (records: message + parts + problems, found items, facts).
 
     `data` is exactly the message (for mbox: without the From line, after un-quoting is decided by
-    the caller, who passes digests of the stored bytes in `extra`).
+    the caller, who passes digests of the stored bytes in `extra`). `auth`, when given, is called
+    as auth(message_record, data, decoded_header_values, docs) to add the authenticity facts (the
+    scanner passes leaktriage.auth.analyse.authenticate_record; mail does not depend on auth).
     """
     loc_base = loc_base or locator
     recs: List[dict] = []
@@ -276,7 +278,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
                                problem=problem, container_kind=container_kind,
                                first_fields=(fields, hdr_end, body_start))
 
-    from leaktriage.content.filetypes import digests as _digests
+    from leaktriage.content.digests import digests as _digests
     digests = known_digests or _digests(data, algorithms)
     eol, canonical = line_endings_and_canonical_digest(all_fields, data, body_start)
     msg = record(
@@ -301,8 +303,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         if n > AUTH_MAX:
             problems.append(problem(locator, "limit.auth_skipped", detail={"size": n, "max": AUTH_MAX}))
         else:
-            _authenticity(msg, bytes(data) if not isinstance(data, bytes) else data, fields,
-                          decoded_values, ents, auth)
+            auth(msg, bytes(data) if not isinstance(data, bytes) else data, decoded_values,
+                 _documents(ents))
     all_codes = codes | ents.codes
     if all_codes:
         msg["problem_codes"] = sorted(all_codes)
@@ -321,10 +323,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
     return recs, ents.found, facts
 
 
-def _authenticity(msg: dict, data: bytes, fields, decoded_values, ents, auth: dict) -> None:
-    """DKIM/ARC verdicts, the Received chain, hidden timestamps and tampering indicators
-    (leaktriage.auth), written into the message record itself."""
-    from leaktriage.auth.analyse import analyse_message
+def _documents(ents) -> list:
+    """The document metadata of the message's attachments, each with its locator and file name."""
     docs = []
     for p in ents.parts:
         dm = p.get("docmeta")
@@ -334,19 +334,4 @@ def _authenticity(msg: dict, data: bytes, fields, decoded_values, ents, auth: di
             if p.get("filename"):
                 d["filename"] = p["filename"]
             docs.append(d)
-    res = analyse_message(data, decoded_values, keystore=auth.get("keystore"), dns=auth.get("dns", False),
-                          docs=docs or None, eol=msg.get("line_endings"))
-    if res.get("dkim"):
-        msg["dkim"] = res["dkim"]
-        msg["dkim_summary"] = res["dkim_summary"]
-    arc = res.get("arc") or {}
-    if arc.get("verdict") not in (None, "none"):
-        msg["arc"] = arc
-    if res.get("received"):
-        msg["received"] = res["received"]
-        if res.get("received_at"):
-            msg["received_at"] = res["received_at"]
-    if res.get("hidden_timestamps"):
-        msg["hidden_timestamps"] = res["hidden_timestamps"]
-    if res.get("indicators"):
-        msg["indicators"] = res["indicators"]
+    return docs

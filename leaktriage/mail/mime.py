@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from leaktriage.mail import charsets, headers, transfer
-from leaktriage.content import filetypes
+from leaktriage.content import digests as digesting, pages, types
 from leaktriage.model.locator import child, part as part_locator, segment
 from leaktriage.model.records import record
 
@@ -78,7 +78,7 @@ def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, in
             i = buf.find(delim, pos, min(e, stop + dl))
             if i >= 0 or stop >= e:
                 break
-            filetypes.release(buf, pos, stop)
+            pages.release(buf, pos, stop)
             pos = stop
         if i < 0:
             break
@@ -100,7 +100,7 @@ def find_delimiters(buf, bs: int, e: int, boundary: bytes) -> List[Tuple[int, in
 
 
 def _is_email(data: bytes) -> bool:
-    from leaktriage.content.sniff import looks_like_message
+    from leaktriage.content.mailshape import looks_like_message
     return looks_like_message(data[:8192])
 
 
@@ -209,13 +209,13 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
 
 
 def _sha(buf, a: int, b: int) -> str:
-    return filetypes.digests(memoryview(buf)[a:b], ("sha256",))["sha256"]
+    return digesting.digests(memoryview(buf)[a:b], ("sha256",))["sha256"]
 
 
 def _multipart(buf, start, bs, e, boundary, rec, path, ctype, stack, loc, prob, algorithms):
     delims = find_delimiters(buf, bs, e, boundary.encode("utf-8", "surrogateescape"))
     if e - bs > STREAM_THRESHOLD:
-        filetypes.release(buf, bs, e)  # the search touched every page of a memory-mapped file
+        pages.release(buf, bs, e)  # the search touched every page of a memory-mapped file
     rec["boundary"] = boundary
     if not delims:
         prob(loc, "mime.start_boundary_not_found", offset=bs - start, length=e - bs)
@@ -289,7 +289,7 @@ def _by_content(key: Optional[tuple], compute: Callable[[], object]):
 
 def _stream(buf, bs, e, cte, algorithms):
     """(size, digests, first HEAD decoded bytes, decoder, problems) without holding the body, or None."""
-    mh = filetypes.MultiHash(algorithms)
+    mh = digesting.MultiHash(algorithms)
     head = bytearray()
     stats: dict = {}
     try:
@@ -322,7 +322,7 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
         raw = bytes(buf[bs:e])
         data, decoder, tprobs = transfer.decode(raw, cte)
         del raw
-        size, digests, head = len(data), filetypes.digests(data, algorithms), data
+        size, digests, head = len(data), digesting.digests(data, algorithms), data
 
         def full():
             return data
@@ -333,13 +333,13 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     rec.update(digests)
     sha = digests.get("sha256")
     hint = ctype in ("text/plain", "text/html", "message/rfc822")
-    mt = _by_content((sha, "magic", hint), lambda: filetypes.magic_type(head, text_hint=hint))
+    mt = _by_content((sha, "magic", hint), lambda: types.magic_type(head, text_hint=hint))
     rec["magic"] = mt
     mismatch = []
-    if filetypes.declared_mismatch(ctype, mt):
+    if types.declared_mismatch(ctype, mt):
         mismatch.append("declared-type")
         prob(loc, "type.mismatch_declared", declared=ctype, detected=mt)
-    if filetypes.extension_mismatch(filename, mt):
+    if types.extension_mismatch(filename, mt):
         mismatch.append("extension")
         prob(loc, "type.mismatch_extension", filename=filename, detected=mt)
     if mismatch:
@@ -365,8 +365,8 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     if ctype.startswith("multipart/"):
         attachment = False  # an opaque multipart (no boundary / too deep) is not an attachment
     rec["attachment"] = bool(attachment)
-    if attachment and data and (mt == "application/pdf" or mt in filetypes.ZIP_FAMILY or mt in filetypes.OLE_FAMILY):
-        from leaktriage.auth.docmeta import docmeta
+    if attachment and data and (mt == "application/pdf" or mt in types.ZIP_FAMILY or mt in types.OLE_FAMILY):
+        from leaktriage.content.docmeta import docmeta
         dm = _by_content((sha, "docmeta", mt), lambda: docmeta(data, mt))
         if dm:
             rec["docmeta"] = dict(dm)
@@ -393,12 +393,12 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
             n += 1
             uloc = child(loc, segment("uu", n))
             fname, _ = charsets.decode_header_bytes(name)
-            umt = filetypes.magic_type(udata)
+            umt = types.magic_type(udata)
             urec = record("part", uloc, message=rec["message"], path=path, depth=rec["depth"],
                           content_type="application/octet-stream", decoder="uuencode", filename=fname,
                           filename_from="uuencode", uu_offset=off, size=len(udata), magic=umt,
-                          attachment=True, **filetypes.digests(udata, algorithms))
-            if filetypes.extension_mismatch(fname, umt):
+                          attachment=True, **digesting.digests(udata, algorithms))
+            if types.extension_mismatch(fname, umt):
                 urec["mismatch"] = ["extension"]
                 prob(uloc, "type.mismatch_extension", filename=fname, detected=umt)
             for code, detail in uprobs:

@@ -229,7 +229,7 @@ def iter_decoded(buf, start: int, end: int, cte: Optional[str], stats: Optional[
             nl = buf.find(b"\n", stop, min(end, stop + (1 << 16)))
             stop = end if nl < 0 else nl + 1
         chunk = bytes(buf[pos:stop])
-        from leaktriage.content.filetypes import release
+        from leaktriage.content.pages import release
         release(buf, pos, stop)  # a memory-mapped file does not stay resident
         pos = stop
         if c in IDENTITY:

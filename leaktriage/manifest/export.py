@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
+from leaktriage.errors import UsageError
 
 
-class FilterError(ValueError):
+class FilterError(UsageError):
     """A filter that cannot be used as given (shown as a usage error)."""
 
 

@@ -21,44 +21,12 @@ import re
 import sys
 from typing import BinaryIO, Iterator, Optional, Tuple
 
+from leaktriage.errors import ManifestError, SchemaVersionError
 from leaktriage.model.records import SCHEMA_VERSION
-
-# Exit codes shared by the manifest commands (documented in docs/cli.md and the README).
-EXIT_OK = 0
-EXIT_ERROR = 1          # an unexpected error (a bug: please report it)
-EXIT_USAGE = 2          # bad option, conflicting filters, missing file
-EXIT_MANIFEST = 3       # the manifest cannot be trusted as read: truncated, hand-edited, not a manifest
-EXIT_SCHEMA = 4         # the manifest was written by a newer leaktriage (schema version too new)
-EXIT_INTEGRITY = 5      # bytes differ from the digest recorded for them (manifest vs its .sha256, item vs manifest)
-EXIT_DUMP = 6           # the dump cannot be found or does not hold the item (moved? wrong folder?)
-EXIT_NOT_FOUND = 7      # the locator is not in the manifest (show)
-EXIT_INTERRUPTED = 130
 
 KINDS = ("file", "message", "part", "problem", "duplicate_group", "mailbox", "summary")
 _DECODER = json.JSONDecoder()
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ManifestError(Exception):
-    """A manifest that cannot be read as written by `leaktriage scan` (message says where and why)."""
-
-    exit_code = EXIT_MANIFEST
-
-    def __init__(self, message: str, path: Optional[str] = None, line: Optional[int] = None):
-        self.path = path
-        self.line = line
-        self.reason = message
-        where = ""
-        if path:
-            where = "%s" % ("<stdin>" if path == "-" else path)
-            if line:
-                where += ":%d" % line
-            where += ": "
-        super().__init__(where + message)
-
-
-class SchemaVersionError(ManifestError):
-    exit_code = EXIT_SCHEMA
 
 
 class Manifest:

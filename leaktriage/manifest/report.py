@@ -11,10 +11,10 @@ import os
 from collections import Counter
 from typing import Dict, List, Optional
 
-from leaktriage import __version__
+from leaktriage.version import __version__
 from leaktriage.manifest.reader import Manifest, ManifestError
 from leaktriage.model.records import SCHEMA_VERSION
-from leaktriage.manifest.summary_view import _bytes, _n
+from leaktriage.console import human_bytes, thousands
 
 EXAMPLES = 3
 ARCHIVE_KINDS = ("zip", "tar", "gzip", "bzip2", "xz", "7z", "rar", "tnef")
@@ -424,21 +424,21 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
     g.add_column(style="bold", no_wrap=True)
     g.add_column(overflow="fold")
     g.add_row("Files", "%s on disk (%s), %s archive members, %s not mail" % (
-        _n(ov["files"]), _bytes(ov["file_bytes"]), _n(ov["archive_members"]), _n(ov["non_mail_files"])))
-    src = ", ".join("%s %s" % (_n(v), k) for k, v in ov["messages_by_source"].items())
-    g.add_row("Messages", "%s%s" % (_n(ov["messages"]), " (%s)" % src if src else ""))
+        thousands(ov["files"]), human_bytes(ov["file_bytes"]), thousands(ov["archive_members"]), thousands(ov["non_mail_files"])))
+    src = ", ".join("%s %s" % (thousands(v), k) for k, v in ov["messages_by_source"].items())
+    g.add_row("Messages", "%s%s" % (thousands(ov["messages"]), " (%s)" % src if src else ""))
     if ov["date_min"]:
         g.add_row("Dates", "%s .. %s%s" % (ov["date_min"][:10], ov["date_max"][:10],
-                                          ", %s undated" % _n(ov["undated"]) if ov["undated"] else ""))
-    g.add_row("Attachments", "%s (%s, %s unique)" % (_n(ov["attachments"]), _bytes(ov["attachment_bytes"]),
-                                                    _n(ov["attachments_unique"])))
+                                          ", %s undated" % thousands(ov["undated"]) if ov["undated"] else ""))
+    g.add_row("Attachments", "%s (%s, %s unique)" % (thousands(ov["attachments"]), human_bytes(ov["attachment_bytes"]),
+                                                    thousands(ov["attachments_unique"])))
     d = doc["duplicates"]
     g.add_row("Duplicates", "%s exact groups (%s redundant copies), %s same-email groups (%s messages)" % (
-        _n(d["exact"]["groups"]), _n(d["exact"]["redundant"]), _n(d["canonical"]["groups"]),
-        _n(d["canonical"]["messages"])))
+        thousands(d["exact"]["groups"]), thousands(d["exact"]["redundant"]), thousands(d["canonical"]["groups"]),
+        thousands(d["canonical"]["messages"])))
     sev = ov["problems_by_severity"]
-    g.add_row("Problems", "%s%s" % (_n(ov["problems"]), " (%s)" % ", ".join(
-        "%s %s" % (_n(sev[k]), k) for k in ("error", "warning", "info") if k in sev) if sev else ""))
+    g.add_row("Problems", "%s%s" % (thousands(ov["problems"]), " (%s)" % ", ".join(
+        "%s %s" % (thousands(sev[k]), k) for k in ("error", "warning", "info") if k in sev) if sev else ""))
     m = doc["manifest"]
     g.add_row("Manifest", _e(m["path"]))
     side = {"ok": "matches MANIFEST.sha256", "mismatch": "[red]DIFFERS from MANIFEST.sha256[/]",
@@ -452,27 +452,27 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
     if doc["custodians"]:
         t = table("Custodians (%d)" % len(doc["custodians"]), "Custodian", "Messages:r")
         for r in doc["custodians"][:top]:
-            t.add_row(_e(r["custodian"]), _n(r["messages"]))
+            t.add_row(_e(r["custodian"]), thousands(r["messages"]))
         if len(doc["custodians"]) > top:
             t.add_row("... %d more" % (len(doc["custodians"]) - top), "")
         console.print(t)
     if doc["mailboxes"]:
         t = table("Mailboxes (%d)" % len(doc["mailboxes"]), "Mailbox", "Messages:r")
         for r in doc["mailboxes"][:top]:
-            t.add_row(_e(r["mailbox"]), _n(r["messages"]))
+            t.add_row(_e(r["mailbox"]), thousands(r["messages"]))
         if len(doc["mailboxes"]) > top:
             t.add_row("... %d more" % (len(doc["mailboxes"]) - top), "")
         console.print(t)
     if doc["senders"]:
-        t = table("Top senders (%s distinct)" % _n(doc["distinct_senders"]), "Sender", "Messages:r")
+        t = table("Top senders (%s distinct)" % thousands(doc["distinct_senders"]), "Sender", "Messages:r")
         for r in doc["senders"]:
             t.add_row(_e(r["address"] if narrow or not r.get("name") else "%s <%s>" % (r["name"], r["address"])),
-                      _n(r["messages"]))
+                      thousands(r["messages"]))
         console.print(t)
     if doc["recipient_domains"]:
         t = table("Top recipient domains", "Domain", "Messages:r")
         for r in doc["recipient_domains"]:
-            t.add_row(_e(r["domain"]), _n(r["messages"]))
+            t.add_row(_e(r["domain"]), thousands(r["messages"]))
         console.print(t)
     if doc["timeline"]:
         peak = max(r["messages"] for r in doc["timeline"])
@@ -483,20 +483,20 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
         t.add_column(justify="right", no_wrap=True)
         t.add_column(no_wrap=True, style="cyan")
         for r in doc["timeline"]:
-            t.add_row(r["month"], _n(r["messages"]), _bar(r["messages"], peak, barw))
+            t.add_row(r["month"], thousands(r["messages"]), _bar(r["messages"], peak, barw))
         console.print(t)
         if doc["overview"]["undated"]:
-            console.print("  (%s messages have no usable Date header)" % _n(doc["overview"]["undated"]))
+            console.print("  (%s messages have no usable Date header)" % thousands(doc["overview"]["undated"]))
     a = doc["attachments"]
     if a["by_type"]:
         t = table("Attachments by detected type", "Type (libmagic)", "Count:r", "Size:r")
         for r in a["by_type"][:top]:
-            t.add_row(_e(r["type"]), _n(r["count"]), _bytes(r["bytes"]))
+            t.add_row(_e(r["type"]), thousands(r["count"]), human_bytes(r["bytes"]))
         if len(a["by_type"]) > top:
             t.add_row("... %d more types" % (len(a["by_type"]) - top), "", "")
         console.print(t)
     if a["mismatches"]["examples"]:
-        t = table("Type mismatches (%s)" % ", ".join("%s %s" % (_n(v), k)
+        t = table("Type mismatches (%s)" % ", ".join("%s %s" % (thousands(v), k)
                                                       for k, v in a["mismatches"]["by_kind"].items()),
                   "Attachment", "Declared", "Detected")
         for r in a["mismatches"]["examples"][:top]:
@@ -506,19 +506,19 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
     if d["largest"]:
         if narrow:
             _listing(console, "Largest duplicate groups",
-                     [("%s  %s copies  %s" % (r["kind"], _n(r["count"]), ", ".join(r["custodians"])), None,
+                     [("%s  %s copies  %s" % (r["kind"], thousands(r["count"]), ", ".join(r["custodians"])), None,
                        r["members"][:1]) for r in d["largest"][:top]])
         else:
             t = table("Largest duplicate groups", "Kind", "Copies:r", "Custodians", "Example")
             for r in d["largest"][:top]:
-                t.add_row(r["kind"], _n(r["count"]), _e(", ".join(r["custodians"])),
+                t.add_row(r["kind"], thousands(r["count"]), _e(", ".join(r["custodians"])),
                           _e(r["members"][0] if r["members"] else ""))
             console.print(t)
     au = doc.get("authenticity")
     if au:
-        t = table("DKIM (%s messages signed)" % _n(au["messages_with_dkim"]), "Verdict", "Messages:r")
+        t = table("DKIM (%s messages signed)" % thousands(au["messages_with_dkim"]), "Verdict", "Messages:r")
         for k, v in au["dkim"].items():
-            t.add_row(k, _n(v))
+            t.add_row(k, thousands(v))
         console.print(t)
         if au["indicators"]:
             _coded(console, "Tampering and coverage indicators", au["indicators"], narrow, table)
@@ -539,12 +539,12 @@ def _coded(console, title: str, rows: List[dict], narrow: bool, table) -> None:
     """Codes with severity, count and first locators: a table, or on narrow terminals a listing where
     the locators get whole lines (folded, never cut)."""
     if narrow:
-        _listing(console, title, [("%s  %s  %s" % (r["code"], r.get("severity") or "", _n(r["count"])),
+        _listing(console, title, [("%s  %s  %s" % (r["code"], r.get("severity") or "", thousands(r["count"])),
                                    r.get("severity"), r["examples"][:2]) for r in rows])
         return
     t = table(title, "Code", "Severity", "Count:r", "First locators")
     for r in rows:
-        t.add_row(_e(r["code"]), _sev(r.get("severity")), _n(r["count"]), _e("\n".join(r["examples"][:2])))
+        t.add_row(_e(r["code"]), _sev(r.get("severity")), thousands(r["count"]), _e("\n".join(r["examples"][:2])))
     console.print(t)
 
 
@@ -587,20 +587,20 @@ def render_markdown(doc: dict, top: int = 10) -> str:
     w("| | |")
     w("|---|---|")
     w("| Files | %s on disk (%s), %s archive members, %s not mail |" % (
-        _n(ov["files"]), _bytes(ov["file_bytes"]), _n(ov["archive_members"]), _n(ov["non_mail_files"])))
-    w("| Messages | %s (%s) |" % (_n(ov["messages"]), ", ".join("%s %s" % (_n(v), _md(k))
+        thousands(ov["files"]), human_bytes(ov["file_bytes"]), thousands(ov["archive_members"]), thousands(ov["non_mail_files"])))
+    w("| Messages | %s (%s) |" % (thousands(ov["messages"]), ", ".join("%s %s" % (thousands(v), _md(k))
                                                               for k, v in ov["messages_by_source"].items())))
     if ov["date_min"]:
         w("| Dates | %s .. %s%s |" % (ov["date_min"], ov["date_max"],
-                                    ", %s undated" % _n(ov["undated"]) if ov["undated"] else ""))
-    w("| Attachments | %s (%s, %s unique) |" % (_n(ov["attachments"]), _bytes(ov["attachment_bytes"]),
-                                               _n(ov["attachments_unique"])))
+                                    ", %s undated" % thousands(ov["undated"]) if ov["undated"] else ""))
+    w("| Attachments | %s (%s, %s unique) |" % (thousands(ov["attachments"]), human_bytes(ov["attachment_bytes"]),
+                                               thousands(ov["attachments_unique"])))
     d = doc["duplicates"]
     w("| Duplicates | %s exact groups (%s redundant copies), %s same-email groups (%s messages) |" % (
-        _n(d["exact"]["groups"]), _n(d["exact"]["redundant"]), _n(d["canonical"]["groups"]),
-        _n(d["canonical"]["messages"])))
-    w("| Problems | %s (%s) |" % (_n(ov["problems"]), ", ".join(
-        "%s %s" % (_n(v), k) for k, v in ov["problems_by_severity"].items()) or "none"))
+        thousands(d["exact"]["groups"]), thousands(d["exact"]["redundant"]), thousands(d["canonical"]["groups"]),
+        thousands(d["canonical"]["messages"])))
+    w("| Problems | %s (%s) |" % (thousands(ov["problems"]), ", ".join(
+        "%s %s" % (thousands(v), k) for k, v in ov["problems_by_severity"].items()) or "none"))
     w("| Manifest | %s |" % _code(doc["manifest"]["path"]))
     w("| SHA-256 | `%s` (sidecar: %s) |" % (doc["manifest"]["sha256"], doc["manifest"]["sidecar"]))
     for diff in doc.get("consistency") or ():
@@ -617,35 +617,35 @@ def render_markdown(doc: dict, top: int = 10) -> str:
         for r in rows:
             w("| " + " | ".join(r) + " |")
 
-    tbl("Custodians", ["Custodian", "Messages "], [[_md(r["custodian"]), _n(r["messages"])] for r in doc["custodians"]])
-    tbl("Mailboxes", ["Mailbox", "Messages "], [[_md(r["mailbox"]), _n(r["messages"])] for r in doc["mailboxes"][:top * 3]])
-    tbl("Top senders", ["Sender", "Messages "], [[_md(r["address"]), _n(r["messages"])] for r in doc["senders"]])
+    tbl("Custodians", ["Custodian", "Messages "], [[_md(r["custodian"]), thousands(r["messages"])] for r in doc["custodians"]])
+    tbl("Mailboxes", ["Mailbox", "Messages "], [[_md(r["mailbox"]), thousands(r["messages"])] for r in doc["mailboxes"][:top * 3]])
+    tbl("Top senders", ["Sender", "Messages "], [[_md(r["address"]), thousands(r["messages"])] for r in doc["senders"]])
     tbl("Top recipient domains", ["Domain", "Messages "],
-        [[_md(r["domain"]), _n(r["messages"])] for r in doc["recipient_domains"]])
+        [[_md(r["domain"]), thousands(r["messages"])] for r in doc["recipient_domains"]])
     if doc["timeline"]:
         peak = max(r["messages"] for r in doc["timeline"])
         tbl("Messages per month", ["Month", "Messages ", "Bar"],
-            [[r["month"], _n(r["messages"]), _bar(r["messages"], peak, 30) or " "] for r in doc["timeline"]])
+            [[r["month"], thousands(r["messages"]), _bar(r["messages"], peak, 30) or " "] for r in doc["timeline"]])
     a = doc["attachments"]
     tbl("Attachments by detected type", ["Type", "Count ", "Size "],
-        [[_md(r["type"]), _n(r["count"]), _bytes(r["bytes"])] for r in a["by_type"]])
+        [[_md(r["type"]), thousands(r["count"]), human_bytes(r["bytes"])] for r in a["by_type"]])
     tbl("Type mismatches", ["File name", "Declared", "Detected", "Locator"],
         [[_md(r.get("filename") or "(no name)"), _md(r.get("declared")), _md(r.get("detected")),
           _code(r["locator"])] for r in a["mismatches"]["examples"]])
     tbl("Largest duplicate groups", ["Kind", "Copies ", "Custodians", "Example"],
-        [[r["kind"], _n(r["count"]), _md(", ".join(r["custodians"])),
+        [[r["kind"], thousands(r["count"]), _md(", ".join(r["custodians"])),
           _code(r["members"][0] if r["members"] else "")] for r in d["largest"]])
     au = doc.get("authenticity")
     if au:
-        tbl("DKIM verdicts", ["Verdict", "Messages "], [[_md(k), _n(v)] for k, v in au["dkim"].items()])
+        tbl("DKIM verdicts", ["Verdict", "Messages "], [[_md(k), thousands(v)] for k, v in au["dkim"].items()])
         tbl("Tampering and coverage indicators", ["Code", "Severity", "Count ", "Examples"],
-            [[_code(r["code"]), r.get("severity") or "", _n(r["count"]),
+            [[_code(r["code"]), r.get("severity") or "", thousands(r["count"]),
               "<br>".join(_code(e) for e in r["examples"])] for r in au["indicators"]])
     else:
         w("")
         w("DKIM and tampering indicators: not analysed in this manifest.")
     tbl("Problems by code", ["Code", "Severity", "Count ", "Examples"],
-        [[_code(r["code"]), r.get("severity") or "", _n(r["count"]),
+        [[_code(r["code"]), r.get("severity") or "", thousands(r["count"]),
           "<br>".join(_code(e) for e in r["examples"])] for r in doc["problems"]])
     w("")
     return "\n".join(L)

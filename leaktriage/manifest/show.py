@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from leaktriage.errors import DumpError, IntegrityError, UsageError
 from leaktriage.model import locator as L
 from leaktriage.manifest.reader import Manifest
-from leaktriage.manifest.summary_view import _bytes, _n
+from leaktriage.console import human_bytes, thousands
 
 LIMIT = 200  # children listed for a container (the rest are counted)
 
@@ -85,12 +86,6 @@ def suggest(m: Manifest, loc: str) -> str:
 
 # -- --raw ------------------------------------------------------------------------------------------
 
-class RawError(Exception):
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
-
-
 def expected_digest(item: Item) -> Optional[str]:
     # a message's stored bytes, a part's decoded body, a file's content: resolve() returns exactly these
     for kind in ("message", "part", "file"):
@@ -101,22 +96,20 @@ def expected_digest(item: Item) -> Optional[str]:
 
 
 def raw_bytes(item: Item, root: str) -> bytes:
-    from leaktriage.cli.manifest_cmds import Failure
-    from leaktriage.manifest.reader import EXIT_DUMP, EXIT_INTEGRITY, EXIT_USAGE
     from leaktriage.manifest.resolver import ResolveError, resolve
     want = expected_digest(item)
     if not want:
-        raise Failure("the manifest records no SHA-256 for %s (a multipart container, a link or an unread "
-                      "item): there is nothing to check its bytes against" % item.locator, EXIT_USAGE)
+        raise UsageError("the manifest records no SHA-256 for %s (a multipart container, a link or an unread "
+                         "item): there is nothing to check its bytes against" % item.locator)
     try:
         data = resolve(root, item.locator)
     except ResolveError as exc:
-        raise Failure("cannot read %s from the dump %s: %s" % (item.locator, root, exc), EXIT_DUMP)
+        raise DumpError("cannot read %s from the dump %s: %s" % (item.locator, root, exc))
     got = hashlib.sha256(data).hexdigest()
     if got != want:
-        raise Failure("refusing to write %s: its bytes in %s have SHA-256 %s but the manifest records %s "
-                      "(the dump changed since the scan; run leaktriage verify)" % (item.locator, root, got, want),
-                      EXIT_INTEGRITY)
+        raise IntegrityError("refusing to write %s: its bytes in %s have SHA-256 %s but the manifest records %s "
+                             "(the dump changed since the scan; run leaktriage verify)"
+                             % (item.locator, root, got, want))
     return data
 
 
@@ -149,7 +142,7 @@ def _part_label(p: dict) -> str:
     if p.get("filename"):
         bits.append('"%s"' % _esc(p["filename"]))
     if "size" in p:
-        bits.append(_bytes(p["size"]))
+        bits.append(human_bytes(p["size"]))
     if p.get("magic") and p.get("magic") != p.get("content_type"):
         bits.append("detected %s" % _esc(p["magic"]))
     if p.get("charset"):
@@ -223,7 +216,7 @@ def render(item: Item, console, headers: bool = True) -> None:
         g.add_row("Subject", _esc(msg.get("subject") or "(none)"))
         if msg.get("message_id"):
             g.add_row("Message-ID", _esc(msg["message_id"]))
-        g.add_row("Size", "%s bytes, %s line endings" % (_n(msg.get("length", 0)), msg.get("line_endings", "?")))
+        g.add_row("Size", "%s bytes, %s line endings" % (thousands(msg.get("length", 0)), msg.get("line_endings", "?")))
         g.add_row("SHA-256", msg.get("sha256", ""))
         if msg.get("unquoted_sha256"):
             g.add_row("Unquoted", msg["unquoted_sha256"])
@@ -240,7 +233,7 @@ def render(item: Item, console, headers: bool = True) -> None:
             if part.get(key):
                 g.add_row(label, _esc(part[key]))
         if "size" in part:
-            g.add_row("Size", "%s bytes (decoded)" % _n(part["size"]))
+            g.add_row("Size", "%s bytes (decoded)" % thousands(part["size"]))
         if part.get("sha256"):
             g.add_row("SHA-256", part["sha256"])
         if part.get("mismatch"):
@@ -251,7 +244,7 @@ def render(item: Item, console, headers: bool = True) -> None:
             if f.get(key):
                 g.add_row(label, _esc(f[key]))
         if "size" in f:
-            g.add_row("Size", "%s bytes" % _n(f["size"]))
+            g.add_row("Size", "%s bytes" % thousands(f["size"]))
         if f.get("sha256"):
             g.add_row("SHA-256", f["sha256"])
         if f.get("symlink_target"):
@@ -290,7 +283,7 @@ def render(item: Item, console, headers: bool = True) -> None:
         t.add_column("Locator", overflow="fold")
         t.add_column("Size", justify="right")
         for c in item.children:
-            t.add_row(c["record"], _esc(c["locator"]), _bytes(c.get("size", c.get("length", 0))))
+            t.add_row(c["record"], _esc(c["locator"]), human_bytes(c.get("size", c.get("length", 0))))
         console.print(t)
     if item.problems:
         t = Table(title="Problems (%d)" % len(item.problems), title_justify="left", box=box.SIMPLE_HEAD,

@@ -1,26 +1,9 @@
 """The Rich report of a scan, rendered from a summary record (so it works on any manifest later)."""
 from __future__ import annotations
 
-import os
 from typing import Optional
 
-
-def make_console(stderr: bool = True, width: Optional[int] = None):
-    from rich.console import Console
-    return Console(stderr=stderr, width=width, no_color=bool(os.environ.get("NO_COLOR")) or None,
-                   highlight=False, soft_wrap=False)
-
-
-def _n(x) -> str:
-    return "{:,}".format(x) if isinstance(x, int) else str(x)
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
-        n /= 1024.0
-    return str(n)
+from leaktriage.console import human_bytes, thousands
 
 
 def render(summary: dict, console, manifest: Optional[str] = None, digest: Optional[str] = None,
@@ -38,21 +21,21 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
     ov = Table.grid(padding=(0, 2))
     ov.add_column(style="bold")
     ov.add_column()
-    ov.add_row("Files", "%s (%s), %s not mail" % (_n(files.get("total", 0)), _bytes(files.get("bytes", 0)),
-                                                  _n(files.get("non_mail", 0))))
-    src = ", ".join("%s %s" % (_n(v), k) for k, v in msgs.get("by_source", {}).items())
-    ov.add_row("Messages", "%s%s" % (_n(msgs.get("total", 0)), " (%s)" % src if src else ""))
+    ov.add_row("Files", "%s (%s), %s not mail" % (thousands(files.get("total", 0)), human_bytes(files.get("bytes", 0)),
+                                                  thousands(files.get("non_mail", 0))))
+    src = ", ".join("%s %s" % (thousands(v), k) for k, v in msgs.get("by_source", {}).items())
+    ov.add_row("Messages", "%s%s" % (thousands(msgs.get("total", 0)), " (%s)" % src if src else ""))
     if msgs.get("date_min"):
         ov.add_row("Date range", "%s .. %s%s" % (msgs["date_min"], msgs["date_max"],
-                                               ", %s undated" % _n(msgs["undated"]) if msgs.get("undated") else ""))
-    ov.add_row("MIME parts", _n(summary.get("parts", 0)))
-    ov.add_row("Attachments", "%s (%s, %s unique)" % (_n(atts.get("total", 0)), _bytes(atts.get("bytes", 0)),
-                                                     _n(atts.get("unique", 0))))
+                                               ", %s undated" % thousands(msgs["undated"]) if msgs.get("undated") else ""))
+    ov.add_row("MIME parts", thousands(summary.get("parts", 0)))
+    ov.add_row("Attachments", "%s (%s, %s unique)" % (thousands(atts.get("total", 0)), human_bytes(atts.get("bytes", 0)),
+                                                     thousands(atts.get("unique", 0))))
     ov.add_row("Duplicates", "exact: %s groups (%s redundant copies); same email: %s groups (%s copies)" % (
-        _n(dups.get("exact_groups", 0)), _n(dups.get("exact_redundant", 0)),
-        _n(dups.get("canonical_groups", 0)), _n(dups.get("canonical_messages", 0))))
-    ov.add_row("Problems", "%s (%s)" % (_n(probs.get("total", 0)), ", ".join(
-        "%s %s" % (_n(v), k) for k, v in probs.get("by_severity", {}).items()) or "none"))
+        thousands(dups.get("exact_groups", 0)), thousands(dups.get("exact_redundant", 0)),
+        thousands(dups.get("canonical_groups", 0)), thousands(dups.get("canonical_messages", 0))))
+    ov.add_row("Problems", "%s (%s)" % (thousands(probs.get("total", 0)), ", ".join(
+        "%s %s" % (thousands(v), k) for k, v in probs.get("by_severity", {}).items()) or "none"))
     if manifest:
         ov.add_row("Manifest", manifest)
     if digest:
@@ -65,7 +48,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t.add_column("Custodian", overflow="fold")
         t.add_column("Messages", justify="right")
         for k, v in sorted(cust.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            t.add_row(k, _n(v))
+            t.add_row(k, thousands(v))
         if len(cust) > top:
             t.add_row("... %d more" % (len(cust) - top), "")
         console.print(t)
@@ -75,7 +58,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t.add_column("Mailbox", overflow="fold")
         t.add_column("Messages", justify="right")
         for k, v in sorted(mb.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            t.add_row(k, _n(v))
+            t.add_row(k, thousands(v))
         if len(mb) > top:
             t.add_row("... %d more" % (len(mb) - top), "")
         console.print(t)
@@ -85,7 +68,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t.add_column("Kind")
         t.add_column("Files", justify="right")
         for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add_row(k, _n(v))
+            t.add_row(k, thousands(v))
         console.print(t)
     types = atts.get("by_type", {})
     if types:
@@ -93,7 +76,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         t.add_column("Type (libmagic)", overflow="fold")
         t.add_column("Count", justify="right")
         for k, v in sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            t.add_row(k, _n(v))
+            t.add_row(k, thousands(v))
         console.print(t)
     mm = atts.get("mismatches", {})
     if mm:
@@ -103,22 +86,22 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         if wide:
             t.add_column("Examples", overflow="fold")
         for k, v in mm.items():
-            t.add_row(k, _n(v["count"]), *(["\n".join(v.get("examples", []))] if wide else []))
+            t.add_row(k, thousands(v["count"]), *(["\n".join(v.get("examples", []))] if wide else []))
         console.print(t)
     auth = summary.get("authenticity") or {}
     if auth.get("signed_messages"):
-        t = Table(title="DKIM: %s of %s signed messages verified" % (_n(auth.get("verified_messages", 0)),
-                                                                     _n(auth["signed_messages"])), show_edge=False)
+        t = Table(title="DKIM: %s of %s signed messages verified" % (thousands(auth.get("verified_messages", 0)),
+                                                                     thousands(auth["signed_messages"])), show_edge=False)
         t.add_column("Signing domain (d=)", overflow="fold")
         for v in sorted({v for c in auth.get("by_domain", {}).values() for v in c}):
             t.add_column(v, justify="right")
         verdicts = sorted({v for c in auth.get("by_domain", {}).values() for v in c})
         for d, c in auth.get("by_domain", {}).items():
-            t.add_row(d, *[_n(c.get(v, 0)) for v in verdicts])
+            t.add_row(d, *[thousands(c.get(v, 0)) for v in verdicts])
         console.print(t)
         if auth.get("missing_keys"):
             console.print("Keys to look for (no key in the key store): " +
-                          ", ".join("%s (%s)" % (k, _n(v)) for k, v in auth["missing_keys"].items()))
+                          ", ".join("%s (%s)" % (k, thousands(v)) for k, v in auth["missing_keys"].items()))
     if auth.get("indicators"):
         t = Table(title="Tampering and coverage indicators", show_edge=False)
         t.add_column("Indicator")
@@ -127,7 +110,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
             t.add_column("First locators", overflow="fold")
         ex = auth.get("indicator_examples", {})
         for k, v in sorted(auth["indicators"].items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add_row(k, _n(v), *(["\n".join(ex.get(k, [])[:2])] if wide else []))
+            t.add_row(k, thousands(v), *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
     by_code = probs.get("by_code", {})
     if by_code:
@@ -142,7 +125,7 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         for k, v in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0])):
             sev = CODES.get(k, ("?",))[0]
             style = {"error": "red", "warning": "yellow"}.get(sev, "")
-            t.add_row(k, "[%s]%s[/]" % (style, sev) if style else sev, _n(v),
+            t.add_row(k, "[%s]%s[/]" % (style, sev) if style else sev, thousands(v),
                       *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
         if not wide:

@@ -8,13 +8,14 @@ depth limit, never through unbounded recursion.
 """
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from leaktriage.content import filetypes, sniff
+from leaktriage.content import digests as digesting, pages, sniff
 from leaktriage.model import locator as L, records
 from leaktriage.mail import mbox, message
 from leaktriage.containers import Context, Limits, Problem, reader
@@ -154,6 +155,7 @@ class Unit:
         self.spilled = 0                # lines written to the spill file
         self.tally = Tally()
         self.expanded = 0  # bytes expanded from containers so far in this top-level file
+        self._authenticate = None  # leaktriage.auth.analyse.authenticate_record with this scan's key store
 
     def flush(self) -> None:
         """Serialise the pending records: memory then holds compact lines, not dicts, so it does
@@ -196,8 +198,12 @@ class Unit:
         self.lines.clear()
         self.line_chars = 0
 
-    def _auth(self) -> dict:
-        return {"keystore": load_keystore(self.opts.keystore), "dns": self.opts.dns}
+    def _auth(self):
+        if self._authenticate is None:
+            from leaktriage.auth.analyse import authenticate_record
+            self._authenticate = functools.partial(authenticate_record, keystore=load_keystore(self.opts.keystore),
+                                                   dns=self.opts.dns)
+        return self._authenticate
 
     # -- records ----------------------------------------------------------------------------
     def emit(self, rec: dict) -> None:
@@ -359,7 +365,7 @@ class Unit:
             kind, by = "item", "container"  # a non-mail Outlook item (contact, appointment, note)
         elif item.kind:
             kind, by = item.kind, "container"
-        digests = filetypes.digests(data, algos) if data is not None else {}
+        digests = digesting.digests(data, algos) if data is not None else {}
         if item.file_record:
             fields = dict(base_fields or {})
             if not base_fields:
@@ -450,7 +456,7 @@ class Unit:
         for e in sp.entries:
             stored = bytes(data[e.offset:e.end])
             loc = L.child(item.locator, L.segment("mbox", e.marker_offset))
-            digests = filetypes.digests(stored, self.opts.algorithms)
+            digests = digesting.digests(stored, self.opts.algorithms)
             unq, nlines = mbox.unquote(stored, sp.variant)
             mb = {"marker_offset": e.marker_offset, "marker": e.marker.decode("utf-8", "replace"),
                   "variant": sp.variant, "unquoted_lines": nlines}
@@ -473,7 +479,7 @@ class Unit:
             # a memory-mapped mbox does not stay resident: release from a little before where the
             # last release ended (the kernel maps up to 64 KiB around each page fault, also behind
             # it), not from 0 (which walks ever more page tables, quadratic in the file size)
-            filetypes.release(data, max(0, released - 65536), e.end)
+            pages.release(data, max(0, released - 65536), e.end)
             released = e.end
         return []
 

@@ -17,9 +17,7 @@ import sys
 import time
 from typing import BinaryIO, List, Optional, Tuple
 
-
-class UsageError(Exception):
-    """A problem with what the user asked for (shown without a traceback)."""
+from leaktriage.errors import UsageError
 
 
 def inside(path: str, root: str) -> bool:

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from leaktriage.auth import _message as M
+from leaktriage.auth import canonical as M
 from leaktriage.auth.dkimverify import emsa_pkcs1_v15, signed_header_data
 
 _CACHE: Dict[Tuple[int, int], "RSAKey"] = {}
@@ -200,7 +200,7 @@ def write_signed_samples(folder: str) -> Dict[str, List[str]]:
     for name, (data, _) in files.items():
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
-    store = {"s2023._domainkey.example.com": {"txt": key.txt(), "provenance": "generated test key (leaktriage.auth._testkit, seed 42)"},
+    store = {"s2023._domainkey.example.com": {"txt": key.txt(), "provenance": "generated test key (tests/support/dkim_testkit.py, seed 42)"},
              "weak._domainkey.example.com": {"txt": weak.txt(), "provenance": "generated 512-bit test key (seed 42)"}}
     with open(os.path.join(folder, "dkim-keys.json"), "w", encoding="utf-8") as f:
         json.dump(store, f, indent=1, sort_keys=True)

@@ -1,4 +1,4 @@
-"""Internal: split raw message bytes for DKIM/ARC work, undo line-ending artefacts, canonicalise.
+"""Split raw message bytes for DKIM/ARC work, undo line-ending artefacts, canonicalise.
 
 Header fields are kept as raw bytes exactly as they are in the message (folding included) so that
 "simple" canonicalisation sees them unchanged. Nothing here raises on hostile input.

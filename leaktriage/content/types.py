@@ -1,9 +1,11 @@
-"""Content types from the bytes (libmagic on a prefix), digests, and type-mismatch checks."""
+"""Content types from the bytes (libmagic on a prefix, with a fast path for text and email) and
+the rules that say when a detected type contradicts a declared type or a file name's extension."""
 from __future__ import annotations
 
-import hashlib
 import re
-from typing import Dict, Optional, Sequence
+from typing import Optional
+
+from leaktriage.content.mailshape import looks_like_message
 
 MAGIC_PREFIX = 64 * 1024
 
@@ -32,7 +34,6 @@ def text_type(data) -> Optional[str]:
         return None
     if head[:3] == b"\xef\xbb\xbf":
         head = head[3:]
-    from leaktriage.content.sniff import looks_like_message
     if looks_like_message(head):
         return "message/rfc822"
     if _HTML.match(head):
@@ -77,82 +78,6 @@ def magic_version() -> Optional[str]:
         return "%d.%02d" % divmod(v, 100) if isinstance(v, int) else None
     except Exception:
         return None
-
-
-ALGORITHMS = ("sha256", "md5", "sha1")
-
-
-CHUNK = 16 << 20
-
-
-def digests(data, algorithms: Sequence[str] = ("sha256",)) -> Dict[str, str]:
-    """All requested digests of `data` (bytes or a memory map). A memory map is hashed in chunks,
-    each chunk fed to every digest and then released from memory (madvise), so hashing a 2 GB file
-    does not make it resident."""
-    if isinstance(data, (bytes, bytearray)) and len(data) <= CHUNK:
-        return {a: hashlib.new(a, data).hexdigest() for a in algorithms}
-    hs = [(a, hashlib.new(a)) for a in algorithms]
-    view = memoryview(data)
-    for off in range(0, len(data), CHUNK):
-        piece = view[off:off + CHUNK]
-        for _, h in hs:
-            h.update(piece)
-        release(data, off, off + len(piece))
-    view.release()
-    return {a: h.hexdigest() for a, h in hs}
-
-
-def release(data, start: int, end: int) -> None:
-    """Tell the kernel the pages of a memory map between start and end are no longer needed."""
-    import mmap
-    if isinstance(data, mmap.mmap) and hasattr(data, "madvise"):
-        page = mmap.PAGESIZE
-        a = (start // page) * page
-        if end > a:
-            try:
-                data.madvise(mmap.MADV_DONTNEED, a, end - a)
-            except (OSError, ValueError):
-                pass
-
-
-class ReleaseBehind:
-    """Gives the pages of a memory-mapped buffer that a forward walk has left behind back to the
-    kernel, every STEP bytes. The last KEEP bytes before the walk's position stay: the kernel maps
-    up to 64 KiB around each page fault, also behind it. Without this, touching one line per small
-    mbox message, or reading a big archive once, leaves the file resident. Anything but a memory
-    map (or a memoryview of one) is left alone; a later read of a released page maps it again."""
-
-    STEP = 1 << 20
-    KEEP = 65536
-
-    def __init__(self, buf, start: int = 0):
-        self.buf = getattr(buf, "obj", buf)   # a memoryview of a map: the map
-        self.done = start
-
-    def reached(self, pos: int) -> None:
-        if pos - self.done > self.STEP + self.KEEP:
-            release(self.buf, self.done, pos - self.KEEP)
-            self.done = pos - self.KEEP
-
-    def rewind(self, pos: int) -> None:
-        """The walk went back to pos: release again from there."""
-        self.done = min(self.done, pos)
-
-
-class MultiHash:
-    """Feed chunks once, get every digest."""
-
-    def __init__(self, algorithms: Sequence[str] = ("sha256",)):
-        self._h = [(a, hashlib.new(a)) for a in algorithms]
-        self.size = 0
-
-    def update(self, chunk) -> None:
-        self.size += len(chunk)
-        for _, h in self._h:
-            h.update(chunk)
-
-    def result(self) -> Dict[str, str]:
-        return {a: h.hexdigest() for a, h in self._h}
 
 
 # --- type checks -------------------------------------------------------------------------------
