@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from leaktriage.model import locator  # noqa: E402
-from leaktriage.containers import codes, outlook, tnef  # noqa: E402
+from leaktriage.containers import outlook, tnef  # noqa: E402
+from leaktriage.model import container_codes as codes  # noqa: E402
 from leaktriage.content import sniff  # noqa: E402
 from leaktriage.containers.base import Child, Context, Problem  # noqa: E402
 

@@ -23,7 +23,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage.containers import codes, outlook, pstndb  # noqa: E402
+from leaktriage.containers import outlook, pstndb  # noqa: E402
+from leaktriage.model import container_codes as codes  # noqa: E402
 from leaktriage.containers.base import Child, Context, Problem  # noqa: E402
 from leaktriage.containers.pstndb import PstFormatError  # noqa: E402
 

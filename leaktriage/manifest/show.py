@@ -15,7 +15,7 @@ LIMIT = 200  # children listed for a container (the rest are counted)
 
 
 @dataclass
-class Item:
+class ShownItem:
     locator: str
     records: List[dict] = field(default_factory=list)      # the item's own records (file, message, part)
     parts: List[dict] = field(default_factory=list)        # MIME entities of a message (nested included)
@@ -31,12 +31,12 @@ class Item:
         return None
 
 
-def collect(m: Manifest, loc: str) -> Item:
+def collect(m: Manifest, loc: str) -> ShownItem:
     """One streaming pass: the item's records, its parts, problems, direct children, duplicate groups.
 
     Lines that cannot concern the item are skipped before JSON decoding (the locator must appear in
     them), but every line is still read, hashed and checked for truncation."""
-    item = Item(loc)
+    item = ShownItem(loc)
     needle = json.dumps(loc, ensure_ascii=False)[1:-1].encode("utf-8")
     hash_prefix = loc + "#"
     bang_prefix = loc + "!"
@@ -86,7 +86,7 @@ def suggest(m: Manifest, loc: str) -> str:
 
 # -- --raw ------------------------------------------------------------------------------------------
 
-def expected_digest(item: Item) -> Optional[str]:
+def expected_digest(item: ShownItem) -> Optional[str]:
     # a message's stored bytes, a part's decoded body, a file's content: resolve() returns exactly these
     for kind in ("message", "part", "file"):
         r = item.get(kind)
@@ -95,7 +95,7 @@ def expected_digest(item: Item) -> Optional[str]:
     return None
 
 
-def raw_bytes(item: Item, root: str) -> bytes:
+def raw_bytes(item: ShownItem, root: str) -> bytes:
     from leaktriage.manifest.resolver import ResolveError, resolve
     want = expected_digest(item)
     if not want:
@@ -115,7 +115,7 @@ def raw_bytes(item: Item, root: str) -> bytes:
 
 # -- output -----------------------------------------------------------------------------------------
 
-def json_lines(item: Item) -> List[str]:
+def json_lines(item: ShownItem) -> List[str]:
     out = []
     for r in item.records + item.parts + item.problems + item.children + item.duplicates:
         out.append(json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
@@ -179,7 +179,7 @@ def _tree(parts: List[dict], root_label: str):
     return tree
 
 
-def render(item: Item, console, headers: bool = True) -> None:
+def render(item: ShownItem, console, headers: bool = True) -> None:
     from rich.panel import Panel
     from rich.table import Table
     from rich import box

@@ -3,12 +3,16 @@
 Each code maps to (severity, stage, description). Severity: "info" (noteworthy, nothing lost),
 "warning" (data was repaired or guessed: read the record), "error" (something could not be read;
 the locator and offset say exactly what). The stage tells which step of the data flow found it.
-Other modules register their own tables here (containers, auth) so that docs/manifest.md and the
-JSON Schema list every code.
+The registry is CORE_CODES plus the tables of the container readers (model/container_codes.py)
+and of the authenticity stage (model/auth_codes.py), combined here, so that docs/manifest.md and
+the JSON Schema list every code.
 """
 from __future__ import annotations
 
 from typing import Dict, Tuple
+
+from leaktriage.model.auth_codes import CODES as AUTH_CODES
+from leaktriage.model.container_codes import CODES as CONTAINER_CODES
 
 STAGES = ("walk", "sniff", "container", "mbox", "parse", "decode", "charset", "auth", "limit")
 
@@ -87,17 +91,20 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "internal.error": ("error", "parse", "An unexpected error inside leaktriage while processing this item; the item's bytes are still hashed and recorded. Please report it."),
 }
 
-CODES: Dict[str, Tuple[str, str, str]] = dict(CORE_CODES)
+def combine(*tables: Dict[str, Tuple[str, str, str]]) -> Dict[str, Tuple[str, str, str]]:
+    """One registry from several tables: every code once, with a known severity and stage."""
+    out: Dict[str, Tuple[str, str, str]] = {}
+    for table in tables:
+        for code, spec in table.items():
+            if code in out and out[code] != spec:
+                raise ValueError("problem code %s defined twice" % code)
+            if spec[0] not in ("info", "warning", "error") or spec[1] not in STAGES:
+                raise ValueError("bad spec for problem code %s: %r" % (code, spec))
+            out[code] = spec
+    return out
 
 
-def register(table: Dict[str, Tuple[str, str, str]]) -> None:
-    """Add a module's codes to the registry (each code must be new)."""
-    for code, spec in table.items():
-        if code in CODES and CODES[code] != spec:
-            raise ValueError("problem code %s registered twice" % code)
-        if spec[0] not in ("info", "warning", "error") or spec[1] not in STAGES:
-            raise ValueError("bad spec for problem code %s: %r" % (code, spec))
-        CODES[code] = spec
+CODES: Dict[str, Tuple[str, str, str]] = combine(CORE_CODES, CONTAINER_CODES, AUTH_CODES)
 
 
 def severity(code: str) -> str:
@@ -132,16 +139,3 @@ def problem_record(locator: str, code: str, message: str = None, offset: int = N
     sev, stg, desc = CODES.get(code) or ("error", "parse", "Unregistered problem code (please report).")
     return record("problem", locator, code=code, severity=sev, stage=stg, message=message or desc,
                   offset=offset, length=length, defect=DEFECTS.get(code), detail=detail or None)
-
-
-def _register_plugins() -> None:
-    import importlib
-    for mod in ("leaktriage.containers.codes", "leaktriage.auth.codes"):
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        register(getattr(m, "CODES", {}))
-
-
-_register_plugins()

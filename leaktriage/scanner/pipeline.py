@@ -101,7 +101,7 @@ def load_keystore(path: Optional[str]):
 
 
 @dataclass
-class Item:
+class WorkItem:
     locator: str
     data: Optional[bytes]
     depth: int
@@ -299,7 +299,7 @@ class Unit:
             mailbox = _display(entry.maildir_folder)
         else:
             mailbox = _display(entry.rel.rpartition(b"/")[0]) or "."
-        item = Item(loc, data, 0, None, base["path"], base["custodian"], mailbox,
+        item = WorkItem(loc, data, 0, None, base["path"], base["custodian"], mailbox,
                     source="maildir" if maildir else "file", maildir=maildir)
         self.process(item, base_fields=base)
         if entry.maildir_subdir == "tmp":
@@ -311,7 +311,7 @@ class Unit:
             data.close()
 
     # -- any item (disk file, member, attached message, blob) ------------------------------------
-    def process(self, first: Item, base_fields: Optional[dict] = None) -> None:
+    def process(self, first: WorkItem, base_fields: Optional[dict] = None) -> None:
         self._walk_items(iter([first]), first, base_fields)
 
     def _walk_items(self, items, first=None, base_fields=None) -> None:
@@ -344,7 +344,7 @@ class Unit:
                 stack.append(iter(children))
             self.flush()
 
-    def _item(self, item: Item, base_fields: Optional[dict]) -> List[Item]:
+    def _item(self, item: WorkItem, base_fields: Optional[dict]) -> List[WorkItem]:
         data = item.data
         algos = self.opts.algorithms
         if item.depth > self.opts.limits.max_depth and not item.file_record:
@@ -408,7 +408,7 @@ class Unit:
             return []
         return self._container(item, data, kind)
 
-    def _message(self, item: Item, data: bytes, digests: Optional[dict] = None, extra: Optional[dict] = None) -> List[Item]:
+    def _message(self, item: WorkItem, data: bytes, digests: Optional[dict] = None, extra: Optional[dict] = None) -> List[WorkItem]:
         ex = {"custodian": item.custodian, "mailbox": item.mailbox, "maildir": item.maildir}
         if item.message_extra:
             me = dict(item.message_extra)
@@ -437,15 +437,15 @@ class Unit:
         self.out.extend(recs)
         return [self._found(item, f) for f in found]
 
-    def _found(self, item: Item, f) -> Item:
+    def _found(self, item: WorkItem, f) -> WorkItem:
         if f.kind == "message":
-            return Item(f.locator, f.data, item.depth + 1, f.locator, f.name or "", item.custodian, item.mailbox,
+            return WorkItem(f.locator, f.data, item.depth + 1, f.locator, f.name or "", item.custodian, item.mailbox,
                         kind="message", source=f.source, file_record=False, loc_base=f.loc_base,
                         root_path=f.root_path)
-        return Item(f.locator, f.data, item.depth + 1, f.locator, f.name or "", item.custodian, item.mailbox,
+        return WorkItem(f.locator, f.data, item.depth + 1, f.locator, f.name or "", item.custodian, item.mailbox,
                     kind="blob", file_record=False)
 
-    def _mbox(self, item: Item, data, file_rec: Optional[dict]) -> List[Item]:
+    def _mbox(self, item: WorkItem, data, file_rec: Optional[dict]) -> List[WorkItem]:
         sp = mbox.split(data, 0, len(data))
         for code, off, length, detail in sp.problems:
             self.problem(item.locator, code, offset=off, length=length, detail=detail or None)
@@ -467,7 +467,7 @@ class Unit:
             if nlines:
                 import hashlib
                 extra["unquoted_sha256"] = hashlib.sha256(unq).hexdigest()
-            sub = Item(loc, unq, item.depth + 1, item.locator, "", item.custodian, mailbox, source="mbox",
+            sub = WorkItem(loc, unq, item.depth + 1, item.locator, "", item.custodian, mailbox, source="mbox",
                        file_record=False)
             # the message record's digests are of the stored bytes; parsing works on the un-quoted ones
             recs_before = len(self.out)
@@ -483,17 +483,17 @@ class Unit:
             released = e.end
         return []
 
-    def _flush_nested(self, children: List[Item]) -> None:
+    def _flush_nested(self, children: List[WorkItem]) -> None:
         self._walk_items(iter(children))
 
-    def _container(self, item: Item, data, kind: str):
+    def _container(self, item: WorkItem, data, kind: str):
         rd = reader(kind)
         if rd is None:
             self.problem(item.locator, "container.unsupported", detail={"kind": kind})
             return []
         return _Members(item.locator, self._members(item, data, kind, rd))
 
-    def _members(self, item: Item, data, kind: str, rd):
+    def _members(self, item: WorkItem, data, kind: str, rd):
         """The container's members as Items, one at a time (the reader is a generator)."""
         # the expansion budget is per top-level file: it is carried through every nested container
         ctx = Context(locator=item.locator, depth=item.depth, limits=self.opts.limits,
@@ -518,7 +518,7 @@ class Unit:
             if is_archive:
                 d = obj.name.rpartition("/")[0]
                 mailbox = item.locator + ("!" + obj.segment.split(":", 1)[0] + ":" + L.escape(d) if d else "")
-            ch = Item(loc, obj.data, item.depth + 1, item.locator, obj.name, cust, mailbox,
+            ch = WorkItem(loc, obj.data, item.depth + 1, item.locator, obj.name, cust, mailbox,
                       kind=obj.kind if obj.kind in ("message", "item") else None,
                       source="archive" if is_archive else kind, meta=dict(obj.meta),
                       message_extra=obj.message)

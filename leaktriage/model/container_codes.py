@@ -1,8 +1,8 @@
 """Problem codes of the container readers (archives, Outlook, TNEF, emlx).
 
 Each code maps to (severity, stage, description) like problems.CORE_CODES; stage is "container"
-(a defect of the container) or "limit" (a safety limit stopped the reader). The pipeline registers
-this table with problems.register(CODES).
+(a defect of the container) or "limit" (a safety limit stopped the reader). The registry
+(leaktriage.model.problems) includes this table.
 
 Archive formats share a family of codes, one per format prefix (zip, tar, gzip, bzip2, xz, 7z,
 rar), generated below so that every format reports the same situations under its own prefix.
