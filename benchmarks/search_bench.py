@@ -116,18 +116,19 @@ def ensure_dump(work: Path, messages: int, scale: float) -> Path:
 def export_for_notmuch(manifest: Path, dump: Path, root: Path) -> int:
     """One file per top-level message (the bytes leaktriage indexed), under root/<custodian>/cur/."""
     sys.path.insert(0, str(REPO))
-    from leaktriage.search.build import Fetcher, read_manifest
+    from leaktriage.manifest.reader import Manifest
+    from leaktriage.manifest.resolver import ResolveError, Resolver
+    from leaktriage.errors import IntegrityError
     if root.exists():
         shutil.rmtree(root)
-    man = read_manifest(str(manifest))
-    f = Fetcher(str(dump))
+    resolver = Resolver(str(dump))
     n = 0
-    for r in man.messages:
-        if r.get("source") == "rfc822":
+    for r in Manifest(str(manifest)).records(want=lambda line: b'"record":"message"' in line):
+        if r["record"] != "message" or r.get("source") == "rfc822":
             continue
         try:
-            data = f.message(r)
-        except Exception:  # noqa: BLE001 - what leaktriage could not read is not exported either
+            data = resolver.message(r, unquoted=True)
+        except (ResolveError, IntegrityError):  # what leaktriage could not read is not exported either
             continue
         d = root / (r.get("custodian") or "_").replace("/", "_") / "cur"
         d.mkdir(parents=True, exist_ok=True)

@@ -137,26 +137,3 @@ def test_filters_and_samples(tmp_path):
     assert r.exit_code == 6 and "moved" in r.stderr
 
 
-def test_fast_reader_needs_no_fallback_on_samples(tmp_path, monkeypatch):
-    """The cached reader gives the same bytes as resolve() for every message and attachment of
-    samples/ (mbox, Maildir, nested zip, tar.gz, attached message), without falling back."""
-    from leaktriage import Options, scan
-    from leaktriage.manifest import extract as xt, resolver as resolve
-    from leaktriage.manifest.export import groups
-    from leaktriage.manifest.reader import Manifest
-    m = tmp_path / "s.jsonl"
-    scan(str(SAMPLES), str(m), Options(workers=1))
-    calls = []
-    monkeypatch.setattr(resolve, "resolve", lambda *a, **k: calls.append(a) or b"")
-    rd = xt._Reader(str(SAMPLES))
-    n = 0
-    for g in groups(Manifest(str(m)).records()):
-        if not g.is_message:
-            continue
-        items = [g.head] + [p for p in g.parts if p.get("attachment") and p.get("message") == g.head["locator"]]
-        for rec in items:
-            data = rd.read(rec, rec["sha256"], g.head)
-            assert hashlib.sha256(data).hexdigest() == rec["sha256"], rec["locator"]
-            n += 1
-    assert n >= 29 + 9
-    assert calls == []

@@ -41,7 +41,7 @@ def recover(manifest, dump, output, per_key, include_all):
       leaktriage keys recover manifest.jsonl --dump ./dump -o derived-keys.json
     """
     from leaktriage.auth.keyrecover import recover_keys, write_keystore
-    from leaktriage.manifest.resolver import ResolveError, resolve
+    from leaktriage.manifest.resolver import ResolveError, Resolver
     from leaktriage.scanner.sinks import inside
     if inside(output, dump):
         raise UsageError("refusing to write %s inside the dump" % output)
@@ -63,10 +63,11 @@ def recover(manifest, dump, output, per_key, include_all):
         write_keystore(output, [])
         return
     messages = []
+    resolver = Resolver(dump)      # an mbox is split once, not once per message
     for (d, s), locs in sorted(wanted.items()):
         for loc in locs:
             try:
-                messages.append(resolve(dump, loc, unquoted=True))
+                messages.append(bytes(resolver.item(loc, unquoted=True)))
             except ResolveError as exc:
                 click.echo("skipping %s: %s" % (loc, exc), err=True)
     click.echo("Recovering keys for %d (domain, selector) pairs from %d messages; a 2048-bit key takes "

@@ -20,13 +20,6 @@ from leaktriage.version import __version__
 CLICK_OUTCOMES = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
 
-def _workers_default() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
-
-
 # Commands living in other modules, imported only when used (keeps `leaktriage search` start-up lean).
 LAZY_COMMANDS = {
     "report": ("leaktriage.cli.manifest_cmds", "report"),
@@ -128,6 +121,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
       leaktriage scan ./dump -o m.jsonl --dkim-keys keys.json --db triage.db
     """
     from leaktriage.api import Options, scan as do_scan
+    from leaktriage.pool import default_workers
     from leaktriage.containers import Limits
     algos = []
     for h in hashes.split(","):
@@ -143,7 +137,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
     if output is None:
         name = os.path.basename(os.path.normpath(os.path.abspath(dump))) or "dump"
         output = name + ".manifest.jsonl"
-    opts = Options(algorithms=tuple(algos), workers=workers or _workers_default(),
+    opts = Options(algorithms=tuple(algos), workers=workers or default_workers(),
                    limits=Limits(max_depth=max_depth),
                    keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns,
                    item_timeout=item_timeout)

@@ -8,7 +8,6 @@ manifest, 16-31 verify found differences (16 + 1 modified + 2 missing + 4 new + 
 """
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from typing import Optional
@@ -19,6 +18,7 @@ from leaktriage.console import make_console
 from leaktriage.errors import (EXIT_DUMP, EXIT_INTEGRITY, DumpError, IntegrityError, LeaktriageError,
                                ManifestError, NotFoundError, UsageError)
 from leaktriage.manifest.reader import Manifest
+from leaktriage.pool import default_workers
 
 
 def _console(stderr: bool = True, file=None, width: Optional[int] = None):
@@ -143,10 +143,7 @@ def report(manifest, fmt, output, top, width, workers):
     from leaktriage.manifest import report as reporting
     m = _open_manifest(manifest)
     if workers is None:
-        try:
-            workers = min(8, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - non-Linux
-            workers = min(8, os.cpu_count() or 1)
+        workers = default_workers(limit=8)
     doc = reporting.aggregate(m, top=top, workers=workers)
     if fmt == "json":
         text = reporting.to_json(doc)

@@ -17,20 +17,20 @@ import hashlib
 import json
 import os
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
-from leaktriage.model import locator as L
+from leaktriage.errors import LeaktriageError
 from leaktriage.manifest.export import Filters, groups
 from leaktriage.manifest.reader import Manifest
+from leaktriage.manifest.resolver import ItemChanged, ResolveError, Resolver
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 INDEX = "index.jsonl"
 
 
-class ExtractError(Exception):
-    pass
+class ExtractError(LeaktriageError):
+    """OUT cannot be written as it should (not a folder, a planted link, a damaged index)."""
 
 
 @dataclass
@@ -42,176 +42,6 @@ class Result:
     mismatched: int = 0
     unreadable: int = 0
     errors: List[str] = field(default_factory=list)
-
-
-class _Reader:
-    """Bytes of items for extract, in manifest order, without quadratic re-reading.
-
-    resolve.resolve() re-opens an item from scratch each time: right for one item, quadratic for all
-    the messages of a large zip or mbox. This reader keeps the current on-disk file in memory, keeps
-    each open container's member iterator where it stopped (the manifest lists members in the order
-    the reader yields them), and slices mbox messages with the offset/length the manifest records.
-    Every result is checked against the manifest digest by the caller, and any miss falls back to
-    resolve.resolve(), so the cache can only make things faster, never different."""
-
-    MAX_BUFFERED = 512 << 20
-
-    def __init__(self, root: str):
-        self.root = root
-        self.file_key: Optional[str] = None
-        self.file_data: Optional[bytes] = None
-        self.containers: "OrderedDict[str, list]" = OrderedDict()  # locator -> [iterator, {segment: data}]
-        self.messages: "OrderedDict[str, bytes]" = OrderedDict()   # message locator -> bytes (un-quoted)
-        self.buffered = 0
-        self.inner: "OrderedDict[str, bytes]" = OrderedDict()      # nested container locator -> bytes
-        self.stored: "OrderedDict[str, bytes]" = OrderedDict()     # message locator -> stored bytes
-
-    # -- files and container members ----------------------------------------------------------
-    def _file(self, path_loc: str) -> bytes:
-        from leaktriage.manifest.resolver import read_path
-        if self.file_key != path_loc:
-            self.file_data = None
-            self.containers.clear()
-            self.inner.clear()
-            self.buffered = 0
-            self.messages.clear()
-            self.file_data = read_path(self.root, L.unescape(path_loc))
-            self.file_key = path_loc
-        return self.file_data  # type: ignore[return-value]
-
-    def _member(self, parent_loc: str, parent: bytes, seg: str) -> Optional[bytes]:
-        from leaktriage.content import sniff
-        from leaktriage.containers import Child, Context, Limits, reader
-        ent = self.containers.get(parent_loc)
-        if ent is None:
-            kind = sniff.container_kind(parent[:65536])
-            rd = reader(kind) if kind else None
-            if rd is None:
-                return None
-            ent = [iter(rd(parent, Context(locator=parent_loc, depth=0, limits=Limits()))), OrderedDict()]
-            self.containers[parent_loc] = ent
-            while len(self.containers) > 8:
-                _, (_, old) = self.containers.popitem(last=False)
-                self.buffered -= sum(len(v) for v in old.values())
-        it, buf = ent
-        if seg in buf:
-            data = buf.pop(seg)
-            self.buffered -= len(data)
-            return data
-        for obj in it:
-            if not isinstance(obj, Child):
-                continue
-            if obj.segment == seg:
-                return obj.data
-            if obj.data is not None:
-                # members passed over are kept (up to MAX_BUFFERED bytes, oldest dropped first)
-                buf[obj.segment] = obj.data
-                self.buffered += len(obj.data)
-                while self.buffered > self.MAX_BUFFERED and buf:
-                    _, old = buf.popitem(last=False)
-                    self.buffered -= len(old)
-        return None
-
-    def bytes_of(self, loc: str) -> Optional[bytes]:
-        """Bytes of a file-like locator (a path, then zip/tar/gz/... segments); None if not cached-able."""
-        steps = L.parse(loc)
-        if any(st.kind in ("part", "mbox", "uu") for st in steps[1:]):
-            return None
-        data = self._file(steps[0].value)
-        where = steps[0].value
-        last = len(steps) - 1
-        for i, st in enumerate(steps[1:], 1):
-            seg = "%s:%s" % (st.kind, st.value)
-            nxt = where + "!" + seg
-            if nxt in self.inner:
-                data = self.inner[nxt]
-                self.inner.move_to_end(nxt)
-            else:
-                data = self._member(where, data, seg)
-                if data is None:
-                    return None
-                if i < last:  # a container inside a container: kept while its members are read
-                    self.inner[nxt] = data
-                    while len(self.inner) > 4:
-                        self.inner.popitem(last=False)
-            where = nxt
-        return data
-
-    # -- messages and parts -------------------------------------------------------------------
-    def message(self, rec: dict) -> Optional[bytes]:
-        """The stored bytes of a message record (what its sha256 covers), kept for its parts."""
-        loc = rec["locator"]
-        if loc in self.stored:
-            return self.stored[loc]
-        data = self._message(rec)
-        if data is not None:
-            self.stored[loc] = data
-            while len(self.stored) > 4:
-                self.stored.popitem(last=False)
-        return data
-
-    def _message(self, rec: dict) -> Optional[bytes]:
-        from leaktriage.manifest.resolver import entity_bytes
-        loc = rec["locator"]
-        base, pp = L.split_part(loc)
-        if pp is not None:
-            # an attached message (message/rfc822 entity): decoded from its parent message, if at hand
-            return entity_bytes(self.messages[base], pp) if base in self.messages else None
-        parent = rec.get("parent")
-        if parent == loc or parent is None or "offset" not in rec:
-            return self.bytes_of(loc)   # a message file or an archive member: its whole content
-        if "#" in parent:
-            return None
-        pdata = self.bytes_of(parent)
-        if pdata is None:
-            return None
-        off = rec["offset"]
-        return pdata[off:off + rec.get("length", 0)]
-
-    def unquoted(self, rec: dict) -> Optional[bytes]:
-        from leaktriage.mail import mbox
-        loc = rec["locator"]
-        if loc in self.messages:
-            return self.messages[loc]
-        data = self.message(rec)
-        if data is not None and rec.get("unquoted_sha256"):
-            data = mbox.unquote(data, (rec.get("mbox") or {}).get("variant") or "mboxrd")[0]
-        if data is not None:
-            self.messages[loc] = data
-            while len(self.messages) > 4:
-                self.messages.popitem(last=False)
-        return data
-
-    def _part(self, loc: str, msg: Optional[dict]) -> Optional[bytes]:
-        from leaktriage.manifest.resolver import entity_bytes
-        from leaktriage.mail.transfer import find_uuencoded
-        head, sep, tail = loc.rpartition("!uu:")
-        if sep and tail.isdigit() and "!" not in tail:
-            text = self._part(head, msg)
-            if text is None:
-                return None
-            for i, found in enumerate(find_uuencoded(text), 1):
-                if i == int(tail):
-                    return found[4]
-            return None
-        base, pp = L.split_part(loc)
-        if pp is None:
-            return None
-        if msg is not None and base == msg["locator"] and "#" not in base:
-            mdata = self.unquoted(msg)
-        else:
-            mdata = self.messages.get(base)  # inside an attached message: the top message is at hand
-        return entity_bytes(mdata, pp) if mdata is not None else None
-
-    def read(self, rec: dict, want: str, msg: Optional[dict] = None) -> bytes:
-        from leaktriage.manifest.resolver import resolve
-        try:
-            data = self.message(rec) if rec["record"] == "message" else self._part(rec["locator"], msg)
-            if data is not None and hashlib.sha256(data).hexdigest() == want:
-                return bytes(data)
-        except Exception:  # noqa: BLE001 - the plain path below decides
-            pass
-        return resolve(self.root, rec["locator"])
 
 
 def _safe_dir(out: str, *parts: str) -> str:
@@ -304,7 +134,7 @@ def extract(m: Manifest, root: str, out: str, flt: Filters, attachments: bool = 
     index = _load_index(index_path)
     seen_items = {(d, it["locator"]) for d, rec in index.items() for it in rec.get("items", ())}
     stored_now: set = set()
-    reader = _Reader(root)
+    resolver = Resolver(root)
     progress = None
     if console is not None and console.is_terminal:
         from rich.progress import Progress
@@ -345,17 +175,16 @@ def extract(m: Manifest, root: str, out: str, flt: Filters, attachments: bool = 
                     res.deduplicated += 1
                 else:
                     try:
-                        data = reader.read(rec, want, msg)
-                    except Exception as exc:  # noqa: BLE001 - ResolveError and I/O errors, reported per item
+                        data = resolver.checked(rec)
+                    except ItemChanged as exc:
+                        res.mismatched += 1
+                        res.errors.append("NOT written: %s" % exc)
+                        continue
+                    except ResolveError as exc:
                         res.unreadable += 1
                         res.errors.append("cannot read %s: %s" % (rec["locator"], exc))
                         continue
-                    got = hashlib.sha256(data).hexdigest()
-                    if got != want:
-                        res.mismatched += 1
-                        res.errors.append("NOT written: %s has SHA-256 %s in the dump, the manifest says %s"
-                                          % (rec["locator"], got, want))
-                        continue
+                    got = want
                     st = store(out, data, got)
                     stored_now.add(got)
                     if st == "written":

@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Dict, List, Optional
 
 from leaktriage.version import __version__
-from leaktriage.manifest.reader import Manifest, ManifestError
+from leaktriage.errors import ManifestError
+from leaktriage.manifest.reader import Manifest, file_sha256
 from leaktriage.model.records import SCHEMA_VERSION
 from leaktriage.console import human_bytes, thousands
 
@@ -248,50 +249,24 @@ def _merge(a: dict, b: dict, top: int) -> dict:
     return out
 
 
-def _lines_between(path: str, start: int, end: int):
-    f = open(path, "rb")
-    f.seek(start)
-    pos = start
-    try:
-        while pos < end:
-            line = f.readline()
-            if not line:
-                break
-            pos += len(line)
-            yield line
-    finally:
-        f.close()
-
-
 def _piece(args):
     path, start, end, last, top = args
-    m = Manifest(path, stream=_lines_between(path, start, end))
+    m = Manifest(path).piece(start, end)
     try:
-        st = _fold(m.records(_piece=not last), top)
+        st = _fold(m.records(partial=not last), top)
     except ManifestError as exc:
         return None, (exc.reason, exc.line, exc.exit_code), 0
     return st, None, m.lines
 
 
 def _parallel(manifest: Manifest, top: int, workers: int, size: int) -> Optional[dict]:
-    import multiprocessing as mp
-    from leaktriage.manifest.reader import SchemaVersionError, file_sha256
+    from leaktriage.manifest.reader import SchemaVersionError
+    from leaktriage.pool import WorkerPool
+    manifest.check_digest()
     n = max(2, min(workers, 16, size // (8 << 20)))
-    bounds = [0]
-    with open(manifest.path, "rb") as f:
-        for i in range(1, n):
-            f.seek(size * i // n)
-            f.readline()
-            pos = f.tell()
-            if bounds[-1] < pos < size:
-                bounds.append(pos)
-    bounds.append(size)
-    jobs = [(manifest.path, bounds[i], bounds[i + 1], i == len(bounds) - 2, top) for i in range(len(bounds) - 1)]
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(len(jobs)) as pool:
-        pending = pool.map_async(_piece, jobs)
-        digest = file_sha256(manifest.path)       # meanwhile, in this process
-        results = pending.get()
+    jobs = [(manifest.path, a, b, last, top) for a, b, last in manifest.pieces(n)]
+    with WorkerPool(len(jobs)) as pool:
+        results = list(pool.imap(_piece, jobs))
     lines_before = 0
     state = None
     for (st, err, nlines), job in zip(results, jobs):
@@ -304,7 +279,7 @@ def _parallel(manifest: Manifest, top: int, workers: int, size: int) -> Optional
                                 "were appended or files concatenated)", manifest.path, lines_before + 1)
         lines_before += nlines
         state = st if state is None else _merge(state, st, top)
-    manifest.sha256 = digest
+    manifest.sha256 = manifest.checked_sha256 or file_sha256(manifest.path)
     manifest.lines = lines_before
     manifest.bytes = size
     manifest.summary = state["summary"] if state else None

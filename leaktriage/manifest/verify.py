@@ -91,15 +91,20 @@ def _hash_entry(args: Tuple[str, Entry]) -> Tuple[bytes, Optional[str], Optional
     return e.rel, h.hexdigest(), None
 
 
+def _hash_batch(batch: List[Tuple[str, Entry]]) -> List[Tuple[bytes, Optional[str], Optional[str]]]:
+    return [_hash_entry(job) for job in batch]
+
+
+def _hash_died(batch, _exitcode=None):
+    return [(e.rel, None, "the process hashing this file died (truncated while read?)") for _root, e in batch]
+
+
 def _hash_all(root: str, entries: List[Entry], workers: int) -> Iterator[Tuple[bytes, Optional[str], Optional[str]]]:
-    if workers <= 1 or len(entries) < 2:
-        for e in entries:
-            yield _hash_entry((root, e))
-        return
-    import multiprocessing as mp
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap(_hash_entry, [(root, e) for e in entries], chunksize=16)
+    from leaktriage.pool import ordered
+    jobs = [(root, e) for e in entries]
+    batches = [jobs[i:i + 16] for i in range(0, len(jobs), 16)]
+    for res in ordered(_hash_batch, batches, workers, on_died=_hash_died):
+        yield from res
 
 
 def _options_from(summary: Optional[dict]):

@@ -213,6 +213,15 @@ class Unit:
         self.out.append(problem_record(loc, code, message=message, offset=offset, length=length, detail=detail))
 
     # -- entry point ------------------------------------------------------------------------
+    def died(self, entry: Entry) -> UnitResult:
+        """The result of a unit whose process died while reading it (twice): a failed file record
+        and its problem, so the file is still accounted for."""
+        loc = L.escape(entry.rel)
+        self.emit(records.record("file", loc, entry="file", path=_display(entry.rel), custodian=custodian_of(entry.rel),
+                                 size=entry.size, status="failed"))
+        self.problem(loc, "internal.worker_died")
+        return self._result(entry)
+
     def run(self, entry: Entry) -> UnitResult:
         loc = L.escape(entry.rel)
         path = _display(entry.rel)
@@ -236,6 +245,9 @@ class Unit:
             self.problem(loc, "walk.special_file", detail={"entry": entry.entry})
         else:
             self._disk_file(entry, loc, base)
+        return self._result(entry)
+
+    def _result(self, entry: Entry) -> UnitResult:
         self.flush()
         data = ("\n".join(self.lines) + "\n").encode("utf-8") if self.lines else b""
         if self.spill is not None:
@@ -559,8 +571,6 @@ _STATE: dict = {}
 
 
 def _init(root: str, opts: Options) -> None:
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _STATE["root"] = root
     _STATE["opts"] = opts
 
@@ -578,18 +588,37 @@ def _work(batch: Sequence[Entry]) -> List[UnitResult]:
     return out
 
 
+def _died(batch: Sequence[Entry], _exitcode=None) -> List[UnitResult]:
+    """A batch whose worker died twice: each unit alone in a process of its own; the unit that
+    kills it once more is recorded as failed (internal.worker_died), the others as usual."""
+    from leaktriage.pool import run_in_child
+    out: List[UnitResult] = []
+    for e in batch:
+        res = run_in_child(_work, [e], _init, (_STATE["root"], _STATE["opts"]),
+                           on_died=lambda item, code=None: [Unit(_STATE["root"], _STATE["opts"]).died(item[0])])
+        out.extend(res)
+    total = Tally()
+    for r in out:
+        if r.tally is not None:
+            total.merge(r.tally)
+        r.tally = None
+    out[-1].tally = total
+    return out
+
+
+def _mapped(batch: Sequence[Entry]) -> bool:
+    """Batches holding a file that will be memory-mapped: a file truncated while mapped kills the
+    process that reads it (SIGBUS), so with one worker these still run in a child process."""
+    return any(e.entry == "file" and e.size > IN_MEMORY_MAX for e in batch)
+
+
 def run_units(root: str, entries: Sequence[Entry], opts: Options) -> Iterable[UnitResult]:
-    """Results in the order of `entries`, computed by opts.workers processes."""
-    if opts.workers <= 1 or len(entries) < 2:
-        for e in entries:
-            yield Unit(root, opts).run(e)
-        return
-    import multiprocessing as mp
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(opts.workers, initializer=_init, initargs=(root, opts)) as pool:
-        # batches of entries per task: fewer round trips between processes (1.6x -> 1.9x with 2
-        # workers on 6,000 small files); small dumps keep batches of one for balance
-        chunk = max(1, min(32, len(entries) // (opts.workers * 16)))
-        batches = [entries[i:i + chunk] for i in range(0, len(entries), chunk)]
-        for results in pool.imap(_work, batches):
-            yield from results
+    """Results in the order of `entries`, computed by opts.workers processes (leaktriage.pool)."""
+    from leaktriage.pool import ordered
+    # batches of entries per task: fewer round trips between processes (1.6x -> 1.9x with 2
+    # workers on 6,000 small files); small dumps keep batches of one for balance
+    chunk = 1 if opts.workers <= 1 else max(1, min(32, len(entries) // (opts.workers * 16)))
+    batches = [entries[i:i + chunk] for i in range(0, len(entries), chunk)]
+    _init(root, opts)
+    for results in ordered(_work, batches, opts.workers, _init, (root, opts), on_died=_died, isolate=_mapped):
+        yield from results

@@ -1,0 +1,203 @@
+"""The one way leaktriage runs work in several processes (scan, verify, index, report).
+
+    with WorkerPool(workers, initializer, initargs) as pool:
+        for result in pool.imap(fn, items):      # results in the order of items
+            ...
+
+- default_workers(): the CPUs this process may use (the same default for every command);
+- results come back in order, with a bounded number of tasks in flight (memory stays bounded);
+- workers ignore SIGINT: Ctrl-C reaches the main process only, which stops the workers at once
+  and lets KeyboardInterrupt through (the command then exits 130);
+- a worker that dies (a signal such as SIGBUS on a file truncated while mapped, the OOM killer)
+  is detected: the pool is restarted and each item that was in flight is retried alone; an item
+  that kills its worker again is handed to `on_died(item)`, whose return value stands in for its
+  result (the scanner turns it into a problem record). Nothing hangs and nothing is lost.
+- with workers <= 1 everything runs in this process (no pickling), except that `isolate(item)`
+  may ask for a child process for items that could crash it (the scanner's memory-mapped files).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Sequence, Tuple
+
+
+def default_workers(limit: Optional[int] = None) -> int:
+    """Number of CPUs this process may run on (its affinity), at least 1, at most `limit`."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    n = max(1, n)
+    return min(n, limit) if limit else n
+
+
+class WorkerDied(Exception):
+    """A worker process died while running an item (twice: once among others, once alone)."""
+
+    def __init__(self, item: Any, exitcode: Optional[int] = None):
+        super().__init__("a worker process died while working on %r" % (item,))
+        self.item = item
+        self.exitcode = exitcode
+
+
+def _init_worker(initializer: Optional[Callable], initargs: Tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the main process's to handle
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _context():
+    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+
+
+class WorkerPool:
+    """Ordered parallel map over processes, robust to Ctrl-C and to workers that die."""
+
+    def __init__(self, workers: int, initializer: Optional[Callable] = None, initargs: Tuple = (),
+                 window: Optional[int] = None):
+        self.workers = max(1, workers)
+        self.initializer = initializer
+        self.initargs = initargs
+        self.window = window or (2 * self.workers + 2)
+        self._ex: Optional[ProcessPoolExecutor] = None
+        self.restarts = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._ex is None:
+            self._ex = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker,
+                                           initargs=(self.initializer, self.initargs))
+        return self._ex
+
+    def _kill(self) -> None:
+        ex, self._ex = self._ex, None
+        if ex is None:
+            return
+        procs = list(getattr(ex, "_processes", {}).values())   # no public way to stop workers at once
+        for p in procs:
+            try:
+                p.terminate()
+            except (OSError, AttributeError):
+                pass
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            try:
+                p.join(5)
+            except (OSError, AttributeError, AssertionError):
+                pass
+
+    def close(self) -> None:
+        ex, self._ex = self._ex, None
+        if ex is not None:
+            ex.shutdown(wait=True)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is None:
+            self.close()
+        else:
+            self._kill()
+
+    # -- work ----------------------------------------------------------------------------------------
+    def imap(self, fn: Callable[[Any], Any], items: Iterable[Any],
+             on_died: Optional[Callable[[Any, Optional[int]], Any]] = None) -> Iterator[Any]:
+        """fn(item) for every item, in order. A worker that dies makes its items run again alone;
+        an item that kills a worker twice gives on_died(item, None) (or raises WorkerDied)."""
+        pending: Deque[Tuple[Any, Any]] = deque()
+        it = iter(items)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < self.window:
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((item, self._submit(fn, item)))
+                if not pending:
+                    return
+                item, fut = pending[0]
+                try:
+                    res = fut.result()
+                except BrokenProcessPool:
+                    # a worker died: every unfinished item is retried, the head one alone first
+                    self.restarts += 1
+                    items_left = [i for i, _ in pending]
+                    self._kill()
+                    pending.clear()
+                    yield self._alone(fn, items_left[0], on_died)
+                    for i in items_left[1:]:
+                        pending.append((i, self._submit(fn, i)))
+                    continue
+                pending.popleft()
+                yield res
+        except BaseException:
+            self._kill()
+            raise
+
+    def _submit(self, fn, item):
+        try:
+            return self._executor().submit(fn, item)
+        except BrokenProcessPool:
+            self._kill()
+            return self._executor().submit(fn, item)
+
+    def _alone(self, fn, item, on_died):
+        """Run one item in a fresh one-worker pool: its result, or on_died when it kills it again."""
+        single = WorkerPool(1, self.initializer, self.initargs)
+        try:
+            return single._executor().submit(fn, item).result()
+        except BrokenProcessPool:
+            if on_died is None:
+                raise WorkerDied(item)
+            return on_died(item, None)
+        finally:
+            single._kill()
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        return self.imap(fn, items)
+
+
+def run_in_child(fn: Callable[[Any], Any], item: Any, initializer: Optional[Callable] = None,
+                 initargs: Tuple = (), on_died: Optional[Callable[[Any, Optional[int]], Any]] = None) -> Any:
+    """fn(item) in a child process of its own (for work that could crash this process)."""
+    single = WorkerPool(1, initializer, initargs)
+    try:
+        return single._executor().submit(fn, item).result()
+    except BrokenProcessPool:
+        if on_died is None:
+            raise WorkerDied(item)
+        return on_died(item, None)
+    except BaseException:
+        single._kill()
+        raise
+    finally:
+        single.close() if single._ex is not None else None
+
+
+def ordered(fn: Callable[[Any], Any], items: Sequence[Any], workers: int, initializer: Optional[Callable] = None,
+            initargs: Tuple = (), on_died: Optional[Callable[[Any, Optional[int]], Any]] = None,
+            isolate: Optional[Callable[[Any], bool]] = None) -> Iterator[Any]:
+    """fn over items in order: in this process when workers <= 1 (items for which isolate(item)
+    is true then run in a child process), else in a WorkerPool."""
+    if workers <= 1 or len(items) < 2:
+        initialised = False
+        for item in items:
+            if isolate is not None and isolate(item):
+                yield run_in_child(fn, item, initializer, initargs, on_died)
+                continue
+            if not initialised and initializer is not None:
+                initializer(*initargs)
+            initialised = True
+            yield fn(item)
+        return
+    with WorkerPool(workers, initializer, initargs) as pool:
+        yield from pool.imap(fn, items, on_died=on_died)

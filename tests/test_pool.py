@@ -1,0 +1,94 @@
+"""The one worker pool (leaktriage.pool): ordered results, and a worker that dies is detected,
+its items retried, and the one that kills it again handed back instead of hanging the run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from leaktriage.pool import WorkerPool, default_workers, ordered
+
+
+def _square_or_die(x):
+    if x == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * x
+
+
+def _flaky(path_and_x):
+    """Dies the first time it sees x == 3 (a marker file remembers), succeeds the second time."""
+    path, x = path_and_x
+    if x == 3 and not os.path.exists(path):
+        open(path, "w").close()
+        os.kill(os.getpid(), signal.SIGBUS)
+    return x
+
+
+def test_default_workers():
+    assert 1 <= default_workers() <= os.cpu_count()
+    assert default_workers(limit=1) == 1
+
+
+def test_results_in_order():
+    with WorkerPool(2) as pool:
+        assert list(pool.imap(lambda_free_double, range(50))) == [2 * i for i in range(50)]
+
+
+def lambda_free_double(x):
+    return 2 * x
+
+
+def test_item_that_kills_its_worker_is_handed_back():
+    died = []
+    with WorkerPool(2) as pool:
+        out = list(pool.imap(_square_or_die, range(12), on_died=lambda item, code: died.append(item) or -1))
+    assert out == [i * i if i != 7 else -1 for i in range(12)]
+    assert died == [7]
+    assert pool.restarts >= 1
+
+
+def test_a_worker_that_died_once_is_retried(tmp_path):
+    marker = str(tmp_path / "died-once")
+    with WorkerPool(2) as pool:
+        out = list(pool.imap(_flaky, [(marker, i) for i in range(8)], on_died=lambda item, code: "lost"))
+    assert out == list(range(8))     # nothing lost: the retry succeeded
+    assert os.path.exists(marker)
+
+
+def test_in_process_with_isolation():
+    # one worker: work runs here, except what isolate() sends to a child (which may die)
+    out = list(ordered(_square_or_die, [1, 7, 2], 1, isolate=lambda x: x == 7, on_died=lambda item, code: None))
+    assert out == [1, None, 4]
+
+
+def test_scan_survives_a_worker_killed_by_sigbus(tmp_path, monkeypatch):
+    """A file truncated while memory-mapped kills the process reading it (SIGBUS). The scan
+    finishes, the file is recorded as failed with internal.worker_died, the others are read."""
+    from leaktriage import Options, scan
+    from leaktriage.scanner import pipeline
+    dump = tmp_path / "dump"
+    (dump / "box").mkdir(parents=True)
+    for i in range(6):
+        (dump / "box" / ("%d.eml" % i)).write_bytes(b"From: a@example.org\r\nSubject: %d\r\n\r\nhi\r\n" % i)
+    real = pipeline.Unit._disk_file
+
+    def crash_on_3(self, entry, loc, base):
+        if entry.rel.endswith(b"3.eml"):
+            os.kill(os.getpid(), signal.SIGBUS)
+        return real(self, entry, loc, base)
+
+    monkeypatch.setattr(pipeline.Unit, "_disk_file", crash_on_3)
+    for workers in (2, 1):
+        if workers == 1:
+            # with one worker only memory-mapped files run in a child process: make every file "mapped"
+            monkeypatch.setattr(pipeline, "_mapped", lambda batch: True)
+        out = tmp_path / ("m%d.jsonl" % workers)
+        scan(str(dump), str(out), Options(workers=workers))
+        recs = [json.loads(line) for line in out.read_text().splitlines()]
+        files = {r["locator"]: r for r in recs if r["record"] == "file"}
+        assert files["box/3.eml"]["status"] == "failed"
+        assert any(r["record"] == "problem" and r["code"] == "internal.worker_died" and r["locator"] == "box/3.eml"
+                   for r in recs)
+        msgs = sorted(r["locator"] for r in recs if r["record"] == "message")
+        assert msgs == ["box/%d.eml" % i for i in (0, 1, 2, 4, 5)]
+        assert recs[-1]["record"] == "summary"
