@@ -1,0 +1,121 @@
+"""ODT, ODS, ODP (and ODG): content.xml streamed through expat (bounds in zipxml.py).
+
+Paragraphs and headings end lines; a spreadsheet row is one line with cells separated by tabs
+(a repeated cell or row is written once: repetition adds no words and is a cheap way to blow up
+output); slides and sheets are separated by form feeds. Comments, tracked deletions and speaker
+notes are included and reported (text.tracked_changes). An encrypted document (a password in
+LibreOffice) is reported as text.encrypted.
+"""
+from __future__ import annotations
+
+from .model import Context
+from .zipxml import XmlHandler, ZipParts, local, parse_member, xml_attr
+
+_SKIP = {"automatic-styles", "font-face-decls", "scripts", "forms", "sequence-decls", "variable-decls",
+         "user-field-decls", "settings", "event-listeners"}
+_HIDDEN = {"annotation", "tracked-changes", "notes"}
+
+
+class _Content(XmlHandler):
+    def __init__(self, ctx: Context, kind: str):
+        self.ctx = ctx
+        self.kind = kind
+        self.skip = 0
+        self.cell = 0
+        self.cell_text = False
+        self.row_cells = 0
+        self.pages = 0
+        self.hidden = 0
+        self.hidden_text = False
+        self.para_text = False
+
+    def start(self, tag, attrs):
+        name = local(tag)
+        if self.skip or name in _SKIP:
+            self.skip += 1
+            return
+        add = self.ctx.add
+        if name in _HIDDEN:
+            self.hidden += 1
+        if name == "s":
+            try:
+                n = int(xml_attr(attrs, "c") or "1")
+            except ValueError:
+                n = 1
+            add(" " * max(1, min(n, 1000)))
+        elif name == "tab":
+            add("\t")
+        elif name == "line-break":
+            add("\n")
+        elif name == "table-cell" or name == "covered-table-cell":
+            self.cell += 1
+            self.cell_text = False
+        elif name == "table" and self.kind == "ods" and not self.cell:
+            if self.pages:
+                add("\f")
+            self.pages += 1
+            t = xml_attr(attrs, "name")
+            if t:
+                add(t + "\n")
+        elif name == "page" and tag.startswith("urn:oasis:names:tc:opendocument:xmlns:drawing"):
+            if self.pages:
+                add("\f")
+            self.pages += 1
+        elif name in ("p", "h"):
+            if self.cell and self.cell_text:
+                add(" ")
+            self.para_text = False
+
+    def end(self, tag):
+        name = local(tag)
+        if self.skip:
+            self.skip -= 1
+            return
+        add = self.ctx.add
+        if name in _HIDDEN:
+            self.hidden -= 1
+        if name in ("p", "h"):
+            if not self.cell:
+                add("\n")
+        elif name in ("table-cell", "covered-table-cell"):
+            self.cell -= 1
+            if self.cell_text:
+                self.row_cells += 1
+                add("\t")
+        elif name == "table-row" and not self.cell:
+            if self.row_cells:
+                add("\n")
+            self.row_cells = 0
+
+    def data(self, text):
+        if self.skip:
+            return
+        if self.cell:
+            if text.strip():
+                self.cell_text = True
+            elif not self.cell_text:
+                return
+        if self.hidden and text.strip():
+            self.hidden_text = True
+        self.ctx.add(text)
+
+
+def read_odf(data: bytes, ctx: Context) -> None:
+    ctx.method = "odf-expat"
+    zp = ZipParts(data, ctx)
+    manifest = zp.read_small("META-INF/manifest.xml")
+    if manifest is not None and b"encryption-data" in manifest:
+        ctx.fail("text.encrypted", "the document is encrypted (a password was set when it was saved)")
+        return
+    if "content.xml" not in zp:
+        ctx.fail("text.damaged", "no content.xml in the zip")
+        return
+    kind = ctx.hints.get("format") or "odt"
+    h = _Content(ctx, kind)
+    ok = parse_member(zp, "content.xml", h)
+    if not ok and not ctx.size:
+        ctx.fatal = True
+    if kind in ("ods", "odp", "odg"):
+        ctx.pages = h.pages
+    if h.hidden_text:
+        ctx.report("text.tracked_changes", "comments, tracked deletions or speaker notes are included in the text")
