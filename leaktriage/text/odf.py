@@ -23,11 +23,12 @@ class _Content(XmlHandler):
         self.skip = 0
         self.cell = 0
         self.cell_text = False
+        self.cell_buf = []          # a cell's text, written at its end (tab-separated from the previous one)
+        self.cell_len = 0
         self.row_cells = 0
         self.pages = 0
         self.hidden = 0
         self.hidden_text = False
-        self.para_text = False
 
     def start(self, tag, attrs):
         name = local(tag)
@@ -42,14 +43,17 @@ class _Content(XmlHandler):
                 n = int(xml_attr(attrs, "c") or "1")
             except ValueError:
                 n = 1
-            add(" " * max(1, min(n, 1000)))
+            self._put(" " * max(1, min(n, 1000)))
         elif name == "tab":
-            add("\t")
+            self._put("\t" if not self.cell else " ")
         elif name == "line-break":
-            add("\n")
+            self._put("\n" if not self.cell else " ")
         elif name == "table-cell" or name == "covered-table-cell":
             self.cell += 1
-            self.cell_text = False
+            if self.cell == 1:
+                self.cell_text = False
+                self.cell_buf = []
+                self.cell_len = 0
         elif name == "table" and self.kind == "ods" and not self.cell:
             if self.pages:
                 add("\f")
@@ -63,8 +67,7 @@ class _Content(XmlHandler):
             self.pages += 1
         elif name in ("p", "h"):
             if self.cell and self.cell_text:
-                add(" ")
-            self.para_text = False
+                self._put(" ")
 
     def end(self, tag):
         name = local(tag)
@@ -79,9 +82,12 @@ class _Content(XmlHandler):
                 add("\n")
         elif name in ("table-cell", "covered-table-cell"):
             self.cell -= 1
-            if self.cell_text:
-                self.row_cells += 1
-                add("\t")
+            if self.cell == 0 and self.cell_text:
+                text = "".join(self.cell_buf).strip()
+                if text:
+                    add(("\t" if self.row_cells else "") + text)
+                    self.row_cells += 1
+                self.cell_buf = []
         elif name == "table-row" and not self.cell:
             if self.row_cells:
                 add("\n")
@@ -97,7 +103,16 @@ class _Content(XmlHandler):
                 return
         if self.hidden and text.strip():
             self.hidden_text = True
-        self.ctx.add(text)
+        self._put(text)
+
+    def _put(self, s: str) -> None:
+        if self.cell:
+            self.cell_buf.append(s)
+            self.cell_len += len(s)
+            if self.cell_len > self.ctx.room():   # a hostile cell: no more than the text limit is buffered
+                self.ctx.add("".join(self.cell_buf))
+        else:
+            self.ctx.add(s)
 
 
 def read_odf(data: bytes, ctx: Context) -> None:

@@ -25,7 +25,7 @@ def decode(data: bytes, declared: Optional[str], ctx: Context) -> str:
     """Decode with provenance recorded in ctx (charset, problems)."""
     r = _project.decode_text(data, declared)
     ctx.charset = r.charset
-    if r.source in ("detected", "fallback") and not data.isascii():
+    if r.source == "fallback" or (r.source == "detected" and r.method != "utf-8"):
         how = "detected by %s" % (r.method or "fallback") if r.source == "detected" else "a fallback"
         ctx.report("text.charset_guessed", "charset %s (%s%s)" % (
             r.charset, how, ", confidence %.2f" % r.confidence if r.confidence is not None else ""))

@@ -233,10 +233,15 @@ def parse_xml(chunks: Iterator[bytes], handler: XmlHandler, ctx: Context, part: 
     p.StartElementHandler = start
     p.EndElementHandler = end
     p.CharacterDataHandler = data
+    fed = 0
+    reported = len(ctx.problems)
     try:
         for chunk in chunks:
             ctx.check_time()
+            fed += len(chunk)
             p.Parse(chunk, False)
+        if not fed and len(ctx.problems) > reported:
+            return False     # the part was not expanded (bomb, encryption, damage): already reported
         p.Parse(b"", True)
         return True
     except Forbidden:
