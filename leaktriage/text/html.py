@@ -19,6 +19,7 @@ _BLOCK = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tab
           "ul", "ol", "dl", "dt", "dd", "section", "article", "header", "footer", "nav", "aside", "main", "figure",
           "figcaption", "address", "form", "fieldset", "legend", "caption", "thead", "tbody", "tfoot", "center",
           "details", "summary", "option", "title", "body", "html"}
+_LINE_ONLY = {"tr": 1, "li": 1, "option": 1, "dt": 1, "dd": 1, "br": 2}   # a line break, never a blank line (br: one per tag)
 _SKIP = {"script", "style", "head", "noscript", "template", "svg", "math", "object", "iframe"}
 _VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "param", "source", "track", "wbr"}
 _WS = re.compile(r"[ \t\r\n\f\v]+")
@@ -35,8 +36,8 @@ class _Text(HTMLParser):
         self.newlines = 2           # newlines at the end of the output so far (2 = start of text)
         self.space = True           # output ends with white space
 
-    def _nl(self) -> None:
-        if self.newlines < 2:
+    def _nl(self, limit: int = 2) -> None:
+        if self.newlines < limit:
             self.ctx.add("\n")
             self.newlines += 1
             self.space = True
@@ -51,7 +52,7 @@ class _Text(HTMLParser):
         if self.skip:
             return
         if tag in _BLOCK:
-            self._nl()
+            self._nl(_LINE_ONLY.get(tag, 2))
         elif tag in ("td", "th"):
             if not self.space:
                 self.ctx.add("\t")
@@ -75,7 +76,7 @@ class _Text(HTMLParser):
         if self.skip:
             return
         if tag in _BLOCK:
-            self._nl()
+            self._nl(_LINE_ONLY.get(tag, 2))
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
 
