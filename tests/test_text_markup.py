@@ -1,4 +1,6 @@
 """RTF, HTML, XML, plain text and CSV."""
+import time
+
 import pytest
 
 from leaktriage.text import TextLimits, extract_html, extract_text
@@ -49,14 +51,25 @@ HTML = (b"<!DOCTYPE html><html><head><meta charset='windows-1252'><title>T</titl
 
 def test_html_bytes_meta_charset_blocks_tables_entities():
     r = extract_text(HTML, content_type="text/html")
-    assert (r.format, r.method, r.status, r.charset, r.codes) == ("html", "html.parser", "ok", "cp1252", ())
-    assert r.text == ("Café\u00a0crème € & gras\n\nligne 2\n\na\tb\nc\td\n\nlogo du parti\n  garde\n  les espaces"
+    assert (r.format, r.method, r.status, r.charset, r.codes) == ("html", "html-tokenizer", "ok", "cp1252", ())
+    assert r.text == ("Café\u00a0crème € & gras\n\nligne 2\n\na\tb\nc\td\n\nlogo du parti\n\n  garde\n  les espaces"
                       "\n\ncaché")
 
 
 def test_html_unclosed_head_does_not_swallow_the_body():
     r = extract_text(b"<html><head><title>unclosed<body><p>visible words</p>")
     assert (r.status, r.text) == ("ok", "visible words")
+
+
+def test_html_lists_breaks_and_hostile_markup_stay_linear():
+    assert extract_html("<ul><li>one</li><li>two</li></ul>after<br>x<br><br>y <br/> z").text == \
+        "one\ntwo\n\nafter\nx\n\ny\nz"
+    for hostile in ('<a "' * 100000, "<script \"" * 100000, "<!--" * 100000, "<head" * 100000, "<" * 500000,
+                    '<img alt="' * 100000, "<div>" * 200000 + "word"):
+        t = time.monotonic()
+        r = extract_html(hostile)
+        assert time.monotonic() - t < 5, hostile[:10]
+        assert r.status in ("ok", "empty")
 
 
 def test_extract_html_for_decoded_bodies():

@@ -150,7 +150,7 @@ def extract_html(html: str, *, limits: TextLimits = DEFAULT_LIMITS) -> TextResul
     from .html import html_text
     try:
         ctx = Context(limits)
-        ctx.method = "html.parser"
+        ctx.method = "html-tokenizer"
         try:
             html_text(html if isinstance(html, str) else str(html), ctx)
         except Full:
@@ -165,7 +165,7 @@ def extract_html(html: str, *, limits: TextLimits = DEFAULT_LIMITS) -> TextResul
             text = ""
         else:
             status = "partial" if any(p.severity != "info" for p in problems) else "ok"
-        return TextResult(text, "html", "html.parser", status, tuple(problems), chars=len(text),
+        return TextResult(text, "html", "html-tokenizer", status, tuple(problems), chars=len(text),
                           detected_by="caller")
     except MemoryError:
         return TextResult(None, "html", None, "failed", (problem("text.memory_limit", "out of memory"),))

@@ -33,6 +33,9 @@ def _worker(conn, limits: TextLimits) -> None:  # pragma: no cover - runs in the
             msg = conn.recv()
         except (EOFError, OSError):
             return
+        except MemoryError:      # the document itself does not fit under max_memory
+            conn.send("memory")
+            return
         if msg is None:
             return
         data, hints = msg
@@ -89,9 +92,19 @@ class IsolatedExtractor:
             if self._proc is None or not self._proc.is_alive():
                 self._kill()
                 self._start()
-            self._conn.send((bytes(data), hints))
+            try:
+                self._conn.send((bytes(data), hints))
+            except OSError:          # the child stopped reading: it may have said why before exiting
+                if self._conn.poll(2) and self._conn.recv() == "memory":
+                    self._kill()
+                    return self._memory_failure(data, hints)
+                raise
             if self._conn.poll(self.limits.wall_timeout):
-                return self._conn.recv()
+                result = self._conn.recv()
+                if isinstance(result, TextResult):
+                    return result
+                self._kill()
+                return self._memory_failure(data, hints)
             self._kill()
             return self._failure(data, hints, "text.timeout", "no result after %ss: the extraction process was "
                                  "killed (nothing kept)" % self.limits.wall_timeout)
@@ -100,6 +113,10 @@ class IsolatedExtractor:
             how = "killed by signal %d" % -code if code is not None and code < 0 else "exit code %s" % code
             return self._failure(data, hints, "text.crashed", "the extraction process died (%s; %s)"
                                  % (how, type(e).__name__))
+
+    def _memory_failure(self, data, hints) -> TextResult:
+        return self._failure(data, hints, "text.memory_limit", "the document does not fit in the extraction "
+                             "process's memory limit of %d bytes" % self.limits.max_memory)
 
     def _failure(self, data, hints, code: str, message: str) -> TextResult:
         try:
