@@ -46,7 +46,7 @@ def make_dump_module():
     return _MODULE[0]
 
 
-def generate_dump(out_dir: Path, messages=300, seed=7, extra=("--forgeries", "0.3", "--personal", "0.3")) -> Path:
+def generate_dump(out_dir: Path, messages=300, seed=7, extra=("--forgeries", "0.3", "--personal", "0.3", "--no-sign")) -> Path:
     """Run make_dump.py (python = this interpreter); returns the truth file."""
     gen = need_generator()
     subprocess.run([sys.executable, str(gen), "--messages", str(messages), "--seed", str(seed), "--doc-markers",
