@@ -9,7 +9,7 @@ LibreOffice) is reported as text.encrypted.
 from __future__ import annotations
 
 from .model import Context
-from .zipxml import XmlHandler, ZipParts, local, parse_member, xml_attr
+from .zipxml import XmlHandler, ZipParts, parse_member, xml_attr
 
 _SKIP = {"automatic-styles", "font-face-decls", "scripts", "forms", "sequence-decls", "variable-decls",
          "user-field-decls", "settings", "event-listeners"}
@@ -31,7 +31,7 @@ class _Content(XmlHandler):
         self.hidden_text = False
 
     def start(self, tag, attrs):
-        name = local(tag)
+        name = tag
         if self.skip or name in _SKIP:
             self.skip += 1
             return
@@ -61,7 +61,7 @@ class _Content(XmlHandler):
             t = xml_attr(attrs, "name")
             if t:
                 add(t + "\n")
-        elif name == "page" and tag.startswith("urn:oasis:names:tc:opendocument:xmlns:drawing"):
+        elif name == "page":                 # draw:page, a slide
             if self.pages:
                 add("\f")
             self.pages += 1
@@ -70,7 +70,7 @@ class _Content(XmlHandler):
                 self._put(" ")
 
     def end(self, tag):
-        name = local(tag)
+        name = tag
         if self.skip:
             self.skip -= 1
             return

@@ -13,7 +13,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from .model import Context
-from .zipxml import XmlHandler, ZipParts, local, parse_member, xml_attr
+from .zipxml import XmlHandler, ZipParts, parse_member, xml_attr
 
 _NUM = re.compile(r"(\d+)")
 
@@ -38,7 +38,7 @@ class _Rels(XmlHandler):
         self.by_id: Dict[str, Tuple[str, str]] = {}   # Id -> (Type suffix, Target)
 
     def start(self, tag, attrs):
-        if local(tag) == "Relationship" and attrs.get("Id") and attrs.get("Target") \
+        if tag == "Relationship" and attrs.get("Id") and attrs.get("Target") \
                 and attrs.get("TargetMode") != "External":
             self.by_id[attrs["Id"]] = (attrs.get("Type", "").rsplit("/", 1)[-1], attrs["Target"])
 
@@ -77,7 +77,7 @@ class _Runs(XmlHandler):
         self.line: List[str] = []
 
     def start(self, tag, attrs):
-        name = local(tag)
+        name = tag
         if name == "Fallback":
             self.fallback += 1
         elif self.fallback:
@@ -92,7 +92,7 @@ class _Runs(XmlHandler):
             self._put("\n")
 
     def end(self, tag):
-        name = local(tag)
+        name = tag
         if name == "Fallback":
             self.fallback -= 1
         elif self.fallback:
@@ -147,7 +147,7 @@ class _SharedStrings(XmlHandler):
         self.over = False
 
     def start(self, tag, attrs):
-        name = local(tag)
+        name = tag
         if name == "si":
             self.cur = []
         elif name == "t":
@@ -156,7 +156,7 @@ class _SharedStrings(XmlHandler):
             self.in_rph += 1
 
     def end(self, tag):
-        name = local(tag)
+        name = tag
         if name == "si":
             s = "".join(self.cur)
             if len(s) > self.budget:
@@ -186,7 +186,7 @@ class _Sheet(XmlHandler):
         self.rows = 0
 
     def start(self, tag, attrs):
-        name = local(tag)
+        name = tag
         if name == "c":
             self.ctype = attrs.get("t")
             self.in_cell = True
@@ -195,7 +195,7 @@ class _Sheet(XmlHandler):
             self.capture += 1
 
     def end(self, tag):
-        name = local(tag)
+        name = tag
         if name in ("v", "t") and self.capture:
             self.capture -= 1
         elif name == "c":
@@ -228,7 +228,7 @@ class _Workbook(XmlHandler):
         self.sheets: List[Tuple[str, Optional[str]]] = []   # (name, r:id)
 
     def start(self, tag, attrs):
-        if local(tag) == "sheet":
+        if tag == "sheet":
             self.sheets.append((attrs.get("name") or "", xml_attr(attrs, "id")))
 
 
@@ -287,7 +287,7 @@ class _SlideList(XmlHandler):
         self.ids: List[str] = []
 
     def start(self, tag, attrs):
-        if local(tag) == "sldId":
+        if tag == "sldId":
             rid = None
             for k, v in attrs.items():
                 if k.endswith(" id"):   # r:id (namespaced), not the numeric id

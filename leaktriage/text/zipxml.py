@@ -12,7 +12,7 @@ import io
 import struct
 import zipfile
 import zlib
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 from xml.parsers import expat
 
 from .model import Context, Full, Timeout
@@ -173,7 +173,8 @@ class Forbidden(Exception):
 
 
 class XmlHandler:
-    """Base of the per-format XML walkers. Tags arrive as 'namespace-uri local-name'."""
+    """Base of the per-format XML walkers. Elements arrive by local name (namespaces dropped: every name a
+    reader looks for is unambiguous inside the part it reads); attribute keys keep 'namespace-uri name'."""
 
     def start(self, tag: str, attrs: Dict[str, str]) -> None:
         pass
@@ -205,6 +206,9 @@ def parse_xml(chunks: Iterator[bytes], handler: XmlHandler, ctx: Context, part: 
     max_depth = ctx.limits.max_depth
     depth = [0, 0]   # current depth, depth at which skipping started (0: not skipping)
 
+    names: Dict[str, str] = {}     # 'namespace local' -> 'local', computed once per distinct tag
+    h_start, h_end = handler.start, handler.end
+
     def start(tag, attrs):
         depth[0] += 1
         if depth[1]:
@@ -215,7 +219,10 @@ def parse_xml(chunks: Iterator[bytes], handler: XmlHandler, ctx: Context, part: 
                 ctx.report("text.depth_limit", "XML elements nested deeper than %d in %s; the deeper content was "
                            "skipped" % (max_depth, part), part=part)
             return
-        handler.start(tag, attrs)
+        name = names.get(tag)
+        if name is None:
+            name = names[tag] = tag.rsplit(" ", 1)[-1]
+        h_start(name, attrs)
 
     def end(tag):
         if depth[1]:
@@ -224,7 +231,10 @@ def parse_xml(chunks: Iterator[bytes], handler: XmlHandler, ctx: Context, part: 
             depth[0] -= 1
             return
         depth[0] -= 1
-        handler.end(tag)
+        name = names.get(tag)
+        if name is None:
+            name = names[tag] = tag.rsplit(" ", 1)[-1]
+        h_end(name)
 
     def data(text):
         if not depth[1]:
@@ -263,10 +273,3 @@ def xml_attr(attrs: Dict[str, str], local: str) -> Optional[str]:
         if k == local or k.endswith(" " + local):
             return v
     return None
-
-
-def local(tag: str) -> str:
-    return tag.rsplit(" ", 1)[-1]
-
-
-Callback = Callable[[str], None]
