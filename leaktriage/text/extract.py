@@ -96,9 +96,9 @@ def _extract(data, content_type, magic, filename, limits: TextLimits) -> TextRes
     if raw is None:
         return TextResult(None, "unknown", None, "failed",
                           (problem("text.internal_error", "expected bytes, got %s" % type(data).__name__),))
-    det = detect_format(raw[:limits.max_bytes], content_type=content_type, magic=magic, filename=filename) \
-        if len(raw) <= limits.max_bytes else detect_format(raw[:1 << 16], content_type=content_type, magic=magic,
-                                                             filename=filename)
+    # a document over the size limit is still named (from its first 64 KiB), never parsed
+    head = raw if len(raw) <= limits.max_bytes else raw[:1 << 16]
+    det = detect_format(head, content_type=content_type, magic=magic, filename=filename)
     fmt = det.format
     notes = []
     why = _mismatch(det, content_type, filename)

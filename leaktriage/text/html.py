@@ -4,7 +4,7 @@ script, style, template, noscript and the head's content are skipped (a <body> e
 block elements start new lines, table cells are separated by tabs, white space is collapsed except in
 <pre>, entities are decoded, <img alt> text is kept. Text hidden by CSS is kept: a triage reads what a
 reader could reveal. The charset of HTML bytes is the <meta> one, else the content type's, else the
-scan's detection (leaktriage.charsets).
+scan's detection (leaktriage.mail.charsets).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plain text, CSV, calendars, vCards: bytes to text with the scan's charset rules (leaktriage.charsets):
+"""Plain text, CSV, calendars, vCards: bytes to text with the scan's charset rules (leaktriage.mail.charsets):
 a BOM, then the declared charset (a charset= parameter of the content type), then UTF-8, then chardet,
 then windows-1252. How the charset was chosen becomes problems: text.charset_guessed (detected or
 fallback) and text.charset_replaced (bytes replaced). Line ends become "\\n".
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from . import _project
+from . import charsets
 from .model import Context
 
 _CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
@@ -23,7 +23,7 @@ def declared_charset(content_type: Optional[str]) -> Optional[str]:
 
 def decode(data: bytes, declared: Optional[str], ctx: Context) -> str:
     """Decode with provenance recorded in ctx (charset, problems)."""
-    r = _project.decode_text(data, declared)
+    r = charsets.decode_text(data, declared)
     ctx.charset = r.charset
     if r.source == "fallback" or (r.source == "detected" and r.method != "utf-8"):
         how = "detected by %s" % (r.method or "fallback") if r.source == "detected" else "a fallback"
