@@ -62,7 +62,8 @@ def test_xlsx_shared_inline_bool_formula_results_in_workbook_order():
 
 
 def test_docx_notes_comments_deletions_tabs_and_no_fallback_duplicates():
-    body = (para("Main text é")
+    body = ('<w:p><w:pPr><w:tabs><w:tab w:val="left" w:pos="2880"/><w:tab w:val="right" w:pos="9000"/></w:tabs>'
+            '</w:pPr><w:r><w:t>Main text é</w:t></w:r></w:p>'
             + '<w:p><w:r><w:delText>removed words</w:delText></w:r><w:r><w:t xml:space="preserve"> kept</w:t>'
               '<w:tab/><w:t>after tab</w:t><w:br/><w:t>next line</w:t></w:r></w:p>'
             + '<mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'

@@ -72,6 +72,7 @@ class _Runs(XmlHandler):
         self.ctx = ctx
         self.in_text = 0
         self.fallback = 0
+        self.props = 0              # inside w:tabs (tab stop definitions, not tab characters)
         self.deleted = False
         self.any_text = False
         self.line: List[str] = []
@@ -86,8 +87,13 @@ class _Runs(XmlHandler):
             self.in_text += 1
             if name == "delText":
                 self.deleted = True
+        elif name == "tabs":
+            self.props += 1
         elif name == "tab":
-            self._put("\t")
+            if not self.props:
+                self._put("\t")
+        elif name == "noBreakHyphen":
+            self._put("\u2011")
         elif name in self.BREAK:
             self._put("\n")
 
@@ -99,6 +105,8 @@ class _Runs(XmlHandler):
             return
         elif name in self.TEXT:
             self.in_text -= 1
+        elif name == "tabs":
+            self.props -= 1
         elif name in self.PARA:
             self._put("\n")
 
