@@ -16,7 +16,8 @@ from typing import Optional
 from leaktriage.version import __version__
 from leaktriage.model import records
 from leaktriage.scanner.pipeline import Options, run_units
-from leaktriage.scanner.sinks import ManifestWriter, UsageError, write_sidecars
+from leaktriage.scanner.sinks import (ManifestWriter, UsageError, inside, remove_stale_spills, spill_prefix,
+                                      write_sidecars)
 from leaktriage.scanner.summary import Tally
 from leaktriage.scanner.walk import walk
 
@@ -78,6 +79,12 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             load_keystore(opts.keystore)
         except (KeyStoreError, OSError) as exc:
             raise UsageError("DKIM key store %s: %s" % (opts.keystore, exc))
+    if run_record is not None:
+        if os.path.isdir(run_record):
+            raise UsageError("--run-record %s is a folder: give the file to write" % run_record)
+        if inside(run_record, root):
+            raise UsageError("refusing to write the run record %s inside the dump %s: evidence is read-only"
+                             % (run_record, root))
     started = time.time()
     t0 = time.monotonic()
     header = {"options": opts.manifest_options(), "leaktriage": __version__, "schema": records.SCHEMA_VERSION}
@@ -91,7 +98,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         for u in writer.resumed_units:
             i = u["unit"]
             if i >= len(entries) or base64.b64encode(entries[i].rel).decode("ascii") != u["rel"] \
-                    or entries[i].size != u["size"]:
+                    or entries[i].size != u["size"] or u.get("stamp") != file_stamp(root, entries[i].rel):
                 writer.close(complete=False)
                 raise UsageError("the dump changed since the interrupted scan (at %s); rescan without --resume"
                                  % base64.b64decode(u["rel"]).decode("utf-8", "replace"))
@@ -103,8 +110,9 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     total = sum(e.size for e in todo if e.entry == "file")
     # a private directory for the lines of very large units (pipeline.SPILL_BYTES), beside the
     # manifest (never in the dump: the writer refused that), removed however the scan ends
-    spill_dir = tempfile.mkdtemp(prefix=".leaktriage-spill-",
-                                 dir=os.path.dirname(os.path.abspath(output)) if output != "-" else None)
+    spill_parent = os.path.dirname(os.path.abspath(output)) if output != "-" else None
+    remove_stale_spills(spill_parent)     # left by a scan killed with kill -9 (its process is gone)
+    spill_dir = tempfile.mkdtemp(prefix=spill_prefix(), dir=spill_parent)
     opts = dataclasses.replace(opts, spill_dir=spill_dir)
     bar = _progress_bar(total, len(todo), progress)
     interrupted = False
@@ -116,7 +124,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             writer.write_block(res.data, res.count)
             if res.tally is not None:
                 tally.merge(res.tally)
-            writer.unit_done(entry.rel, entry.size)
+            writer.unit_done(entry.rel, entry.size, file_stamp(root, entry.rel))
             bar.update(res.size)
     except KeyboardInterrupt:
         interrupted = True
@@ -150,6 +158,16 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     if not interrupted:
         write_sidecars(output, digest, run, run_record)
     return ScanResult(summary or {}, output, digest, writer.records, run, interrupted, writer.done_units)
+
+
+def file_stamp(root: str, rel: bytes) -> Optional[list]:
+    """[size, mtime, ctime (ns), inode] of a dump entry, as --resume compares them: a file edited in
+    place at the same size, or replaced, no longer matches (ctime cannot be set back by users)."""
+    try:
+        st = os.lstat(os.path.join(os.fsencode(root), rel))
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _versions() -> dict:

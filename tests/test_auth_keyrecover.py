@@ -62,3 +62,22 @@ def test_e3_and_groups():
 def test_nothing_to_recover():
     assert recover_keys([]) == []
     assert recover_keys([b"", b"From: a\r\n\r\n", b"\xff" * 50]) == []
+
+
+def test_crafted_huge_signatures_are_not_exponentiated():
+    """A crafted DKIM-Signature whose b= is 256 KiB would make s^65537 a 16 GiB integer (the issue
+    saw keys recover grow past 10 GB): only signatures of a plausible RSA size are used, so this
+    set gives nothing, at once and in little memory."""
+    import base64
+    import resource
+    from leaktriage.auth.keyrecover import collect_signatures
+    big = base64.b64encode(b"\x7f" + b"\x01" * (256 << 10)).decode()
+    msgs = []
+    for k in range(3):
+        msgs.append(("DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; c=relaxed/relaxed; "
+                     "h=from:subject; bh=AAAA; b=%s\r\nFrom: a@example.com\r\nSubject: %d\r\n\r\nbody\r\n"
+                     % (big, k)).encode())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert collect_signatures(msgs) == {}      # before the limit: a group of three 2-Mbit "signatures"
+    assert recover_keys(msgs) == []
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10   # KiB: under 200 MiB more

@@ -87,3 +87,41 @@ def test_kill_minus_9_then_resume(tmp_path):
     r = subprocess.run(cmd + ["--resume"], capture_output=True)
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == full.read_bytes()
+
+
+def test_resume_refuses_a_file_edited_in_place_at_the_same_size(tmp_path, monkeypatch):
+    """A done file edited in place (same size, mtime set back) is noticed: --resume would otherwise
+    mix the old file's records with the new dump (verify later exits 17)."""
+    import shutil
+    dump = tmp_path / "dump"
+    shutil.copytree(SAMPLES, dump, symlinks=True)
+    out = tmp_path / "m.jsonl"
+    _interrupt_after(monkeypatch, 5)
+    scan(str(dump), str(out), Options(workers=1))
+    monkeypatch.undo()
+    first = sorted(p for p in dump.rglob("*") if p.is_file() and not p.is_symlink())[0]
+    st = first.stat()
+    data = bytearray(first.read_bytes())
+    data[-3] ^= 0x20                                   # one byte changed, same size
+    first.write_bytes(bytes(data))
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))   # and the modification time put back
+    assert first.stat().st_size == st.st_size and first.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(api.UsageError, match="dump changed"):
+        scan(str(dump), str(out), Options(workers=1), resume=True)
+
+
+def test_spill_folders_left_by_kill_9_are_removed(tmp_path):
+    """A scan killed with kill -9 leaves its .leaktriage-spill-* folder; the next scan beside it
+    removes it when its process is gone, and leaves a live scan's folder alone."""
+    from leaktriage.scanner import sinks
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / (sinks.spill_prefix().replace("-%d-" % os.getpid(), "-%d-" % dead.pid) + "abcd")
+    stale.mkdir()
+    (stale / "unit.jsonl").write_bytes(b"x" * 1000)
+    live = tmp_path / (sinks.spill_prefix() + "efgh")      # this process: alive
+    live.mkdir()
+    other = tmp_path / ".leaktriage-spill-otherhost-1-zz"   # another host's: not ours to judge
+    other.mkdir()
+    scan(str(SAMPLES), str(tmp_path / "m.jsonl"), Options(workers=1))
+    assert not stale.exists() and live.exists() and other.exists()

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from leaktriage.search.fold import fold, fold_with_map
+from leaktriage.text.fold import fold, fold_with_map
 from leaktriage.search.query import QueryError, compile_query, parse
 from test_search_common import SAMPLES, build, run_cli
 

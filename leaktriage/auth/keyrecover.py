@@ -36,6 +36,11 @@ except ImportError:  # pragma: no cover - far slower, still correct
 
 EXPONENTS = (65537, 3)
 MIN_BITS = 512
+# s^e is computed without a modulus: its size is e times the signature's. Real DKIM keys are 512 to
+# 4096 bits (RFC 8301 asks for 1024-4096); a crafted b= of a megabyte would need 65537 MB. Only
+# signatures of a plausible RSA size are used, and so many h= names at most.
+MAX_SIG_BYTES = 1024
+MAX_SIGNED_FIELDS = 256
 SMALL_PRIME_LIMIT = 1 << 20
 
 
@@ -64,7 +69,8 @@ def collect_signatures(messages: Iterable[bytes]) -> Dict[Tuple[str, str, int], 
                 hnames = [x.strip().lower() for x in tags[b"h"].decode("ascii", "replace").split(":") if x.strip()]
                 c = tags.get(b"c", b"simple/simple").strip().lower().decode("ascii")
                 halg = c.split("/")[0]
-                if not sig or halg not in ("simple", "relaxed"):
+                if not sig or halg not in ("simple", "relaxed") or not (MIN_BITS // 8 <= len(sig) <= MAX_SIG_BYTES) \
+                        or len(hnames) > MAX_SIGNED_FIELDS:
                     continue
             except Exception:
                 continue

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from leaktriage.cli.options import allow_modified, allow_modified_option
 from leaktriage.errors import UsageError
 from leaktriage.manifest.reader import Manifest
 
@@ -27,6 +28,7 @@ def keys():
               help="Signed messages read per (domain, selector).")
 @click.option("--all", "include_all", is_flag=True,
               help="Also recover keys for signatures that already verify or fail with a known key.")
+@allow_modified_option
 def recover(manifest, dump, output, per_key, include_all):
     """Derive DKIM public keys from pairs of signatures in the dump (RSA modulus = gcd of s^e - m).
 
@@ -46,7 +48,7 @@ def recover(manifest, dump, output, per_key, include_all):
     if inside(output, dump):
         raise UsageError("refusing to write %s inside the dump" % output)
     wanted = {}
-    for rec in Manifest(manifest).records(want=lambda line: b'"dkim":' in line):
+    for rec in Manifest(manifest, allow_modified=allow_modified()).records(want=lambda line: b'"dkim":' in line):
         if rec["record"] != "message" or not rec.get("dkim"):
             continue
         for sig in rec["dkim"]:

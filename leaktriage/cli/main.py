@@ -141,6 +141,15 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
                    limits=Limits(max_depth=max_depth),
                    keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns,
                    item_timeout=item_timeout)
+    if db:     # checked before the scan, not after it
+        from leaktriage.scanner.sinks import inside
+        if output == "-":
+            raise UsageError("--db needs the manifest in a file (-o FILE)")
+        if os.path.isdir(db):
+            raise UsageError("--db %s is a folder: give the database file to create" % db)
+        if inside(db, dump):
+            raise UsageError("refusing to write the search database %s inside the dump %s: evidence is read-only"
+                             % (db, dump))
     tty = sys.stderr.isatty()
     res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,
                   argv=sys.argv[1:], resume=resume)
@@ -158,8 +167,6 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
         render(res.summary, make_console(), manifest=None if output == "-" else output,
                digest=res.manifest_sha256)
     if db:
-        if output == "-":
-            raise UsageError("--db needs the manifest in a file (-o FILE)")
         from leaktriage.search.build import index_scan
         stats = index_scan(output, dump, db)
         if not quiet:

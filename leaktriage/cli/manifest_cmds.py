@@ -14,6 +14,7 @@ from typing import Optional
 
 import click
 
+from leaktriage.cli.options import allow_modified, allow_modified_option
 from leaktriage.console import make_console
 from leaktriage.errors import (EXIT_DUMP, EXIT_INTEGRITY, DumpError, IntegrityError, LeaktriageError,
                                ManifestError, NotFoundError, UsageError)
@@ -51,7 +52,7 @@ def _stdout_text():
 def _open_manifest(path: str) -> Manifest:
     if path == "-":
         return Manifest("-", stream=click.get_binary_stream("stdin"))
-    return Manifest(path)
+    return Manifest(path, allow_modified=allow_modified())
 
 
 def _dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
@@ -91,7 +92,7 @@ def filter_options(fn):
         click.option("--finding", "findings", multiple=True, metavar="CODE",
                      help="Items with this problem or indicator code, or a family (base64 = base64.*); repeatable."),
         click.option("--custodian", "custodians", multiple=True, metavar="NAME",
-                     help="Custodian (mailbox owner), exact name, case-insensitive; repeatable."),
+                     help="Custodian (mailbox owner): its words in any order, case, accents and punctuation ignored ('julie besancon' finds 'BESANÇON_Julie'); repeatable."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -110,6 +111,7 @@ def _filters(kw):
 
 @click.command()
 @manifest_arg
+@allow_modified_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True,
               help="text: the terminal report on stderr; json: one JSON document on stdout; md: Markdown on stdout.")
 @click.option("-o", "--output", metavar="FILE", default=None,
@@ -177,6 +179,7 @@ def report(manifest, fmt, output, top, width, workers):
               help="Write the item's exact bytes to stdout, after checking them against the manifest's SHA-256.")
 @click.option("--json", "as_json", is_flag=True, help="Print the item's records as JSON Lines on stdout instead.")
 @click.option("--headers/--no-headers", default=True, show_default=True, help="Show every header field.")
+@allow_modified_option
 def show(locator, manifest, dump, raw, as_json, headers):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
@@ -229,6 +232,7 @@ def show(locator, manifest, dump, raw, as_json, headers):
 
 @click.command()
 @manifest_arg
+@allow_modified_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default="csv", show_default=True,
               help="csv (RFC 4180, UTF-8), jsonl (one object per line) or json (one array).")
 @click.option("-t", "--table", type=click.Choice(["messages", "attachments", "problems"]), default="messages",
@@ -288,12 +292,15 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
         if output:
             fh.close()
     _say("%d %s exported" % (n, table if n != 1 else table[:-1]), quiet)
+    for w in flt.unmatched_custodians():
+        click.echo("leaktriage: warning: %s" % w, err=True)
 
 
 # -- extract ----------------------------------------------------------------------------------------
 
 @click.command()
 @manifest_arg
+@allow_modified_option
 @click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
               help="The dump folder. Default: the dump root recorded in MANIFEST.run.json.")
 @click.option("--to", "out", required=True, metavar="OUT", help="Folder to copy into (created; never inside the dump).")
@@ -349,6 +356,8 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
             _say("  " + msg)
         if len(res.errors) > 20:
             _say("  ... %d more" % (len(res.errors) - 20))
+    for w in flt.unmatched_custodians():
+        click.echo("leaktriage: warning: %s" % w, err=True)
     if res.mismatched:
         sys.exit(EXIT_INTEGRITY)
     if res.unreadable:
@@ -359,6 +368,7 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
 
 @click.command()
 @manifest_arg
+@allow_modified_option
 @click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
               help="The dump folder to audit. Default: the dump root recorded in MANIFEST.run.json.")
 @click.option("--manifest-only", is_flag=True,
@@ -414,11 +424,15 @@ def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
                       % (manifest, "no MANIFEST.sha256 beside it" if status == "absent"
                          else "MANIFEST.sha256 is not a sha256sum line"))
     from leaktriage.manifest import verify as audit
-    status, actual, exp = check_manifest_digest(manifest, expected)
-    if status == "mismatch":
-        raise IntegrityError("%s differs from its recorded SHA-256 (%s, expected %s): an audit against a changed "
-                      "manifest proves nothing; get the original manifest" % (manifest, actual, exp))
     m = _open_manifest(manifest)
+    if expected is not None:       # the digest received separately, instead of MANIFEST.sha256
+        status, actual, exp = check_manifest_digest(manifest, expected)
+        if status == "mismatch" and not allow_modified():
+            raise IntegrityError("%s differs from the SHA-256 given with --sha256 (%s, expected %s): an audit "
+                                 "against a changed manifest proves nothing; get the original manifest"
+                                 % (manifest, actual, exp))
+    else:
+        status = m.check_digest()     # refuses a manifest changed after the scan (exit 5), like every command
     root = _dump_root(m, dump, "verify")
     out = _stdout_text()
     res = audit.audit(m, root, out, show_all=show_all, workers=workers)

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from leaktriage.cli.options import allow_modified, allow_modified_option
 from leaktriage.errors import LeaktriageError, UsageError
 
 
@@ -23,6 +24,7 @@ from leaktriage.errors import LeaktriageError, UsageError
 @click.option("--no-attachment-text", is_flag=True,
               help="Index attachment names only, not the text of DOCX/XLSX/ODT/TXT attachments.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@allow_modified_option
 def index(manifest, dump, db, workers, no_attachment_text, quiet):
     """Build or update a searchable SQLite database (FTS5) from MANIFEST and its dump.
 
@@ -48,7 +50,7 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     progress = show_progress if not quiet and sys.stderr.isatty() else None
     try:
         st = build_index(manifest, dump, db, workers=workers, attachment_text=not no_attachment_text,
-                         progress=progress)
+                         progress=progress, allow_modified=allow_modified())
     except ValueError as exc:
         raise LeaktriageError(str(exc))
     if progress:

@@ -14,6 +14,15 @@ from datetime import datetime
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from leaktriage.errors import UsageError
+from leaktriage.text.fold import fold
+
+
+def custodian_key(name: str) -> str:
+    """A custodian's name as --custodian compares it: folded words, sorted."""
+    return " ".join(sorted(_WORD.findall(fold(name))))
+
+
+_WORD = re.compile(r"[^\W_]+")
 
 
 class FilterError(UsageError):
@@ -131,7 +140,8 @@ class Filters:
     has_attachment: Optional[bool] = None  # --has-attachment / --no-attachment
     types: Tuple[str, ...] = ()            # --type (detected type of an attachment; image/* allowed)
     findings: Tuple[str, ...] = ()         # --finding (problem or indicator code, or family prefix)
-    custodians: Tuple[str, ...] = ()       # --custodian (exact, case-insensitive)
+    custodians: Tuple[str, ...] = ()       # --custodian, as custodian_key()s: the words, folded, in any order
+    seen_custodians: Dict[str, str] = field(default_factory=dict)   # key -> a name as written, while reading
 
     @classmethod
     def build(cls, senders=(), domains=(), since=None, until=None, has_attachment=False,
@@ -154,7 +164,7 @@ class Filters:
         return cls(tuple(a.strip().lower() for a in senders), tuple(d.strip().strip(".").lower() for d in domains),
                    s, u, True if has_attachment else (False if no_attachment else None),
                    tuple(t.strip().lower() for t in types), tuple(f.strip() for f in findings),
-                   tuple(c.strip().lower() for c in custodians))
+                   tuple(custodian_key(c) for c in custodians))
 
     def active(self) -> bool:
         return bool(self.senders or self.domains or self.since or self.until or self.has_attachment is not None
@@ -166,9 +176,36 @@ class Filters:
         return bool(self.senders or self.domains or self.since or self.until or self.has_attachment is not None)
 
     # the message-level test, shared by all tables
+    def custodian_ok(self, name: Optional[str]) -> bool:
+        """--custodian matches the way search matches words: case, accents and ligatures folded,
+        words in any order, punctuation ignored ("Julie Besancon" finds "BESANÇON_Julie")."""
+        if not self.custodians:
+            return True
+        key = custodian_key(name or "")
+        if name and key not in self.seen_custodians:
+            self.seen_custodians[key] = name
+        return key in self.custodians
+
+    def unmatched_custodians(self) -> List[str]:
+        """The --custodian values that matched no custodian of what was read, each with a hint."""
+        out = []
+        for want in self.custodians:
+            if want in self.seen_custodians:
+                continue
+            names = sorted(set(self.seen_custodians.values()))
+            words = set(want.split())
+            best = max(names, key=lambda n: (len(words & set(custodian_key(n).split())), n), default=None)
+            hint = ""
+            if best is not None and words & set(custodian_key(best).split()):
+                hint = "; did you mean %r?" % best
+            elif names:
+                hint = "; custodians: %s" % ", ".join(repr(n) for n in names[:12]) + (" ..." if len(names) > 12 else "")
+            out.append("no custodian matches %r%s" % (want, hint))
+        return out
+
     def message_ok(self, g: Group) -> bool:
         msg = g.head
-        if self.custodians and (g.custodian or "").lower() not in self.custodians:
+        if self.custodians and not self.custodian_ok(g.custodian):
             return False
         if self.senders:
             if not set(_addrs(msg, "from", "sender")) & set(self.senders):
@@ -350,7 +387,7 @@ def rows(records: Iterable[dict], table: str, fields: Sequence[str], flt: Filter
             for p in g.problems:
                 if flt.message_level and not (g.is_message and flt.message_ok(g)):
                     continue
-                if flt.custodians and (g.custodian or "").lower() not in flt.custodians:
+                if flt.custodians and not flt.custodian_ok(g.custodian):
                     continue
                 if not flt.findings_ok([p["code"]]):
                     continue

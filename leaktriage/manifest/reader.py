@@ -143,7 +143,9 @@ class Manifest:
         """Every record, in order. With raw=True yields (line_bytes, record) pairs.
 
         want: optional predicate on the raw line; lines it rejects are still read, hashed and checked
-        for truncation and shape, but not decoded nor yielded (a fast path).
+        for truncation and shape, but not decoded nor yielded (a fast path). It only judges lines in
+        the compact form a scan writes; other lines are always decoded, checked and yielded, so a
+        caller must still filter the records it gets by their fields.
         partial: the stream is a piece of a manifest (or the partial file of an interrupted scan):
         no summary record is required at its end. first_line: line number before the piece."""
         if not partial:
@@ -175,7 +177,10 @@ class Manifest:
                         raise ManifestError("a line without its newline", path, n)
                     raise ManifestError("truncated: the last line is cut short (%d bytes, no newline); the scan "
                                         "was interrupted or the copy is incomplete" % len(line), path, n)
-                if want is not None and n > 1 and not want(line) and b'"record":"summary"' not in line:
+                # the fast path judges only lines in the compact form a scan writes; any other line
+                # (hand-edited: spaces, escapes) is decoded, checked and yielded whatever `want` says
+                if want is not None and n > 1 and b'"record":"' in line and not want(line) \
+                        and b'"record":"summary"' not in line:
                     if not (line.startswith(b"{") and line.endswith(b"}\n")):
                         raise ManifestError("not a JSON object on one line: the line was edited or damaged", path, n)
                     continue

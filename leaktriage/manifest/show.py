@@ -41,8 +41,6 @@ def collect(m: Manifest, loc: str) -> ShownItem:
     hash_prefix = loc + "#"
     bang_prefix = loc + "!"
     for line, rec in m.records(raw=True, want=lambda line: needle in line):
-        if needle not in line:
-            continue
         kind = rec["record"]
         rloc = rec["locator"]
         if rloc == loc and kind in ("file", "message", "part", "duplicate_group"):

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from typing import BinaryIO, List, Optional, Tuple
@@ -24,6 +25,49 @@ def inside(path: str, root: str) -> bool:
     p = os.path.realpath(os.path.abspath(path))
     r = os.path.realpath(os.path.abspath(root))
     return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
+
+
+SPILL_PREFIX = ".leaktriage-spill-"
+
+
+def spill_prefix() -> str:
+    """Name prefix of this scan's spill directory: host and process, so that a later scan can tell
+    a directory left by a killed scan from one in use."""
+    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
+    return "%s%s-%d-" % (SPILL_PREFIX, host, os.getpid())
+
+
+def remove_stale_spills(folder: Optional[str]) -> List[str]:
+    """Remove the spill directories in folder (system temp when None) left by scans of this host
+    whose process no longer runs (kill -9, power loss). Returns what was removed."""
+    import shutil
+    import tempfile
+    folder = folder or tempfile.gettempdir()
+    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
+    mine = SPILL_PREFIX + host + "-"
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(mine):
+            continue
+        pid_s = name[len(mine):].split("-", 1)[0]
+        if not pid_s.isdigit():
+            continue
+        try:
+            os.kill(int(pid_s), 0)
+            continue                      # that scan still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue                      # another user's running process
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def partial_paths(output: str) -> Tuple[str, str]:
@@ -132,7 +176,7 @@ class ManifestWriter:
                 self.fh.write(chunk)
                 self.bytes += len(chunk)
 
-    def unit_done(self, rel: bytes, size: int) -> None:
+    def unit_done(self, rel: bytes, size: int, stamp: Optional[List[int]] = None) -> None:
         """Journal that one unit's records are all written. Both files are handed to the system
         together every FLUSH_EVERY seconds (manifest first), not after every file; a journal line
         that got ahead of the manifest is dropped on resume (its offset is past the end), so a
@@ -140,8 +184,11 @@ class ManifestWriter:
         self.done_units += 1
         if self.ckpt is None:
             return
-        self.ckpt.write(json.dumps({"unit": self.done_units - 1, "rel": base64.b64encode(rel).decode("ascii"),
-                                    "size": size, "offset": self.bytes}, sort_keys=True) + "\n")
+        unit = {"unit": self.done_units - 1, "rel": base64.b64encode(rel).decode("ascii"), "size": size,
+                "offset": self.bytes}
+        if stamp is not None:
+            unit["stamp"] = stamp    # what --resume compares: a file edited in place keeps its size, not these
+        self.ckpt.write(json.dumps(unit, sort_keys=True) + "\n")
         now = time.monotonic()
         if now - self._last_flush < self.FLUSH_EVERY:
             return

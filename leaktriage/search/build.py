@@ -7,7 +7,7 @@ The schema is in leaktriage.search.schema, the text of a message in leaktriage.s
 The manifest is read with the one reader (leaktriage.manifest.reader), bytes come back through the
 one resolver (leaktriage.manifest.resolver), workers run in the one pool (leaktriage.pool).
 
-The full-text index holds *folded* text (leaktriage.search.fold: case, accents, ligatures); the messages
+The full-text index holds *folded* text (leaktriage.text.fold: case, accents, ligatures); the messages
 table keeps the original text for display. Body text comes from the dump: each message is re-read
 through its locator (bytes checked against the manifest's SHA-256), its text parts are transfer-
 decoded and decoded with the charset the scan chose; HTML is turned into text with html.parser.
@@ -32,7 +32,7 @@ from leaktriage.errors import EXIT_SCHEMA, LeaktriageError
 from leaktriage.manifest.reader import Manifest
 from leaktriage.manifest.resolver import Resolver
 from leaktriage.pool import default_workers, ordered
-from leaktriage.search.fold import FOLD_VERSION, fold
+from leaktriage.text.fold import FOLD_VERSION, fold
 from leaktriage.search.message_text import extract_message
 from leaktriage.search.schema import FTS_COLUMNS, INDEX_CODES, SCHEMA_VERSION, connect, extension, init_db, short_type
 

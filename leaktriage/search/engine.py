@@ -10,7 +10,7 @@ import os
 import re
 import sqlite3
 
-from leaktriage.search.fold import fold, fold_with_map
+from leaktriage.text.fold import fold, fold_with_map
 from leaktriage.search.query import Compiled, QueryError, compile_query  # noqa: F401  (QueryError re-exported)
 
 SORTS = ("newest", "oldest", "relevance")

@@ -9,7 +9,7 @@
     word    = text, with a trailing "*" for a prefix search
 
 Free text and phrases search subject, names and addresses, body, attachment names and attachment
-text, folded (case, accents, ligatures: leaktriage.search.fold). Fields:
+text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
 
     from: to: cc:      names or addresses (to: covers To, Cc and Bcc); a full address or @domain
                        matches exactly
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from leaktriage.search.fold import fold
+from leaktriage.text.fold import fold
 
 FIELDS = ("from", "to", "cc", "subject", "date", "has", "filename", "type", "sha256", "dkim", "mailbox",
           "custodian", "finding", "problem", "id", "body")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Optional
 
-from leaktriage.search.fold import FOLD_VERSION
+from leaktriage.text.fold import FOLD_VERSION
 
 SCHEMA_VERSION = 1
 

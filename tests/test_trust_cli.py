@@ -1,0 +1,37 @@
+"""Evidence stays read-only whatever the options (issue #14 item 16): no option writes inside the
+dump, and a folder given where a file is expected is a usage error, checked before the scan."""
+from __future__ import annotations
+
+import shutil
+
+from click.testing import CliRunner
+
+from conftest import SAMPLES
+from leaktriage.cli.main import cli
+
+
+def listing(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_no_option_writes_inside_the_dump(tmp_path):
+    dump = tmp_path / "dump"
+    shutil.copytree(SAMPLES, dump, symlinks=True)
+    before = listing(dump)
+    out = tmp_path / "m.jsonl"
+    for extra, needle in ((["--run-record", str(dump / "run.json")], "run record"),
+                          (["--db", str(dump / "Sarah Watson" / "t.db")], "search database")):
+        r = CliRunner().invoke(cli, ["scan", str(dump), "-o", str(out), "-q"] + extra)
+        assert r.exit_code == 2, (extra, r.output)
+        assert "inside the dump" in r.stderr and needle in r.stderr and len(r.stderr.splitlines()) == 1
+        assert listing(dump) == before
+        assert not out.exists()          # refused before scanning, not after
+
+
+def test_a_folder_where_a_file_is_expected(tmp_path):
+    d = tmp_path / "adir"
+    d.mkdir()
+    for extra in (["--db", str(d)], ["--run-record", str(d)]):
+        r = CliRunner().invoke(cli, ["scan", str(SAMPLES), "-o", str(tmp_path / "m.jsonl"), "-q"] + extra)
+        assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
+        assert "Traceback" not in r.output

@@ -1,0 +1,112 @@
+"""Ctrl-C and closed pipes (issue #14 item 19): every long command stops with exit 130 and one
+line, without worker tracebacks and without leaving a half-written output that looks complete;
+a reader that goes away (| head) is a normal end."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, SAMPLES
+
+LT = [sys.executable, "-m", "leaktriage"]
+
+
+@pytest.fixture(scope="module")
+def big_dump(tmp_path_factory):
+    """Enough small messages that a scan or an index takes several seconds."""
+    root = tmp_path_factory.mktemp("slow") / "dump"
+    for c in range(4):
+        d = root / ("custodian%d" % c) / "INBOX"
+        d.mkdir(parents=True)
+        for i in range(1500):
+            body = ("Bonjour,\r\nligne %d du message %d, réunion budget facture.\r\n" % (i, c) * 40).encode("utf-8")
+            (d / ("%05d.eml" % i)).write_bytes(
+                b"From: a%d@example.org\r\nTo: b@example.org\r\nSubject: m %d\r\nDate: Thu, 4 May 2017 10:00:00 +0200\r\n"
+                b"Message-ID: <%d.%d@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" % (c, i, c, i) + body)
+    return root
+
+
+def interrupt(argv, ready, timeout=120):
+    """Run argv, send SIGINT once ready(stderr so far) is true, return (exit code, stderr)."""
+    import threading
+    p = subprocess.Popen(LT + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
+    err = []
+    t = threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    while p.poll() is None and not ready(b"".join(err).decode("utf-8", "replace")) \
+            and time.monotonic() - t0 < timeout:
+        time.sleep(0.02)
+    assert p.poll() is None, "finished before it could be interrupted"
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=timeout)
+    t.join(timeout)
+    return p.returncode, b"".join(err).decode("utf-8", "replace")
+
+
+def test_scan_ctrl_c(tmp_path, big_dump):
+    out = tmp_path / "m.jsonl"
+    partial = tmp_path / "m.jsonl.partial"
+    code, err = interrupt(["scan", str(big_dump), "-o", str(out), "-w", "2"],
+                          lambda _err: partial.exists() and partial.stat().st_size > 0)
+    assert code == 130, err
+    assert "Traceback" not in err and "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()                 # nothing that looks complete
+    assert not any(p.name.startswith(".leaktriage-spill-") for p in tmp_path.iterdir())
+
+
+def test_index_ctrl_c_leaves_no_database_and_keeps_an_old_one(tmp_path, big_dump, big_manifest):
+    m = big_manifest
+    db = tmp_path / "t.db"
+    code, err = interrupt(["index", str(m), "--dump", str(big_dump), "-o", str(db), "-w", "2"],
+                          lambda _err: bool(list(tmp_path.glob("t.db.building-*"))))
+    assert code == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "leaktriage: interrupted"
+    assert not db.exists() and not list(tmp_path.glob("t.db.*"))
+    # an existing database is left exactly as it was
+    small = tmp_path / "s.jsonl"
+    subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(small), "-q"], check=True, cwd=str(REPO))
+    subprocess.run(LT + ["index", str(small), "--dump", str(SAMPLES), "-o", str(db), "-q"], check=True, cwd=str(REPO))
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    journal = tmp_path / "t.db-journal"
+    code, err = interrupt(["index", str(m), "--dump", str(big_dump), "-o", str(db), "-w", "2"],
+                          lambda _err: journal.exists())
+    assert code == 130 and "Traceback" not in err
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    r = subprocess.run(LT + ["search", str(db), "-c", "Lefèvre"], capture_output=True, text=True, cwd=str(REPO))
+    assert r.returncode == 0 and int(r.stdout) > 0
+
+
+def test_keys_recover_ctrl_c(tmp_path):
+    m = tmp_path / "s.jsonl"
+    subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(m), "-q"], check=True, cwd=str(REPO))  # no keys: no-key
+    code, err = interrupt(["keys", "recover", str(m), "--dump", str(SAMPLES), "-o", str(tmp_path / "k.json")],
+                          lambda err: "Recovering keys" in err)
+    assert code == 130, err
+    assert "Traceback" not in err and "Aborted" not in err
+
+
+@pytest.fixture(scope="module")
+def big_manifest(tmp_path_factory, big_dump):
+    m = tmp_path_factory.mktemp("slowm") / "m.jsonl"
+    subprocess.run(LT + ["scan", str(big_dump), "-o", str(m), "-q", "-w", "2"], check=True, cwd=str(REPO))
+    return m
+
+
+@pytest.mark.parametrize("argv", [["scan", "{dump}", "-o", "-", "-q"], ["export", "{manifest}"],
+                                  ["export", "{manifest}", "-f", "jsonl"]])
+def test_closed_pipe_is_a_normal_end(big_dump, big_manifest, argv):
+    argv = [a.format(dump=big_dump, manifest=big_manifest) for a in argv]
+    p = subprocess.Popen(LT + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO))
+    p.stdout.readline()
+    p.stdout.close()        # what `| head -1` does
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err
+    assert err == "", err
