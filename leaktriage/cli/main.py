@@ -54,11 +54,9 @@ class LazyGroup(click.Group):
         if spec is None:
             return None
         import importlib
-        try:
-            mod = importlib.import_module(spec[0])
-        except ImportError:
-            return None
-        return getattr(mod, spec[1], None)
+        # an import error here is a bug (optional extras are imported inside the commands, which
+        # then say what to install): it must show, not make the command silently disappear
+        return getattr(importlib.import_module(spec[0]), spec[1])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
