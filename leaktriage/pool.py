@@ -47,6 +47,8 @@ class WorkerDied(Exception):
 
 def _init_worker(initializer: Optional[Callable], initargs: Tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the main process's to handle
+    import faulthandler
+    faulthandler.disable()    # a worker killed by a signal is the pool's to report, not a stack dump
     if initializer is not None:
         initializer(*initargs)
 
