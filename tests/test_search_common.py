@@ -1,16 +1,16 @@
 """Shared helpers for the search tests (no tests here)."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+
+from conftest import make_dump_path, need_generator
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "dump"
 TRUTH = REPO / "samples" / "truth.json"
-MAKE_DUMP = Path(os.environ.get("LEAKTRIAGE_MAKE_DUMP") or REPO.parent / "shared" / "bench" / "make_dump.py")
+MAKE_DUMP = make_dump_path()
 
 
 def scan_to(dump, manifest):
@@ -56,11 +56,7 @@ def truth_messages():
 
 
 def generated_dump(tmp_path_factory, messages=150):
-    if not MAKE_DUMP.is_file():
-        msg = "generator %s not found (set LEAKTRIAGE_MAKE_DUMP)" % MAKE_DUMP
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    need_generator()
     base = tmp_path_factory.mktemp("gen")
     out = base / "gd"
     subprocess.run([sys.executable, str(MAKE_DUMP), str(out), "--messages", str(messages),

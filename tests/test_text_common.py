@@ -7,7 +7,6 @@ import hashlib
 import importlib.util
 import io
 import json
-import os
 import re
 import struct
 import subprocess
@@ -16,21 +15,11 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import pytest
+
+from conftest import make_dump_path, need_generator
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH = Path(os.environ.get("LEAKTRIAGE_BENCH") or REPO.parent / "shared" / "bench")
-MAKE_DUMP = BENCH / "make_dump.py"
-
-
-def need_generator() -> Path:
-    """The make_dump generator; missing, it fails the run under CI and skips elsewhere (like the corpora)."""
-    if not MAKE_DUMP.is_file():
-        msg = "generator %s not found (set LEAKTRIAGE_BENCH to the folder of make_dump.py)" % MAKE_DUMP
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return MAKE_DUMP
+MAKE_DUMP = make_dump_path()
 
 
 _MODULE = []

@@ -68,7 +68,7 @@ def test_html_lists_breaks_and_hostile_markup_stay_linear():
                     '<img alt="' * 100000, "<div>" * 200000 + "word"):
         t = time.monotonic()
         r = extract_html(hostile)
-        assert time.monotonic() - t < 5, hostile[:10]
+        assert time.monotonic() - t < 60, hostile[:10]   # a hang guard (quadratic: hours), not a speed measure
         assert r.status in ("ok", "empty")
 
 

@@ -28,6 +28,7 @@ def _worker(conn, limits: TextLimits) -> None:  # pragma: no cover - runs in the
         resource.setrlimit(resource.RLIMIT_AS, (limits.max_memory, limits.max_memory))
     except (ImportError, ValueError, OSError):
         pass
+    conn.send("ready")       # started and imported: the wall-clock limit counts from here on
     while True:
         try:
             msg = conn.recv()
@@ -40,6 +41,9 @@ def _worker(conn, limits: TextLimits) -> None:  # pragma: no cover - runs in the
             return
         data, hints = msg
         conn.send(extract_text(data, limits=limits, **hints))
+
+
+STARTUP_TIMEOUT = 120.0   # seconds a new child may take to start (a loaded machine): not a document's time
 
 
 class IsolatedExtractor:
@@ -62,6 +66,10 @@ class IsolatedExtractor:
         self._proc.start()
         child.close()
         self._conn = parent
+        # wait for the child to be ready, so that its start-up (an interpreter and pypdfium2, slow on a
+        # busy machine) never counts against the first document's wall-clock limit
+        if not (parent.poll(STARTUP_TIMEOUT) and parent.recv() == "ready"):
+            raise OSError("the text extraction process did not start within %ss" % STARTUP_TIMEOUT)
 
     def _kill(self) -> Optional[int]:
         code = None
