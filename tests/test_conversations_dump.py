@@ -35,6 +35,7 @@ def report(tmp_path_factory):
     scan(str(dump), str(manifest), Options(workers=2, keystore=str(tmp / "dump.dkim-keys.json")))
     spec = importlib.util.spec_from_file_location("conversations_eval", REPO / "benchmarks" / "conversations_eval.py")
     ev = importlib.util.module_from_spec(spec)
+    sys.modules["conversations_eval"] = ev      # its worker function is pickled by name
     spec.loader.exec_module(ev)
     return ev.main([str(dump), str(tmp / "dump.truth.jsonl"), str(manifest), "--workers", "2",
                     "--thresholds", "0.5,0.7", "--check-workers", "--scratch", str(tmp / "scratch")])

@@ -106,7 +106,9 @@ def test_edited_email_bodies_are_grouped():
     assert g["links"][0]["similarity"] >= THRESHOLDS["body"]
 
 
-def test_same_records_whatever_the_worker_count_and_run(corpus_docs):
+def test_same_records_whatever_the_worker_count_and_run(corpus_docs, monkeypatch):
+    from leaktriage.conversations import neardup
+    monkeypatch.setattr(neardup, "CHUNK", 3)       # enough batches for the worker pool to be used
     _, _, docs = corpus_docs
     outs = []
     for workers in (1, 2, 2):

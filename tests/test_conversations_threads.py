@@ -43,7 +43,7 @@ def test_chain_and_thread_ids_from_the_root():
     assert (m["a"].parent, m["a"].method, m["a"].depth) == (None, None, 0)
     assert (m["b"].parent, m["b"].parent_locator, m["b"].method, m["b"].depth) == ("<a@x>", "a", "references", 1)
     assert (m["c"].parent, m["c"].parent_locator, m["c"].depth) == ("<b@x>", "b", 2)
-    t = {x["thread_id"]: x for x in res.threads}[m["a"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["a"].thread_id]
     assert (t["root"], t["root_locator"], t["messages"], t["emails"], t["missing"], t["depth"]) == ("<a@x>", "a", 3, 3, 0, 2)
     assert t["subject"] == "Budget" and t["first_date"] == "2017-03-01T10:00:00Z" and t["last_date"] == "2017-03-01T12:00:00Z"
     # the id depends on the root only: a later reply does not change it
@@ -71,7 +71,7 @@ def test_missing_parents_are_recorded_and_siblings_share_the_thread():
     m = by_loc(res)
     assert m["r1"].thread_id == m["r2"].thread_id != m["o"].thread_id
     assert (m["r1"].parent, m["r1"].parent_missing, m["r1"].parent_locator) == ("<gone@x>", True, None)
-    t = {x["thread_id"]: x for x in res.threads}[m["r1"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["r1"].thread_id]
     assert t["root"] == "<root@x>" and t["root_missing"] is True and "root_locator" not in t
     assert t["missing"] == 2 and t["missing_ids"] == ["<gone@x>", "<root@x>"]
     assert res.stats["parent_missing"] == 3
@@ -92,7 +92,7 @@ def test_cycles_in_references_are_refused():
     assert res.stats["loops_refused"] == 1
     assert (m["s"].parent, m["s"].depth) == (None, 0)
     assert (m["t"].parent, m["t"].parent_missing) == ("<v@x>", True)
-    t = {x["thread_id"]: x for x in res.threads}[m["t"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["t"].thread_id]
     assert t["missing_ids"] == ["<u@x>", "<v@x>"] and t["depth"] == 2
 
 
@@ -109,7 +109,7 @@ def test_duplicate_message_ids_copies_share_a_container_different_emails_do_not(
     assert m["bob/Inbox/2"].parent_locator == "alice/Sent/1"
     assert m["carol/Inbox/9"].thread_id != m["alice/Sent/1"].thread_id
     assert res.stats["message_id_reused"] == 1 and res.stats["emails"] == 3
-    t = {x["thread_id"]: x for x in res.threads}[m["alice/Sent/1"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["alice/Sent/1"].thread_id]
     assert (t["messages"], t["emails"], t["custodians"]) == (3, 2, ["alice", "bob"])
 
 
@@ -119,7 +119,7 @@ def test_message_id_less_mail_is_keyed_by_its_canonical_digest():
     m = by_loc(res)
     assert m["x/1"].thread_id == m["y/1"].thread_id != m["z/1"].thread_id
     assert res.stats["without_message_id"] == 3
-    t = {x["thread_id"]: x for x in res.threads}[m["x/1"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["x/1"].thread_id]
     assert t["root"] == "canonical:" + d and t["emails"] == 1 and t["messages"] == 2
 
 
@@ -142,7 +142,7 @@ def test_subject_fallback_is_labelled_and_needs_a_reply_prefix_and_a_shared_part
     assert (m["b"].parent, m["b"].method, m["b"].thread_id) == ("<a@x>", "subject", m["a"].thread_id)
     assert len({m["a"].thread_id, m["c"].thread_id, m["d"].thread_id, m["e"].thread_id}) == 4
     assert res.stats["method.subject"] == 1
-    assert {x["thread_id"]: x for x in res.threads}[m["a"].thread_id]["methods"] == {"subject": 1}
+    assert {x.thread_id: x.record() for x in res.threads}[m["a"].thread_id]["methods"] == {"subject": 1}
 
 
 def test_subject_fallback_never_overrides_headers():
@@ -269,5 +269,5 @@ def test_threads_of_scanned_messages(tmp_path):
     assert m["alice/Sent/1.eml"].thread_id == m["bob/Inbox/1.eml"].thread_id == m["alice/Sent/2.eml"].thread_id
     assert (m["alice/Sent/2.eml"].parent, m["alice/Sent/2.eml"].parent_missing) == ("<2@x.example>", True)
     assert m["bob/Inbox/2.eml"].thread_id not in {m["alice/Sent/1.eml"].thread_id}
-    t = {x["thread_id"]: x for x in res.threads}[m["alice/Sent/1.eml"].thread_id]
+    t = {x.thread_id: x.record() for x in res.threads}[m["alice/Sent/1.eml"].thread_id]
     assert (t["messages"], t["emails"], t["missing_ids"], t["custodians"]) == (3, 2, ["<2@x.example>"], ["alice", "bob"])

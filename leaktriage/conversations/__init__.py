@@ -21,7 +21,7 @@ import json
 from typing import Iterable, TextIO
 
 _WHERE = {
-    "build_threads": "threads", "ThreadInput": "threads", "ThreadResult": "threads", "MessageThread": "threads",
+    "build_threads": "threads", "ThreadInput": "threads", "ThreadResult": "threads", "MessageThread": "threads", "ThreadSummary": "threads",
     "decode_thread_index": "threads", "thread_index_parent": "threads",
     "corroborate": "copies", "Copy": "copies", "CorroborationResult": "copies",
     "duplicate_candidates": "copies", "mailbox_role": "copies", "differ": "copies",

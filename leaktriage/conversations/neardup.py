@@ -249,23 +249,33 @@ class _Store:
 
 def _prepared(docs: Iterable[Doc], shingle: int, num_perm: int, seed: int, min_words: int,
               workers: int) -> Iterator[Tuple[Doc, tuple]]:
-    """(doc, (key, words, signature)) in input order; with workers, a bounded window of batches is
-    in flight (Pool.imap would read the whole input ahead, texts and all)."""
-    if workers <= 1:
-        for c in _chunks(docs, CHUNK):
-            yield from zip(c, _prepare((c, shingle, num_perm, seed, min_words)))
+    """(doc, (key, words, signature)) in input order. With workers, a bounded window of batches is
+    in flight (Pool.imap would read the whole input ahead, texts and all); an input of a few
+    batches is done here (starting workers costs more)."""
+    args = (shingle, num_perm, seed, min_words)
+    chunks = _chunks(docs, CHUNK)
+    ahead: List[List[Doc]] = []
+    if workers > 1:
+        for c in chunks:
+            ahead.append(c)
+            if len(ahead) > 2 * workers:
+                break
+    if workers <= 1 or len(ahead) <= 2 * workers:
+        for c in ahead:
+            yield from zip(c, _prepare((c,) + args))
+        for c in chunks:
+            yield from zip(c, _prepare((c,) + args))
         return
     import multiprocessing
     from collections import deque
     # spawned, not forked: a worker does not inherit (and, through reference counts, copy) the
     # memory of a large caller such as the index builder
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pending: deque = deque()
-        for c in _chunks(docs, CHUNK):
-            pending.append((c, pool.apply_async(_prepare, ((c, shingle, num_perm, seed, min_words),))))
-            if len(pending) > 2 * workers:
-                c0, r0 = pending.popleft()
-                yield from zip(c0, r0.get())
+        pending: deque = deque((c, pool.apply_async(_prepare, ((c,) + args,))) for c in ahead)
+        for c in chunks:
+            c0, r0 = pending.popleft()
+            pending.append((c, pool.apply_async(_prepare, ((c,) + args,))))
+            yield from zip(c0, r0.get())
         while pending:
             c0, r0 = pending.popleft()
             yield from zip(c0, r0.get())

@@ -3,7 +3,7 @@
     result = build_threads(message_records)      # manifest `message` records (or dicts shaped alike)
     for m in result.members:                     # one per message, sorted by locator
         m.locator, m.thread_id, m.parent, m.parent_locator, m.parent_missing, m.method, m.depth
-    result.threads                               # one summary dict per thread, sorted by thread_id
+    result.threads                               # ThreadSummary per thread, sorted by thread_id (.record())
 
 1. Containers. Every Message-ID is a container; the copies of one email (same Message-ID, same
    email by identity.same_email) share it. Messages that share an id but are different emails
@@ -126,16 +126,46 @@ class MessageThread(NamedTuple):
         return d
 
 
+class ThreadSummary(NamedTuple):
+    thread_id: str
+    root: str                      # key of the root container (a Message-ID, canonical:..., thread-index:...)
+    root_locator: Optional[str]    # None when the root is not in the dump
+    messages: int                  # message records (copies included)
+    emails: int                    # distinct emails (containers holding a message)
+    missing_ids: Tuple[str, ...]   # referenced but absent, sorted
+    custodians: Tuple[str, ...]
+    methods: Tuple[Tuple[str, int], ...]   # parent links by method (messages)
+    depth: int
+    subject: Optional[str]         # of the top message
+    first_date: Optional[str]
+    last_date: Optional[str]
+
+    def record(self) -> dict:
+        d = {"record": "thread", "thread_id": self.thread_id, "root": self.root,
+             "root_missing": self.root_locator is None, "messages": self.messages, "emails": self.emails,
+             "missing": len(self.missing_ids), "custodians": list(self.custodians),
+             "methods": dict(self.methods), "depth": self.depth}
+        if self.root_locator is not None:
+            d["root_locator"] = self.root_locator
+        if self.missing_ids:
+            d["missing_ids"] = list(self.missing_ids[:MAX_MISSING_LISTED])
+        if self.subject:
+            d["subject"] = self.subject
+        if self.first_date:
+            d["first_date"], d["last_date"] = self.first_date, self.last_date
+        return d
+
+
 @dataclass
 class ThreadResult:
     members: List[MessageThread]
-    threads: List[dict]
+    threads: List[ThreadSummary]
     stats: Dict[str, int] = field(default_factory=dict)
 
     def records(self) -> Iterable[dict]:
         """JSON Lines records: every thread summary, then every message's place."""
         for t in self.threads:
-            yield t
+            yield t.record()
         for m in self.members:
             yield m.record()
 
@@ -368,54 +398,50 @@ def build_threads(messages: Iterable[dict]) -> ThreadResult:
                 stats["parent_missing"] += 1
     members.sort(key=lambda x: x.locator)
 
-    # summaries
-    per: Dict[int, dict] = {}
-    for c in range(n):
-        r = root[c]
-        s = per.get(r)
-        if s is None:
-            s = per[r] = {"emails": 0, "messages": 0, "missing": [], "custodians": set(), "methods": Counter(),
-                          "first": None, "last": None, "depth": 0, "subject_at": None}
-        s["depth"] = max(s["depth"], depth[c])
-        if c in msgs:
-            s["emails"] += 1
-            for i in msgs[c]:
-                m = items[i]
-                s["messages"] += 1
-                if m.custodian:
-                    s["custodians"].add(m.custodian)
-                if m.date is not None:
-                    if s["first"] is None or m.date < s["first"][0]:
-                        s["first"] = (m.date, m.date_iso)
-                    if s["last"] is None or m.date > s["last"][0]:
-                        s["last"] = (m.date, m.date_iso)
-                key_ = (depth[c], m.date is None, m.date or 0.0, m.locator)
-                if s["subject_at"] is None or key_ < s["subject_at"][0]:
-                    s["subject_at"] = (key_, m.subject)
-            if parent[c] >= 0:
-                s["methods"][how[c]] += len(msgs[c])
-        else:
-            s["missing"].append(keys[c])
+    # summaries, one thread at a time (containers sorted by root)
     threads = []
-    for r, s in per.items():
-        if s["messages"] == 0:
-            continue          # only missing containers (cannot happen: every chain starts at a message)
-        missing = sorted(s["missing"])
-        t = {"record": "thread", "thread_id": thread_of(r), "root": keys[r], "root_missing": r not in msgs,
-             "messages": s["messages"], "emails": s["emails"], "missing": len(missing),
-             "custodians": sorted(s["custodians"]), "methods": dict(sorted(s["methods"].items())),
-             "depth": s["depth"]}
-        if r in msgs:
-            t["root_locator"] = first_loc[r]
-        if missing:
-            t["missing_ids"] = missing[:MAX_MISSING_LISTED]
-        if s["subject_at"] is not None and s["subject_at"][1]:
-            t["subject"] = s["subject_at"][1]
-        if s["first"]:
-            t["first_date"] = s["first"][1]
-            t["last_date"] = s["last"][1]
-        threads.append(t)
-    threads.sort(key=lambda t: t["thread_id"])
+    order = sorted(range(n), key=root.__getitem__)
+    k0 = 0
+    while k0 < n:
+        r = root[order[k0]]
+        k1 = k0
+        while k1 < n and root[order[k1]] == r:
+            k1 += 1
+        emails = messages_n = max_depth = 0
+        missing: List[str] = []
+        custodians = set()
+        methods: Counter = Counter()
+        first = last = top = None
+        for c in order[k0:k1]:
+            max_depth = max(max_depth, depth[c])
+            lst = msgs.get(c)
+            if not lst:
+                missing.append(keys[c])
+                continue
+            emails += 1
+            messages_n += len(lst)
+            if parent[c] >= 0:
+                methods[how[c]] += len(lst)
+            for i in lst:
+                m = items[i]
+                if m.custodian:
+                    custodians.add(m.custodian)
+                if m.date is not None:
+                    if first is None or m.date < first[0]:
+                        first = (m.date, m.date_iso)
+                    if last is None or m.date > last[0]:
+                        last = (m.date, m.date_iso)
+                rank = (depth[c], m.date is None, m.date or 0.0, m.locator)
+                if top is None or rank < top[0]:
+                    top = (rank, m.subject)
+        k0 = k1
+        threads.append(ThreadSummary(
+            thread_id=thread_of(r), root=keys[r], root_locator=first_loc.get(r), messages=messages_n,
+            emails=emails, missing_ids=tuple(sorted(missing)), custodians=tuple(sorted(custodians)),
+            methods=tuple(sorted(methods.items())), depth=max_depth,
+            subject=top[1] if top is not None and top[1] else None,
+            first_date=first[1] if first else None, last_date=last[1] if last else None))
+    threads.sort(key=lambda t: t.thread_id)
     stats["messages"] = len(items)
     stats["emails"] = len(msgs)
     stats["threads"] = len(threads)
