@@ -408,7 +408,7 @@ def main(argv=None):
     ap.add_argument("truth")
     ap.add_argument("manifest")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--thresholds", default="0.3,0.4,0.5,0.6,0.7,0.8")
+    ap.add_argument("--thresholds", default="0.4,0.5,0.6,0.7,0.8")
     ap.add_argument("--threshold", default="default",
                     help="the chosen near-duplicate thresholds: 'default' (the library's), a number, or "
                          "body=0.7,attachment=0.5; 'none' skips the run")
