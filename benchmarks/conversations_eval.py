@@ -27,6 +27,7 @@ leaktriage.text, which is being written at the same time.
 from __future__ import annotations
 
 import argparse
+import importlib
 import email
 import email.policy
 import json
@@ -264,8 +265,10 @@ def _children_hwm(pid, seen):
 
 
 def measured(fn, *args, **kw):
-    """(result, seconds, peak RSS growth MiB, largest worker peak RSS MiB) of fn run in a forked
-    child. Workers' peaks are sampled from /proc every 0.2 s (VmHWM: since their exec)."""
+    """(result, wall seconds, CPU seconds, peak RSS growth MiB, largest worker peak RSS MiB) of fn
+    run in a forked child. CPU: user + system of the child and of its workers (what a busy shared
+    machine does not inflate as much as wall time). Workers' peaks are sampled from /proc every
+    0.2 s (VmHWM: since their exec)."""
     import threading
     ctx = mp.get_context("fork")
     r, w = ctx.Pipe(duplex=False)
@@ -279,13 +282,18 @@ def measured(fn, *args, **kw):
                 _children_hwm(os.getpid(), seen)
         th = threading.Thread(target=sample, daemon=True)
         th.start()
+        def cpu():
+            a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+        c0 = cpu()
         t0 = time.perf_counter()
         res = fn(*args, **kw)
         dt = time.perf_counter() - t0
         stop.set()
         th.join()
+        used = cpu() - c0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        w.send((res, dt, max(0, peak - start) / 1024, max(seen.values(), default=0) / 1024))
+        w.send((res, dt, used, max(0, peak - start) / 1024, max(seen.values(), default=0) / 1024))
         w.close()
 
     p = ctx.Process(target=child)
@@ -344,10 +352,10 @@ def scale_test(a, messages, parts):
             if m.get("references"):
                 d["references"] = [suffix_id(x, r) for x in m["references"]]
             yield d
-    res, dt, mem, _ = measured(lambda: build_threads(replicated_messages()).stats)
-    print("scale x%.1f: threads for %d messages: %.2f s, peak memory +%.1f MiB (the input streamed); %s"
-          % (reps, n_msgs, dt, mem, {k: res[k] for k in ("threads", "emails")}))
-    report["threads"] = {"seconds": round(dt, 3), "peak_mib": round(mem, 1), "threads": res["threads"]}
+    res, dt, cpu, mem, _ = measured(lambda: build_threads(replicated_messages()).stats)
+    print("scale x%.1f: threads for %d messages: %.2f s (CPU %.2f s), peak memory +%.1f MiB (the input streamed); %s"
+          % (reps, n_msgs, dt, cpu, mem, {k: res[k] for k in ("threads", "emails")}))
+    report["threads"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "threads": res["threads"]}
 
     dbp = os.path.join(a.scratch, "texts.db")
     word = re.compile(r"\w+")
@@ -376,12 +384,12 @@ def scale_test(a, messages, parts):
                         if row and row[0]:
                             yield Doc("%s~%d" % (p["locator"], r), "attachment", tr(row[0]),
                                       key="%s~%d" % (p.get("sha256"), r))
-    import datasketch  # noqa: F401
-    res, dt, mem, kids = measured(lambda: near_duplicates(replicated_docs(), workers=a.workers).stats)
-    print("scale x%.1f: near-duplicates of %d texts (%d unique) for %d messages: %.2f s with %d workers, peak memory "
-          "+%.1f MiB (workers %.1f MiB); %d groups"
-          % (reps, res["docs"], res["unique"], n_msgs, dt, a.workers, mem, kids, res["groups"]))
-    report["neardup"] = {"seconds": round(dt, 3), "peak_mib": round(mem, 1), "workers_peak_mib": round(kids, 1),
+    importlib.import_module("datasketch")
+    res, dt, cpu, mem, kids = measured(lambda: near_duplicates(replicated_docs(), workers=a.workers).stats)
+    print("scale x%.1f: near-duplicates of %d texts (%d unique) for %d messages: %.2f s (CPU %.2f s, reading the "
+          "texts included) with %d workers, peak memory +%.1f MiB (workers %.1f MiB); %d groups"
+          % (reps, res["docs"], res["unique"], n_msgs, dt, cpu, a.workers, mem, kids, res["groups"]))
+    report["neardup"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "workers_peak_mib": round(kids, 1),
                          "docs": res["docs"], "unique": res["unique"], "groups": res["groups"]}
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
@@ -451,7 +459,7 @@ def main(argv=None):
 
     # ---------------------------------------------------------------- threads
     if "threads" in stages:
-        res, dt, mem, _ = measured(build_threads, messages)
+        res, dt, cpu, mem, _ = measured(build_threads, messages)
         th = {m.locator: m.thread_id for m in res.members}
         by_mid = defaultdict(list)
         for t in truth:
@@ -485,13 +493,13 @@ def main(argv=None):
                 convs[th[loc]].add(find(t["message_id"]))
         mixed = sum(1 for v in convs.values() if len(v) > 1)
         methods = {k[7:]: v for k, v in res.stats.items() if k.startswith("method.")}
-        print("threads: %d threads for %d messages (%d emails); build %.2f s, peak memory +%.1f MiB"
-              % (res.stats["threads"], res.stats["messages"], res.stats["emails"], dt, mem))
+        print("threads: %d threads for %d messages (%d emails); build %.2f s (CPU %.2f s), peak memory +%.1f MiB"
+              % (res.stats["threads"], res.stats["messages"], res.stats["emails"], dt, cpu, mem))
         print("  reply links (parent in dump, mailer writes the header) in one thread: %s" % pct(ok, links))
         print("  threads mixing two truth conversations: %s" % pct(mixed, len(convs)))
         print("  parent links by method: %s; missing parents: %d; loops refused: %d"
               % (methods, res.stats.get("parent_missing", 0), res.stats.get("loops_refused", 0)))
-        report["threads"] = {"threads": res.stats["threads"], "seconds": round(dt, 3), "peak_mib": round(mem, 1),
+        report["threads"] = {"threads": res.stats["threads"], "seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1),
                              "reply_links": links, "reply_links_same_thread": ok, "threads_with_truth": len(convs),
                              "mixed": mixed, "methods": methods, "parent_missing": res.stats.get("parent_missing", 0)}
 
@@ -552,7 +560,7 @@ def main(argv=None):
                 row = con.execute("SELECT text FROM texts WHERE locator = ?", (loc,)).fetchone()
                 return row[0] if row else None
             return corroborate(copies(), text_of=tof)
-        res, dt, mem, _ = measured(run_copies)
+        res, dt, cpu, mem, _ = measured(run_copies)
         flagged = {}
         for loc, ind in res.indicators:
             if ind["code"] == "copy.contradiction":
@@ -585,8 +593,9 @@ def main(argv=None):
         attached_flagged = sum(1 for loc in flagged if loc not in l2t)
         rec_all = found["signed"][0] + found["unsigned"][0]
         n_all = found["signed"][1] + found["unsigned"][1]
-        print("corroboration: %d groups %s; %.2f s, peak memory +%.1f MiB"
-              % (len(res.groups), {k: v for k, v in res.stats.items() if k not in ("groups",)}, dt, mem))
+        print("corroboration: %d groups %s; %.2f s (CPU %.2f s, reading texts from the scratch database included), "
+              "peak memory +%.1f MiB" % (len(res.groups), {k: v for k, v in res.stats.items() if k not in ("groups",)},
+                                          dt, cpu, mem))
         print("  altered copies reported as a contradiction naming both copies: %s (signed %s, unsigned %s)"
               % (pct(rec_all, n_all), pct(*found["signed"]), pct(*found["unsigned"])))
         print("  messages flagged that have no altered copy: %d%s; flagged attached copies (no truth line): %d"
@@ -597,7 +606,7 @@ def main(argv=None):
                               for g in res.groups for d in g.get("differences", ()))
         print("  differing parts: %s" % dict(parts_count))
         report["corroboration"] = {"groups": len(res.groups), "stats": res.stats, "seconds": round(dt, 3),
-                                   "peak_mib": round(mem, 1), "altered": n_all, "found": rec_all,
+                                   "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "altered": n_all, "found": rec_all,
                                    "signed": found["signed"], "unsigned": found["unsigned"],
                                    "false_flags": len(false_flags), "attached_flagged": attached_flagged}
 
@@ -632,14 +641,14 @@ def main(argv=None):
 
         lo = min(thresholds)
         rss0 = _rss_kib()
-        import datasketch  # noqa: F401  (numpy, scipy: a fixed cost, measured apart)
+        importlib.import_module("datasketch")     # numpy, scipy: a fixed cost, measured apart
         print("  importing datasketch (numpy, scipy): +%.1f MiB" % ((_rss_kib() - rss0) / 1024))
-        res, dt, mem, kids = measured(near_duplicates, docs(), threshold=lo, workers=a.workers)
+        res, dt, cpu, mem, kids = measured(near_duplicates, docs(), threshold=lo, workers=a.workers)
         print("near-duplicates at %.2f: %d groups from %d documents (%d unique texts, %d too short); "
-              "%.2f s, peak memory +%.1f MiB (workers %.1f MiB)"
+              "%.2f s (CPU %.2f s), peak memory +%.1f MiB (workers %.1f MiB)"
               % (lo, len(res.groups), res.stats.get("docs", 0), res.stats.get("unique", 0),
-                 res.stats.get("too_short", 0), dt, mem, kids))
-        report["neardup"] = {"seconds": round(dt, 3), "peak_mib": round(mem, 1), "workers_peak_mib": round(kids, 1),
+                 res.stats.get("too_short", 0), dt, cpu, mem, kids))
+        report["neardup"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "workers_peak_mib": round(kids, 1),
                              "stats": res.stats, "by_threshold": {}}
         # truth: documents
         part_sha = {p["locator"]: p.get("sha256") for ps in parts.values() for p in ps}
@@ -706,26 +715,27 @@ def main(argv=None):
                 chosen = {k: float(v) for k, v in (x.split("=") for x in a.threshold.split(","))}
             else:
                 chosen = float(a.threshold)
-            res2, dt2, mem2, kids2 = measured(near_duplicates, docs(), threshold=chosen, workers=a.workers)
+            res2, dt2, cpu2, mem2, kids2 = measured(near_duplicates, docs(), threshold=chosen, workers=a.workers)
             r = _score(res2.groups, truth_doc_pairs, fam, part_sha, truth_body_pairs, mid_of, res2)
             thr_used = {g["kind"]: g["threshold"] for g in res2.groups}
-            print("  chosen thresholds %s, run alone (%d workers): %.2f s, +%.1f MiB (workers %.1f MiB): "
+            print("  chosen thresholds %s, run alone (%d workers): %.2f s (CPU %.2f s), +%.1f MiB (workers %.1f MiB): "
                   "documents precision %s recall %s | bodies precision %s recall %s"
-                  % (thr_used, a.workers, dt2, mem2, kids2, pct(*r["doc_precision"]), pct(*r["doc_recall"]),
+                  % (thr_used, a.workers, dt2, cpu2, mem2, kids2, pct(*r["doc_precision"]), pct(*r["doc_recall"]),
                      pct(*r["body_precision"]), pct(*r["body_recall"])))
-            report["neardup"]["chosen"] = dict(r, thresholds=thr_used, seconds=round(dt2, 3), peak_mib=round(mem2, 1),
+            report["neardup"]["chosen"] = dict(r, thresholds=thr_used, seconds=round(dt2, 3), cpu=round(cpu2, 3), peak_mib=round(mem2, 1),
                                                workers_peak_mib=round(kids2, 1))
             if a.check_workers:
                 import io
                 from leaktriage.conversations import write_jsonl
-                res1, dt1, mem1, _ = measured(near_duplicates, docs(), threshold=chosen, workers=1)
+                res1, dt1, cpu1, mem1, _ = measured(near_duplicates, docs(), threshold=chosen, workers=1)
                 b1, b2 = io.StringIO(), io.StringIO()
                 write_jsonl(res1.records(), b1)
                 write_jsonl(res2.records(), b2)
                 same = b1.getvalue() == b2.getvalue()
-                print("  1 worker: %.2f s, +%.1f MiB; records byte-identical with %d workers: %s"
-                      % (dt1, mem1, a.workers, same))
-                report["neardup"]["chosen"].update(one_worker_seconds=round(dt1, 3), identical=same)
+                print("  1 worker: %.2f s (CPU %.2f s), +%.1f MiB; records byte-identical with %d workers: %s"
+                      % (dt1, cpu1, mem1, a.workers, same))
+                report["neardup"]["chosen"].update(one_worker_seconds=round(dt1, 3), one_worker_cpu=round(cpu1, 3),
+                                                   identical=same)
 
     # ---------------------------------------------------------------- correspondents
     if "correspondents" in stages:
@@ -741,11 +751,12 @@ def main(argv=None):
                 write_csv(g, f)
             return len(g.nodes), len(g.edges), sum(1 for n in g.nodes if len(n["addresses"]) > 1), \
                 sum(1 for n in g.nodes if n["role"]), outd
-        (nn, ne, merged, roles, outd), dt, mem, _ = measured(run_corr)
+        (nn, ne, merged, roles, outd), dt, cpu, mem, _ = measured(run_corr)
         print("correspondents: %d nodes (%d merged from several addresses, %d role addresses), %d edges; "
-              "%.2f s with GEXF, GraphML and CSV, peak memory +%.1f MiB (%s)" % (nn, merged, roles, ne, dt, mem, outd))
+              "%.2f s (CPU %.2f s) with GEXF, GraphML and CSV, peak memory +%.1f MiB (%s)"
+              % (nn, merged, roles, ne, dt, cpu, mem, outd))
         report["correspondents"] = {"nodes": nn, "edges": ne, "merged": merged, "roles": roles,
-                                    "seconds": round(dt, 3), "peak_mib": round(mem, 1)}
+                                    "seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1)}
     db.close()
     if not a.scratch:
         import shutil

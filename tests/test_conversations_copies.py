@@ -282,3 +282,21 @@ def test_without_texts_differences_are_still_named():
     ("x/Sent", "rfc822", "attached"), (None, "file", "received")])
 def test_mailbox_roles(mailbox, source, role):
     assert mailbox_role(mailbox, source) == role
+
+
+def test_bodies_without_text_are_not_compared_unless_the_bytes_agree():
+    def rec(loc, cust):
+        return ({"locator": loc, "message_id": "<t@y>", "custodian": cust, "mailbox": cust + "/Inbox", "subject": "S",
+                 "from": [{"address": "a@x"}], "date": "2017-01-01T00:00:00Z"},
+                [{"message": loc, "locator": loc + "#1", "path": "1", "content_type": "text/plain",
+                  "sha256": ("%s" % cust) * 64}])
+    (ma, pa), (mb, pb), (mc, pc) = rec("a/1", "a"), rec("b/1", "b"), rec("c/1", "a")
+    with_text = Copy.from_records(ma, pa, {"a/1#1": "one two three"})
+    no_text = Copy.from_records(mb, pb, {})
+    no_text_same = Copy.from_records(mc, pc, {})                     # same bytes as a/1
+    assert no_text.bodies[0].exact and not with_text.bodies[0].exact
+    (g,) = corroborate([with_text, no_text]).groups
+    assert g["verdict"] == "incomplete" and g["not_compared"] == [{"part": "body:text/plain", "a": "a/1", "b": "b/1"}]
+    assert corroborate([with_text, no_text]).indicators == []
+    (g,) = corroborate([no_text_same._replace(locator="c/2"), no_text_same]).groups
+    assert "not_compared" not in g

@@ -78,6 +78,7 @@ class Body(NamedTuple):
     tokens_fp: str                 # fingerprint of words and punctuation
     words_fp: str                  # fingerprint of words only
     words: int
+    exact: bool = False            # no text was given: the fingerprints are of the decoded bytes
 
 
 class Attachment(NamedTuple):
@@ -119,13 +120,17 @@ class Copy(NamedTuple):
                   and not str(p.get("content_type", "")).startswith("multipart/")]
         bodies: List[Body] = []
         for kind in ("text/plain", "text/html"):
-            sel = [p for p in leaves if not p.get("attachment") and p.get("content_type") == kind
-                   and texts.get(p.get("locator")) is not None]
+            sel = [p for p in leaves if not p.get("attachment") and p.get("content_type") == kind]
             if not sel:
                 continue
-            joined = "\n".join(_render(kind, texts[p["locator"]]) for p in sel)
-            tfp, wfp, nw = text_fingerprints(joined)
-            bodies.append(Body(kind, tuple(p["locator"] for p in sel), tfp, wfp, nw))
+            locs = tuple(str(p.get("locator")) for p in sel)
+            if all(texts.get(p.get("locator")) is not None for p in sel):
+                joined = "\n".join(_render(kind, texts[p["locator"]]) for p in sel)
+                tfp, wfp, nw = text_fingerprints(joined)
+                bodies.append(Body(kind, locs, tfp, wfp, nw))
+            elif all(isinstance(p.get("sha256"), str) for p in sel):
+                fp = "sha256:" + ",".join(p["sha256"] for p in sel)
+                bodies.append(Body(kind, locs, fp, fp, 0, exact=True))
         atts: List[Attachment] = []
         seen: Dict[str, int] = defaultdict(int)
         for p in leaves:
@@ -228,23 +233,36 @@ def _addr_diff(a: Sequence[str], b: Sequence[str]) -> bool:
     return bool(a) and bool(b) and set(a) != set(b)
 
 
-def _bodies_diff(a: Copy, b: Copy) -> List[Tuple[str, Body, Body, bool]]:
-    """[(part name, body of a, body of b, words_only)] that differ."""
-    out = []
+def _bodies(a: Copy, b: Copy) -> List[Tuple[str, Body, Body, bool]]:
+    """[(part name, body of a, body of b, words_only)]: the body texts to compare."""
     ak = {x.kind: x for x in a.bodies}
     bk = {x.kind: x for x in b.bodies}
     common = [k for k in ("text/plain", "text/html") if k in ak and k in bk]
     loose = a.reconstructed or b.reconstructed
-    for k in common:
-        x, y = ak[k], bk[k]
-        same = x.words_fp == y.words_fp if loose else x.tokens_fp == y.tokens_fp
+    if common:
+        return [("body:" + k, ak[k], bk[k], loose) for k in common]
+    if ak and bk:                              # one has plain only, the other HTML only
+        x, y = a.bodies[0], b.bodies[0]
+        return [("body:%s~%s" % (x.kind, y.kind), x, y, True)]
+    return []
+
+
+def _bodies_diff(a: Copy, b: Copy) -> List[Tuple[str, Body, Body, bool]]:
+    """The body texts that differ. A body known only by the digest of its bytes (no text was
+    given) proves nothing when it differs (a re-encoding changes the bytes): not compared."""
+    out = []
+    for name, x, y, words_only in _bodies(a, b):
+        if x.exact or y.exact:
+            continue
+        same = x.words_fp == y.words_fp if words_only else x.tokens_fp == y.tokens_fp
         if not same:
-            out.append(("body:" + k, x, y, loose))
-    if not common and ak and bk:
-        x, y = a.bodies[0], b.bodies[0]       # one has plain only, the other HTML only
-        if x.words_fp != y.words_fp:
-            out.append(("body:%s~%s" % (x.kind, y.kind), x, y, True))
+            out.append((name, x, y, words_only))
     return out
+
+
+def not_compared(a: Copy, b: Copy) -> List[str]:
+    """Body parts that could not be compared: no text for one copy or both, and not the same bytes."""
+    return [name for name, x, y, _ in _bodies(a, b) if (x.exact or y.exact) and x.tokens_fp != y.tokens_fp]
 
 
 def _attachments_diff(a: Copy, b: Copy) -> List[Tuple[str, Optional[Attachment], Optional[Attachment]]]:
@@ -431,14 +449,19 @@ def corroborate(copies: Iterable[Copy], *, text_of: Optional[Callable[[str], Opt
         copies_out = [{"locator": c.locator, "custodian": c.custodian, "mailbox": c.mailbox, "role": c.role,
                        "variant": n} for n, v in enumerate(variants) for c in v]
         copies_out.sort(key=lambda d: d["locator"])
+        unchecked = sorted({(n, v[0].locator, c.locator) for v in variants for c in v[1:]
+                            for n in not_compared(v[0], c)})
         g = {"record": "copy_group", "group": gid, "message_id": gkey if not gkey.startswith("canonical:") else None,
              "canonical_sha256": sorted({c.canonical for c in cps if c.canonical}),
              "copies": copies_out, "variants": vinfo, "counted": COUNTED,
              "independent_custodians": len({_custodian(c) for c in cps})}
         if g["message_id"] is None:
             del g["message_id"]
+        if unchecked:
+            g["not_compared"] = [{"part": n, "a": x, "b": y} for n, x, y in unchecked]
         if len(variants) == 1:
-            g["verdict"] = "corroborated" if vinfo[0]["independent_custodians"] >= 2 else "single-custodian"
+            g["verdict"] = "incomplete" if unchecked else \
+                "corroborated" if vinfo[0]["independent_custodians"] >= 2 else "single-custodian"
             stats[g["verdict"]] += 1
             if g["verdict"] == "corroborated":
                 ev = {"group": gid, "custodians": vinfo[0]["custodians"],
