@@ -352,10 +352,13 @@ def scale_test(a, messages, parts):
             if m.get("references"):
                 d["references"] = [suffix_id(x, r) for x in m["references"]]
             yield d
-    res, dt, cpu, mem, _ = measured(lambda: build_threads(replicated_messages()).stats)
-    print("scale x%.1f: threads for %d messages: %.2f s (CPU %.2f s), peak memory +%.1f MiB (the input streamed); %s"
-          % (reps, n_msgs, dt, cpu, mem, {k: res[k] for k in ("threads", "emails")}))
-    report["threads"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "threads": res["threads"]}
+    stages = set(a.stages.split(","))
+    if "threads" in stages:
+        res, dt, cpu, mem, _ = measured(lambda: build_threads(replicated_messages()).stats)
+        print("scale x%.1f: threads for %d messages: %.2f s (CPU %.2f s), peak memory +%.1f MiB (the input streamed); %s"
+              % (reps, n_msgs, dt, cpu, mem, {k: res[k] for k in ("threads", "emails")}))
+        report["threads"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1),
+                             "threads": res["threads"]}
 
     dbp = os.path.join(a.scratch, "texts.db")
     word = re.compile(r"\w+")
@@ -384,6 +387,8 @@ def scale_test(a, messages, parts):
                         if row and row[0]:
                             yield Doc("%s~%d" % (p["locator"], r), "attachment", tr(row[0]),
                                       key="%s~%d" % (p.get("sha256"), r))
+    if "neardup" not in stages:
+        return report
     importlib.import_module("datasketch")
     res, dt, cpu, mem, kids = measured(lambda: near_duplicates(replicated_docs(), workers=a.workers).stats)
     print("scale x%.1f: near-duplicates of %d texts (%d unique) for %d messages: %.2f s (CPU %.2f s, reading the "
@@ -391,9 +396,6 @@ def scale_test(a, messages, parts):
           % (reps, res["docs"], res["unique"], n_msgs, dt, cpu, a.workers, mem, kids, res["groups"]))
     report["neardup"] = {"seconds": round(dt, 3), "cpu": round(cpu, 3), "peak_mib": round(mem, 1), "workers_peak_mib": round(kids, 1),
                          "docs": res["docs"], "unique": res["unique"], "groups": res["groups"]}
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1, sort_keys=True)
     return report
 
 
@@ -455,7 +457,11 @@ def main(argv=None):
           % (len(messages), len(truth), len(t2l), time.perf_counter() - t0))
     report["messages"] = len(messages)
     if a.replicate:
-        return scale_test(a, messages, parts)
+        report = scale_test(a, messages, parts)
+        if a.json:
+            with open(a.json, "w", encoding="utf-8") as f:
+                json.dump(report, f, indent=1, sort_keys=True)
+        return report
 
     # ---------------------------------------------------------------- threads
     if "threads" in stages:

@@ -300,3 +300,14 @@ def test_bodies_without_text_are_not_compared_unless_the_bytes_agree():
     assert corroborate([with_text, no_text]).indicators == []
     (g,) = corroborate([no_text_same._replace(locator="c/2"), no_text_same]).groups
     assert "not_compared" not in g
+
+
+def test_hostile_records_do_not_break_corroboration():
+    junk = [{"locator": "j/1", "message_id": ["x"], "from": "me", "to": [None, 3], "subject": 5, "date": "soon"},
+            {"locator": "j/2", "message_id": "<j@x>", "custodian": 7, "mailbox": None},
+            {"locator": "j/3", "message_id": "<j@x>", "canonical_sha256": None}]
+    parts = [[None, "x", {"message": "j/1", "path": "1", "content_type": None, "attachment": True, "filename": 3}],
+             [{"message": "j/2", "locator": "j/2#1", "path": "1", "content_type": "text/html"}], []]
+    copies = [Copy.from_records(m, p, {"j/2#1": "<p>unclosed <b>tag"}) for m, p in zip(junk, parts)]
+    (g,) = corroborate(copies).groups
+    assert g["verdict"] == "single-custodian" and [c["locator"] for c in g["copies"]] == ["j/2", "j/3"]

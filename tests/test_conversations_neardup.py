@@ -145,3 +145,13 @@ def test_bad_kind_is_refused():
 def test_scratch_files_are_removed(tmp_path, corpus_docs):
     near_duplicates(corpus_docs[2], scratch_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hostile_texts_do_not_break_it():
+    docs = [Doc("h/1", "body", None), Doc("h/2", "attachment", "\ud800\x00" * 50 + " mot" * 40, key="k2"),
+            Doc("h/3", "attachment", "\ud800\x00" * 50 + " mot" * 40, key="k3"), Doc("h/4", "body", "x" * 100000),
+            Doc("h/5", "attachment", " ".join("w%d" % i for i in range(60000)), key="k5")]
+    res = near_duplicates(docs, threshold=0.5)
+    (g,) = res.groups
+    assert [m["key"] for m in g["members"]] == ["k2", "k3"] and g["links"][0]["similarity"] == 1.0
+    assert res.stats["too_short"] == 2
