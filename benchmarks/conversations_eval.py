@@ -389,6 +389,9 @@ def scale_test(a, messages, parts):
                                       key="%s~%d" % (p.get("sha256"), r))
     if "neardup" not in stages:
         return report
+    _, bdt, bcpu, _, _ = measured(lambda: sum(1 for _ in replicated_docs()))
+    print("scale x%.1f: reading and replicating the texts alone: %.2f s (CPU %.2f s)" % (reps, bdt, bcpu))
+    report["reading_texts"] = {"seconds": round(bdt, 3), "cpu": round(bcpu, 3)}
     importlib.import_module("datasketch")
     res, dt, cpu, mem, kids = measured(lambda: near_duplicates(replicated_docs(), workers=a.workers).stats)
     print("scale x%.1f: near-duplicates of %d texts (%d unique) for %d messages: %.2f s (CPU %.2f s, reading the "
