@@ -188,7 +188,7 @@ def test_thread_index_of_real_outlook_headers():
     """Header values written by Outlook/Exchange (shared corpora): a conversation starter (22 bytes,
     cross-checked with the time decoder of leaktriage.auth.timestamps) and a reply eight blocks down
     (22 + 8 x 5 bytes)."""
-    from leaktriage.auth.timestamps import thread_index_time
+    from leaktriage.conversations._deps import thread_index_time
     starter = email.message_from_bytes(
         (corpus("dkim-real") / "hamcrest-mail" / "message-outlook.eml").read_bytes(), policy=email.policy.compat32)
     deep = email.message_from_bytes(
@@ -271,3 +271,13 @@ def test_threads_of_scanned_messages(tmp_path):
     assert m["bob/Inbox/2.eml"].thread_id not in {m["alice/Sent/1.eml"].thread_id}
     t = {x.thread_id: x.record() for x in res.threads}[m["alice/Sent/1.eml"].thread_id]
     assert (t["messages"], t["emails"], t["missing_ids"], t["custodians"]) == (3, 2, ["<2@x.example>"], ["alice", "bob"])
+
+
+@pytest.mark.parametrize("subject,base,reply", [
+    ("RE : Réunion budget", "reunion budget", True), ("AW: Re: [liste] Budget", "budget", True),
+    ("Re[2]: Budget", "budget", True), ("TR: Fwd: Budget", "budget", False), ("R: R: I: FR-selca", "fr-selca", True),
+    ("Réunion  budget", "reunion budget", False), ("Résumé: le budget", "resume: le budget", False),
+    ("[Liste] Ordre du jour", "ordre du jour", False), ("Re:", "", True), (None, "", False)])
+def test_subject_bases(subject, base, reply):
+    from leaktriage.conversations.text import is_reply_subject, subject_base
+    assert subject_base(subject) == base and is_reply_subject(subject) is reply

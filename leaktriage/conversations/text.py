@@ -47,7 +47,7 @@ def msgid_key(value: Optional[str]) -> Optional[str]:
 # REF/RÉF, Spanish RV is a forward; with an optional counter (Re[2]:, Re^2:) and the French space
 # before the colon ("RE : "); full-width colon too.
 _REPLY = r"(?:re|aw|sv|vs|antw|antwort|r|rif|ref|réf|odp|vá|ynt)"
-_FORWARD = r"(?:fwd?|fw|tr|wg|i|rv|enc|doorst|vs|fs|vl|pd|továbbítás|rv)"
+_FORWARD = r"(?:fwd?|fw|tr|wg|i|rv|enc|doorst|fs|vl|pd|továbbítás)"
 _COUNTER = r"(?:\s*(?:\[\d{1,4}\]|\^\d{1,4}|\(\d{1,4}\)))?"
 _COLON = r"\s*[:：]"
 _PREFIX = re.compile(r"^\s*(?:\[[^\]\n]{1,40}\]\s*)?(%s|%s)%s%s\s*" % (_REPLY, _FORWARD, _COUNTER, _COLON),
