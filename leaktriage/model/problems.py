@@ -3,8 +3,9 @@
 Each code maps to (severity, stage, description). Severity: "info" (noteworthy, nothing lost),
 "warning" (data was repaired or guessed: read the record), "error" (something could not be read;
 the locator and offset say exactly what). The stage tells which step of the data flow found it.
-The registry is CORE_CODES plus the tables of the container readers (model/container_codes.py)
-and of the authenticity stage (model/auth_codes.py), combined here, so that docs/manifest.md and
+The registry is CORE_CODES plus the tables of the container readers (model/container_codes.py),
+the authenticity stage (model/auth_codes.py) and the comparison of copies
+(model/conversation_codes.py), combined here, so that docs/manifest.md and
 the JSON Schema list every code.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Dict, Tuple
 
 from leaktriage.model.auth_codes import CODES as AUTH_CODES
 from leaktriage.model.container_codes import CODES as CONTAINER_CODES
+from leaktriage.model.conversation_codes import CODES as CONVERSATION_CODES
 
 STAGES = ("walk", "sniff", "container", "mbox", "parse", "decode", "charset", "auth", "limit")
 
@@ -105,7 +107,7 @@ def combine(*tables: Dict[str, Tuple[str, str, str]]) -> Dict[str, Tuple[str, st
     return out
 
 
-CODES: Dict[str, Tuple[str, str, str]] = combine(CORE_CODES, CONTAINER_CODES, AUTH_CODES)
+CODES: Dict[str, Tuple[str, str, str]] = combine(CORE_CODES, CONTAINER_CODES, AUTH_CODES, CONVERSATION_CODES)
 
 
 def severity(code: str) -> str:
