@@ -182,6 +182,8 @@ def _find_nir(text: str, claims: _Claims, out: list, rejected: Optional[list]) -
             continue
         compact = re.sub(r"[ .\u00a0\u202f]", "", m.group(0)).upper()
         ok, rule = check_nir(compact)
+        if not ok and compact.isdigit() and check_card(compact)[0]:
+            continue                 # a 15-digit card number (American Express): the card rule takes it
         claims.take(s, e)
         if ok:
             out.append(Finding("nir", s, e, m.group(0), compact, True, rule))
