@@ -14,6 +14,7 @@ calendar dates and postcodes are checked here. Deterministic, no network, no mod
 """
 from __future__ import annotations
 
+import bisect
 import datetime
 import json
 import re
@@ -72,14 +73,23 @@ def _words_rx(words: Iterable[str]) -> str:
 # Claimed spans (a finding, or a rejected look-alike, owns its characters)
 
 class _Claims:
+    """Disjoint claimed spans, sorted by start (bisect: a text with thousands of findings stays
+    linear-logarithmic)."""
+
     def __init__(self):
-        self.spans: List[Tuple[int, int]] = []
+        self.starts: List[int] = []
+        self.ends: List[int] = []
 
     def free(self, s: int, e: int) -> bool:
-        return all(e <= a or s >= b for a, b in self.spans)
+        i = bisect.bisect_left(self.starts, e)        # spans starting before e
+        return i == 0 or self.ends[i - 1] <= s
 
     def take(self, s: int, e: int) -> None:
-        self.spans.append((s, e))
+        if not self.free(s, e):
+            return
+        i = bisect.bisect_left(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
 
 
 # ---------------------------------------------------------------------------------------------------

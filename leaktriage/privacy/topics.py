@@ -97,10 +97,19 @@ class Lexicon:
             return []
         want = set(categories) if categories is not None else None
         f, where = folded if folded is not None else fold_with_map(text)
-        skip = [m.span() for m in _SKIP.finditer(f)] if ("@" in f or "." in f) else []
         toks = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(f)]
-        if skip:
-            toks = [t for t in toks if not any(a <= t[1] < b for a, b in skip)]
+        if "@" in f or "." in f:
+            # tokens inside e-mail addresses, URLs and domain names are not words of the text
+            skip = [m.span() for m in _SKIP.finditer(f)]
+            if skip:
+                kept = []
+                k = 0
+                for t in toks:
+                    while k < len(skip) and skip[k][1] <= t[1]:
+                        k += 1
+                    if not (k < len(skip) and skip[k][0] <= t[1] < skip[k][1]):
+                        kept.append(t)
+                toks = kept
         words = [t[0] for t in toks]
         raw: List[Tuple[str, int, int, str, str, int]] = []   # category, fstart, fend, term, lang, weight
         n = len(words)
