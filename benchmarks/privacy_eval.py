@@ -557,6 +557,16 @@ def fit_logistic(xs: List[List[float]], ys: List[int], l2: float = 1.0, iteratio
     return w
 
 
+def _generator_args(dump: Path) -> dict:
+    """How a dump was generated (from the generator's truth-meta file)."""
+    meta = dump.parent / (dump.name + ".truth-meta.json")
+    out = {"name": dump.name}
+    if meta.is_file():
+        m = json.loads(meta.read_text("utf-8"))
+        out.update({k: m.get(k) for k in ("messages", "seed", "personal", "attachment_scale", "vocab")})
+    return out
+
+
 def train(dumps: List[Path], out: Path, l2: float = 1.0) -> dict:
     """Fit the content model, then (with the priors it gives) the sphere model, on the dumps."""
     from leaktriage.privacy.sphere import CONTENT_FEATURES, FEATURES, SphereModel, load_weights
@@ -591,12 +601,52 @@ def train(dumps: List[Path], out: Path, l2: float = 1.0) -> dict:
         "method": "L2-regularised logistic regression (lambda %g), Newton's method from zero; first the content "
                   "model (content features only, its probability feeds the address and domain priors), then "
                   "the sphere model on all features, priors computed leave-one-out" % l2,
-        "dumps": [{"name": d.name, "messages": len(rows),
-                   "personal": sum(1 for r in rows if r["truth"]["sphere"] == "personal")} for d, rows in data],
+        "dumps": [dict(_generator_args(d), messages_used=len(rows),
+                       personal_messages=sum(1 for r in rows if r["truth"]["sphere"] == "personal"))
+                  for d, rows in data],
         "command": "python benchmarks/privacy_eval.py --train leaktriage/privacy/data/sphere_model.json "
                    + " ".join("--dump %s" % d.name for d, _ in data)}
     out.write_text(json.dumps(weights, indent=1, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
     return weights
+
+
+def markdown(out: Dict[str, dict], note: str) -> str:
+    """The results as the Markdown block of docs/privacy.md."""
+    names = list(out)
+    short = [Path(n).name for n in names]
+    lines = [note, "", "| | " + " | ".join(short) + " |", "|---|" + "---|" * len(names)]
+
+    def row(label, f):
+        lines.append("| %s | %s |" % (label, " | ".join(f(out[n]) for n in names)))
+    row("messages (with a truth sphere)", lambda r: "%d (%d)" % (r["messages"], r["sphere"]["evaluated"]))
+    row("**sphere accuracy**", lambda r: "**%.2f%%**" % (100 * r["sphere"]["accuracy"]))
+    row("errors (truth->label)", lambda r: ", ".join("%s %d" % (k, v) for k, v in r["sphere"]["confusion"].items()
+                                                      if k.split("->")[0] != k.split("->")[1]) or "none")
+    row("learned mail providers", lambda r: str(len(r["learned_personal_domains"])))
+    for k in PII_KINDS:
+        row("%s: messages / recall / precision / decoy errors" % k,
+            lambda r, k=k: "%d / %.1f%% / %.1f%% / %d" % (r["pii"][k]["messages"], 100 * r["pii"][k]["recall"],
+                                                         100 * r["pii"][k]["precision"], r["pii"][k]["decoy_errors"]))
+    for c in TOPIC_CATEGORIES:
+        row("topic %s: P / R (threshold; main)" % c,
+            lambda r, c=c: "%.2f / %.2f; %.2f / %.2f" % (
+                r["topics_threshold"][c]["precision"], r["topics_threshold"][c]["recall"],
+                r["topics_main"][c]["precision"], r["topics_main"][c]["recall"]))
+    row("time per message: analyse + learn + classify (ms)",
+        lambda r: "%.1f + %.2f + %.2f" % (r["timing_ms_per_message"]["analyse"], r["timing_ms_per_message"]["learn"],
+                                         r["timing_ms_per_message"]["classify"]))
+    row("time per message: reading the dump (ms)", lambda r: "%.1f" % r["timing_ms_per_message"]["read"])
+    return "\n".join(lines)
+
+
+def write_doc(doc: Path, block: str) -> None:
+    text = doc.read_text("utf-8")
+    a, b = "<!-- privacy-eval:begin -->", "<!-- privacy-eval:end -->"
+    if a not in text or b not in text:
+        raise SystemExit("%s has no %s ... %s block" % (doc, a, b))
+    head, rest = text.split(a, 1)
+    _, tail = rest.split(b, 1)
+    doc.write_text(head + a + "\n" + block + "\n" + b + tail, "utf-8")
 
 
 def main(argv=None) -> int:
@@ -612,6 +662,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     ap.add_argument("--examples", action="store_true", help="print missed and extra findings")
     ap.add_argument("--train", type=Path, metavar="OUT", help="fit the sphere model on the dumps, write its weights")
+    ap.add_argument("--write-doc", type=Path, metavar="MD", help="put the results table into this Markdown file")
     a = ap.parse_args(argv)
     dumps = list(a.dump)
     if a.generate:
@@ -639,6 +690,14 @@ def main(argv=None) -> int:
         out[str(d)] = res
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False), "utf-8")
+    if a.write_doc:
+        import os
+        import platform
+        note = ("Measured by `python benchmarks/privacy_eval.py %s` (Python %s, %d CPUs, load average %.1f at "
+                "the end; times are wall-clock and vary with the machine's load)."
+                % (" ".join("--dump " + Path(d).name for d in out) + " --write-doc " + a.write_doc.name,
+                   platform.python_version(), os.cpu_count() or 0, os.getloadavg()[0]))
+        write_doc(a.write_doc, markdown(out, note))
     return 0
 
 

@@ -29,6 +29,13 @@ def test_whole_words_and_prefixes():
     assert hits("un traitement anticancer") == [("health", "traitement", "traitement")]   # no prefix inside a word
 
 
+def test_hyphenated_compounds():
+    assert hits("Ma belle-sœur arrive.") == [("family", "belle-sœur", "belle soeur")]      # not "ma belle"
+    assert hits("Ma belle, tu me manques.")[0] == ("intimate", "Ma belle", "ma belle")
+    assert ("family", "arrière-grand", "arriere grand*") in hits("Mon arrière-grand-mère a 99 ans")
+    assert ("family", "grand-mère", "grand mere") in hits("Ma grand-mère.")
+
+
 def test_multi_word_terms_span_the_original_text():
     text = "Les résultats d'analyses sont arrivés : prise de sang normale."
     got = hits(text)

@@ -169,10 +169,19 @@ def content_logit(vec: Mapping[str, float], weights: Mapping) -> float:
 # ---------------------------------------------------------------------------------------------------
 # The model
 
+# content probabilities are summed as integers in units of 1e-9: exact, so the learned priors do
+# not depend on the order the messages come in
+_Q = 10 ** 9
+
+
+def _q(p: float) -> int:
+    return int(round(p * _Q))
+
+
 @dataclass
 class _Stat:
     n: int = 0
-    s: float = 0.0
+    s: int = 0          # sum of content probabilities, in units of 1e-9
 
 
 class SphereModel:
@@ -204,7 +213,7 @@ class SphereModel:
         for msg in messages:
             cust = str(msg.get("custodian") or "")
             parties = _parties(msg)
-            p = _sigmoid(content_logit(_analysis(msg).content.vector(), w))
+            p = _q(_sigmoid(content_logit(_analysis(msg).content.vector(), w)))
             rows.append((cust, parties, p))
             per_cust_msgs[cust] += 1
             for addr in sorted({a for _, a, _ in parties}):
@@ -213,7 +222,8 @@ class SphereModel:
                 if name:
                     names[addr][name] += 1
         self.messages = len(rows)
-        best_name = {a: c.most_common(1)[0][0] if c else "" for a, c in sorted(names.items())}
+        # the display name most used for each address (ties: the smallest, whatever the order)
+        best_name = {a: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for a, c in sorted(names.items()) if c}
         for a in sorted({a for _, ps, _ in rows for _, a, _ in ps}):
             orgish[a] = is_organisational(a, best_name.get(a, ""))
 
@@ -224,7 +234,7 @@ class SphereModel:
         own_all = {a for v in own_sets.values() for a in v}
 
         # content rate per address and per domain
-        self.mean = (sum(p for _, _, p in rows) / len(rows)) if rows else 0.25
+        self.mean = (sum(p for _, _, p in rows) / len(rows) / _Q) if rows else 0.25
         for cust, parties, p in rows:
             seen_d = set()
             for addr in sorted({a for _, a, _ in parties}):
@@ -251,7 +261,7 @@ class SphereModel:
             if toks:
                 surnames[d].add(toks[-1])
         person_domains = sorted(d for d in people if len(people[d]) >= 3)
-        rates = {d: self.domain_stats[d].s / self.domain_stats[d].n for d in person_domains}
+        rates = {d: self.domain_stats[d].s / _Q / self.domain_stats[d].n for d in person_domains}
         base = _median([rates[d] for d in person_domains]) if person_domains else self.mean
         for d in sorted(self.domain_stats):
             if d in known:
@@ -303,7 +313,7 @@ class SphereModel:
         """The model's inputs for one message, and a description of what each one saw."""
         a = analysis or _analysis(msg)
         vec = dict(a.content.vector())
-        own_p = _sigmoid(content_logit(vec, self.weights)) if in_learning else None
+        own_p = _q(_sigmoid(content_logit(vec, self.weights))) if in_learning else None
         detail: Dict[str, str] = {}
         ev = a.content.evidence
         for k, key in (("c_private", "private"), ("c_work", "work")):
@@ -360,7 +370,7 @@ class SphereModel:
             vec.update(cp_provider=0.0, cp_org=0.0, cp_orgsender=0.0, prior_address=0.0, prior_domain=0.0)
         return vec, detail
 
-    def _prior(self, st: Optional[_Stat], own_p: Optional[float]) -> float:
+    def _prior(self, st: Optional[_Stat], own_p: Optional[int]) -> float:
         """Smoothed private rate of an address or domain's other messages, minus the dump's mean
         (own_p: the content probability of the message being classified, left out when it was
         part of the learning)."""
@@ -370,6 +380,7 @@ class SphereModel:
         if own_p is not None and n >= 1:
             n -= 1
             s -= own_p
+        s = s / _Q
         k = float(self.weights.get("prior_strength", 2.0))
         return (s + k * self.mean) / (n + k) - self.mean if n + k > 0 else 0.0
 
@@ -410,8 +421,8 @@ class SphereModel:
         self.work_domains = {k: list(v) for k, v in d["work_domains"].items()}
         self.mean = float(d["mean"])
         self.messages = int(d.get("messages", 0))
-        self.addr_stats = {k: _Stat(int(v[0]), float(v[1])) for k, v in d["addr_stats"].items()}
-        self.domain_stats = {k: _Stat(int(v[0]), float(v[1])) for k, v in d["domain_stats"].items()}
+        self.addr_stats = {k: _Stat(int(v[0]), int(v[1])) for k, v in d["addr_stats"].items()}
+        self.domain_stats = {k: _Stat(int(v[0]), int(v[1])) for k, v in d["domain_stats"].items()}
         self.domain_evidence = dict(d.get("domain_evidence", {}))
         return self
 

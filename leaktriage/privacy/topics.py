@@ -111,9 +111,15 @@ class Lexicon:
                         kept.append(t)
                 toks = kept
         words = [t[0] for t in toks]
+        # a term is not matched inside a hyphenated compound ("ma belle" in "ma belle-soeur"); a
+        # prefix term may run on into one ("arriere grand*" in "arriere-grand-mere")
+        hyph = [toks[k][2] < len(f) and f[toks[k][2]] == "-" and toks[k + 1][1] == toks[k][2] + 1
+                for k in range(len(toks) - 1)] + [False]
         raw: List[Tuple[str, int, int, str, str, int]] = []   # category, fstart, fend, term, lang, weight
         n = len(words)
         for i, w in enumerate(words):
+            if i and hyph[i - 1]:
+                continue
             for toks_, prefix, cat, weight, lang, term in self._first.get(w, ()):
                 k = len(toks_)
                 if i + k > n:
@@ -128,9 +134,9 @@ class Lexicon:
                     elif tw != toks_[j]:
                         ok = False
                         break
-                if ok and (want is None or cat in want):
+                if ok and (prefix or not hyph[i + k - 1]) and (want is None or cat in want):
                     raw.append((cat, toks[i][1], toks[i + k - 1][2], term, lang, weight))
-            if self._prefix:
+            if self._prefix and not hyph[i]:
                 for ln in self._prefix_lengths:
                     if ln > len(w):
                         break
