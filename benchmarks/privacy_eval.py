@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Evaluation of leaktriage.privacy against the generator's ground truth.
 
-    python benchmarks/privacy_eval.py --dump DIR [--manifest M] [--truth T] [--json OUT]
+    python benchmarks/privacy_eval.py --dump DIR [--dump DIR2 ...] [--examples] [--json OUT] [--write-doc MD]
     python benchmarks/privacy_eval.py --generate OUT_DIR --messages 2000 [--vocab FILE] [--seed N]
+    python benchmarks/privacy_eval.py --train WEIGHTS.json --dump DIR [--dump DIR2 ...]
 
 A dump made with `make_dump.py --personal 0.25` (optionally `--vocab FILE`) is read through its
 leaktriage manifest (`leaktriage scan` is run when no manifest is given): each message's bytes are
@@ -15,6 +16,9 @@ It prints: sphere accuracy (with the confusion matrix), personal data per kind j
 (recall of the messages holding planted values of that kind, precision of the messages flagged for
 that kind, messages flagged for a kind of which they hold only decoys), per-category topic
 precision/recall (per message, against the truth's `sensitive`), and the time per message.
+--write-doc puts the table between the privacy-eval markers of docs/privacy.md. --train fits the
+sphere model's weights on the dumps (deterministic; see docs/privacy.md, "How the model was
+trained"). The generator is found through $LEAKTRIAGE_BENCH (its folder) or ../shared/bench.
 """
 from __future__ import annotations
 
