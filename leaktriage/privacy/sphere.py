@@ -35,7 +35,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -209,7 +209,7 @@ class SphereModel:
         per_cust_addr: Dict[str, Counter] = defaultdict(Counter)
         names: Dict[str, Counter] = defaultdict(Counter)
         orgish: Dict[str, bool] = {}
-        rows: List[Tuple[str, List[Tuple[str, str, str]], float]] = []
+        rows: List[Tuple[str, List[Tuple[str, str, str]], int]] = []     # custodian, parties, content p (1e-9)
         for msg in messages:
             cust = str(msg.get("custodian") or "")
             parties = _parties(msg)
@@ -231,7 +231,6 @@ class SphereModel:
         own_sets: Dict[str, List[str]] = {}
         for cust in sorted(per_cust_addr):
             own_sets[cust] = _own_addresses(cust, per_cust_addr[cust], per_cust_msgs[cust], best_name, orgish)
-        own_all = {a for v in own_sets.values() for a in v}
 
         # content rate per address and per domain
         self.mean = (sum(p for _, _, p in rows) / len(rows) / _Q) if rows else 0.25
