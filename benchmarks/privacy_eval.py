@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -373,31 +374,33 @@ def load_dump(dump: Path, manifest: Optional[Path] = None, truth: Optional[Path]
     records, charsets = read_manifest(manifest)
     by_loc = read_truth(truth, records)
     rows = []
-    t_read = t_an = 0.0
+    t_read = t_an = c_an = 0.0
     t0 = time.perf_counter()
     for rec, texts in iter_messages(dump, [r for r in records if r["locator"] in by_loc], charsets):
         t1 = time.perf_counter()
+        c1 = time.process_time()
         t_read += t1 - t0
         texts = texts or {"subject": rec.get("subject") or "", "body": "", "attachments": []}
         an = privacy.analyse_message(texts["subject"], texts["body"], texts["attachments"],
                                      rec.get("attachment_names") or ())
+        c_an += time.process_time() - c1
         t0 = time.perf_counter()
         t_an += t0 - t1
         rows.append({"rec": rec, "truth": by_loc[rec["locator"]], "analysis": an})
         if limit and len(rows) >= limit:
             break
-    return rows, {"read_s": t_read, "analyse_s": t_an, "truth_items": len(by_loc)}
+    return rows, {"read_s": t_read, "analyse_s": t_an, "analyse_cpu_s": c_an, "truth_items": len(by_loc)}
 
 
 def run_sphere(rows: List[dict], weights: Optional[dict] = None) -> Tuple[privacy.SphereModel, dict]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     msgs = [dict(summary(r["rec"]), analysis=r["analysis"]) for r in rows]
     model = privacy.SphereModel.learn(msgs, weights=weights)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     for r, m in zip(rows, msgs):
         r["sphere"] = model.classify(m, r["analysis"])
-    t2 = time.perf_counter()
-    return model, {"learn_s": t1 - t0, "classify_s": t2 - t1}
+    t2, c2 = time.perf_counter(), time.process_time()
+    return model, {"learn_s": t1 - t0, "classify_s": t2 - t1, "learn_cpu_s": c1 - c0, "classify_cpu_s": c2 - c1}
 
 
 def _image(where: str) -> bool:
@@ -475,7 +478,8 @@ def evaluate(rows: List[dict], model: privacy.SphereModel) -> dict:
                     fp[c] += 1
                 elif c in want:
                     fn[c] += 1
-        res["topics_" + rule] = {c: {"messages": tp[c] + fn[c], "precision": tp[c] / max(1, tp[c] + fp[c]),
+        res["topics_" + rule] = {c: {"messages": tp[c] + fn[c], "flagged": tp[c] + fp[c],
+                                     "precision": tp[c] / max(1, tp[c] + fp[c]),
                                      "recall": tp[c] / max(1, tp[c] + fn[c])} for c in TOPIC_CATEGORIES}
     res["learned_personal_domains"] = model.learned_personal_domains
     res["examples"] = {k: v[:5] for k, v in sorted(examples.items())}
@@ -501,9 +505,10 @@ def report(res: dict, timing: dict, title: str) -> str:
             for c, v in res["topics_" + rule].items()))
     per = 1000.0 / max(1, n)
     lines.append("time per message: read+parse %.2f ms, analyse %.2f ms, learn %.2f ms, classify %.2f ms "
-                 "(library total %.2f ms)" % (timing["read_s"] * per, timing["analyse_s"] * per,
-                                              timing["learn_s"] * per, timing["classify_s"] * per,
-                                              (timing["analyse_s"] + timing["learn_s"] + timing["classify_s"]) * per))
+                 "(library total %.2f ms wall, %.2f ms CPU)" % (
+                     timing["read_s"] * per, timing["analyse_s"] * per, timing["learn_s"] * per,
+                     timing["classify_s"] * per, (timing["analyse_s"] + timing["learn_s"] + timing["classify_s"]) * per,
+                     (timing["analyse_cpu_s"] + timing["learn_cpu_s"] + timing["classify_cpu_s"]) * per))
     return "\n".join(lines)
 
 
@@ -631,12 +636,18 @@ def markdown(out: Dict[str, dict], note: str) -> str:
         row("%s: messages / recall / precision / decoy errors" % k,
             lambda r, k=k: "%d / %.1f%% / %.1f%% / %d" % (r["pii"][k]["messages"], 100 * r["pii"][k]["recall"],
                                                          100 * r["pii"][k]["precision"], r["pii"][k]["decoy_errors"]))
+    def topic(r, c):
+        t, m = r["topics_threshold"][c], r["topics_main"][c]
+        if not t["messages"]:       # the vocabulary has no such category: nothing to recall
+            return "n/a (%s flagged)" % t.get("flagged", "?")
+        return "%.2f / %.2f; %.2f / %.2f" % (t["precision"], t["recall"], m["precision"], m["recall"])
     for c in TOPIC_CATEGORIES:
-        row("topic %s: P / R (threshold; main)" % c,
-            lambda r, c=c: "%.2f / %.2f; %.2f / %.2f" % (
-                r["topics_threshold"][c]["precision"], r["topics_threshold"][c]["recall"],
-                r["topics_main"][c]["precision"], r["topics_main"][c]["recall"]))
-    row("time per message: analyse + learn + classify (ms)",
+        row("topic %s: P / R (threshold; main)" % c, lambda r, c=c: topic(r, c))
+    row("CPU time per message: analyse + learn + classify (ms)",
+        lambda r: "%.1f + %.2f + %.2f" % (r["timing_ms_per_message"]["analyse_cpu"],
+                                         r["timing_ms_per_message"]["learn_cpu"],
+                                         r["timing_ms_per_message"]["classify_cpu"]))
+    row("wall-clock time per message: analyse + learn + classify (ms)",
         lambda r: "%.1f + %.2f + %.2f" % (r["timing_ms_per_message"]["analyse"], r["timing_ms_per_message"]["learn"],
                                          r["timing_ms_per_message"]["classify"]))
     row("time per message: reading the dump (ms)", lambda r: "%.1f" % r["timing_ms_per_message"]["read"])
@@ -667,7 +678,17 @@ def main(argv=None) -> int:
     ap.add_argument("--examples", action="store_true", help="print missed and extra findings")
     ap.add_argument("--train", type=Path, metavar="OUT", help="fit the sphere model on the dumps, write its weights")
     ap.add_argument("--write-doc", type=Path, metavar="MD", help="put the results table into this Markdown file")
+    ap.add_argument("--doc-from", type=Path, nargs="+", metavar="JSON",
+                    help="with --write-doc: the results of earlier runs (--json), one column per dump")
     a = ap.parse_args(argv)
+    if a.doc_from:
+        if not a.write_doc:
+            ap.error("--doc-from needs --write-doc")
+        out: Dict[str, dict] = {}
+        for j in a.doc_from:
+            out.update(json.loads(j.read_text("utf-8")))
+        write_doc(a.write_doc, markdown(out, _note(out)))
+        return 0
     dumps = list(a.dump)
     if a.generate:
         generate(a.generate, a.messages, a.seed, a.vocab)
@@ -685,8 +706,10 @@ def main(argv=None) -> int:
         model, t2 = run_sphere(rows, weights)
         timing.update(t2)
         res = evaluate(rows, model)
-        res["timing_ms_per_message"] = {k[:-2]: 1000.0 * v / max(1, len(rows)) for k, v in timing.items()
-                                        if k.endswith("_s")}
+        res["timing_ms_per_message"] = {k.rsplit("_s", 1)[0]: 1000.0 * v / max(1, len(rows))
+                                        for k, v in timing.items() if k.endswith("_s")}
+        res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count() or 0,
+                          "load_average": round(os.getloadavg()[0], 1)}
         print(report(res, timing, str(d)))
         if a.examples:
             for k, v in res["examples"].items():
@@ -695,15 +718,18 @@ def main(argv=None) -> int:
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False), "utf-8")
     if a.write_doc:
-        import os
-        import platform
-        note = ("Measured by `python benchmarks/privacy_eval.py %s` (Python %s, %d CPUs, load average %.1f at "
-                "the end; times are wall-clock and vary with the machine's load)."
-                % (" ".join("--dump " + Path(d).name for d in out) + " --write-doc " + a.write_doc.name,
-                   platform.python_version(), os.cpu_count() or 0, os.getloadavg()[0]))
-        write_doc(a.write_doc, markdown(out, note))
+        write_doc(a.write_doc, markdown(out, _note(out)))
     return 0
 
+
+def _note(out: Dict[str, dict]) -> str:
+    first = next(iter(out.values()))["machine"]
+    loads = ", ".join("%.1f" % r["machine"]["load_average"] for r in out.values())
+    return ("Measured by `python benchmarks/privacy_eval.py --dump DUMP --json DUMP.json`, one run per dump, the "
+            "table written by `--doc-from *.json --write-doc docs/privacy.md` (Python %s, %d CPUs; load averages "
+            "%s at the end of the runs: the CPU times are the process's own, the wall-clock ones grow with the "
+            "machine's load)."
+            % (first["python"], first["cpus"], loads))
 
 if __name__ == "__main__":
     sys.exit(main())
