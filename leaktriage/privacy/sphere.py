@@ -24,10 +24,12 @@ What pass 1 learns (all of it inspectable with `model.knowledge()`):
 
 The decision is a logistic model over a few named signals (content registers from the lexicons,
 the custodian's own work / personal address, the kinds of correspondents, the priors above). Its
-weights are data (data/sphere_model.json), trained on generated dumps whose private-sphere wording
-was written for the purpose (benchmarks/privacy_vocab/), never on the vocabulary it is evaluated on;
-docs/privacy.md says how. Each reason is a signal with its contribution to the log-odds, so the
-decision can be read and argued with. Deterministic: no randomness, sorted iteration everywhere.
+weights are data (data/sphere_model.json), trained on generated dumps with the generator's own
+wording and three private-sphere vocabularies written for the purpose (benchmarks/privacy_vocab/);
+two more vocabularies, never trained on, measure how it generalises; docs/privacy.md says how.
+Each reason is a signal with its contribution to the log-odds, so the decision can be read and
+argued with. Deterministic: no randomness, sorted iteration, priors summed exactly (the order of the
+messages does not matter).
 """
 from __future__ import annotations
 
