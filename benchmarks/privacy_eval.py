@@ -403,15 +403,23 @@ def run_sphere(rows: List[dict], weights: Optional[dict] = None) -> Tuple[privac
     return model, {"learn_s": t1 - t0, "classify_s": t2 - t1, "learn_cpu_s": c1 - c0, "classify_cpu_s": c2 - c1}
 
 
-def _image(where: str) -> bool:
-    return where.lower().rsplit(".", 1)[-1] in ("jpg", "jpeg", "png", "gif", "tif", "tiff", "bmp", "heic")
+def _have_pypdf() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("pypdf") is not None
+
+
+def _unread(where: str) -> bool:
+    """PII the truth places where this script reads no text: images (no OCR), and PDFs when pypdf
+    (the privacy-eval extra) is not installed."""
+    ext = where.lower().rsplit(".", 1)[-1]
+    return ext in ("jpg", "jpeg", "png", "gif", "tif", "tiff", "bmp", "heic") or (ext == "pdf" and not _have_pypdf())
 
 
 def evaluate(rows: List[dict], model: privacy.SphereModel) -> dict:
     """Scores against the truth. Sphere: messages whose truth has a sphere. PII, per kind, per message:
     recall over messages holding planted values of that kind (outside images), precision over messages
     flagged for it, decoy errors = messages flagged for a kind of which they hold only decoys."""
-    res: dict = {"messages": len(rows)}
+    res: dict = {"messages": len(rows), "pdf_text_read": _have_pypdf()}
     conf: Counter = Counter()
     for r in rows:
         want = r["truth"].get("sphere")
@@ -432,7 +440,7 @@ def evaluate(rows: List[dict], model: privacy.SphereModel) -> dict:
             found[f.kind + "/raw"].add(f.value)
         truth: Dict[str, set] = defaultdict(set)
         for p in r["truth"].get("pii") or []:
-            if not _image(p["where"]):
+            if not _unread(p["where"]):
                 truth[p["kind"]].add(p["value"])
         decoys = {p["kind"] for p in r["truth"].get("pii_decoys") or []}
         for k in PII_KINDS:
