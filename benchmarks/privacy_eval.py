@@ -18,7 +18,8 @@ that kind, messages flagged for a kind of which they hold only decoys), per-cate
 precision/recall (per message, against the truth's `sensitive`), and the time per message.
 --write-doc puts the table between the privacy-eval markers of docs/privacy.md. --train fits the
 sphere model's weights on the dumps (deterministic; see docs/privacy.md, "How the model was
-trained"). The generator is found through $LEAKTRIAGE_BENCH (its folder) or ../shared/bench.
+trained"). The generator is found through $LEAKTRIAGE_BENCH (its folder), beside the shared corpora
+($LEAKTRIAGE_CORPORA/../bench) or in ../shared/bench.
 """
 from __future__ import annotations
 
@@ -52,13 +53,18 @@ from leaktriage.privacy import PII_KINDS, TOPIC_CATEGORIES  # noqa: E402
 
 
 def find_generator() -> Path:
-    env = os.environ.get("LEAKTRIAGE_BENCH")
-    cands = [Path(env) / "make_dump.py"] if env else []
+    """make_dump.py: in $LEAKTRIAGE_BENCH, else beside the shared corpora ($LEAKTRIAGE_CORPORA/../bench),
+    else in ../shared/bench next to the repository."""
+    cands = []
+    if os.environ.get("LEAKTRIAGE_BENCH"):
+        cands.append(Path(os.environ["LEAKTRIAGE_BENCH"]) / "make_dump.py")
+    if os.environ.get("LEAKTRIAGE_CORPORA"):
+        cands.append(Path(os.environ["LEAKTRIAGE_CORPORA"]).parent / "bench" / "make_dump.py")
     cands.append(HERE.parent.parent / "shared" / "bench" / "make_dump.py")
     for c in cands:
         if c.is_file():
             return c
-    raise SystemExit("make_dump.py not found (set LEAKTRIAGE_BENCH to its folder)")
+    raise SystemExit("make_dump.py not found (set LEAKTRIAGE_BENCH to its folder, or LEAKTRIAGE_CORPORA)")
 
 
 def generate(out: Path, messages: int, seed: int, vocab: Optional[Path], personal: float = 0.25) -> Path:
@@ -129,7 +135,11 @@ class Fetcher:
                 whole = self._file(raw[0])
                 data = whole[rec["offset"]:rec["offset"] + rec["length"]]
         if data is None:
-            from leaktriage.resolve import resolve  # the one import of leaktriage internals here
+            # the one use of leaktriage internals here (before / after the package restructure)
+            try:
+                from leaktriage.manifest.resolver import resolve
+            except ImportError:
+                from leaktriage.resolve import resolve
             data = resolve(str(self.dump), loc)
         if hashlib.sha256(data).hexdigest() != rec["sha256"]:
             raise ValueError("bytes at %s do not match the manifest" % loc)

@@ -1,6 +1,7 @@
 """Shared helpers for the tests of leaktriage.privacy (no tests here): the dump generator, found
-through $LEAKTRIAGE_BENCH (its folder) or ../shared/bench next to the repository, and the
-evaluation script, whose reading of a dump (manifest + email package) the tests reuse."""
+through $LEAKTRIAGE_BENCH (its folder), beside the shared corpora ($LEAKTRIAGE_CORPORA/../bench) or
+in ../shared/bench next to the repository, and the evaluation script, whose reading of a dump
+(manifest + email package) the tests reuse."""
 import importlib.util
 import os
 import sys
@@ -13,7 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def bench_dir() -> Path:
-    return Path(os.environ.get("LEAKTRIAGE_BENCH") or (REPO.parent / "shared" / "bench"))
+    """$LEAKTRIAGE_BENCH, else bench/ beside the shared corpora ($LEAKTRIAGE_CORPORA/..), else
+    ../shared/bench next to the repository."""
+    if os.environ.get("LEAKTRIAGE_BENCH"):
+        return Path(os.environ["LEAKTRIAGE_BENCH"])
+    if os.environ.get("LEAKTRIAGE_CORPORA"):
+        return Path(os.environ["LEAKTRIAGE_CORPORA"]).parent / "bench"
+    return REPO.parent / "shared" / "bench"
 
 
 def _load(name: str, path: Path):
@@ -31,7 +38,7 @@ def make_dump_module():
     and a failure under CI."""
     p = bench_dir() / "make_dump.py"
     if not p.is_file():
-        msg = "generator %s not found (set LEAKTRIAGE_BENCH to its folder)" % p
+        msg = "generator %s not found (set LEAKTRIAGE_BENCH to its folder, or LEAKTRIAGE_CORPORA)" % p
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
