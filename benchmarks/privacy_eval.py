@@ -9,7 +9,7 @@ A dump made with `make_dump.py --personal 0.25` (optionally `--vocab FILE`) is r
 leaktriage manifest (`leaktriage scan` is run when no manifest is given): each message's bytes are
 fetched through its locator (checked against the manifest's SHA-256) and parsed with the standard
 library's email package; the subject, the body text (text/plain, or text/html turned into text) and
-the text of the attachments (.txt/.csv/.ics/.vcf/.html, DOCX, PDF with pypdf) go to the library.
+the text of the attachments (.txt/.csv/.ics/.vcf/.html, DOCX, PDF with pypdfium2) go to the library.
 Images are not read (no OCR), so PII the truth places in an image attachment is not counted.
 
 It prints: sphere accuracy (with the confusion matrix), personal data per kind judged per message
@@ -223,6 +223,32 @@ def _text_bytes(data: bytes) -> str:
         return data.decode("cp1252", "replace")
 
 
+def pdf_text(data: bytes) -> Optional[str]:
+    """Text of a PDF with pypdfium2 (a leaktriage dependency), else pypdf when installed, else None."""
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:
+        pdfium = None
+    if pdfium is not None:
+        doc = pdfium.PdfDocument(data)
+        try:
+            out = []
+            for i in range(min(len(doc), 50)):
+                tp = doc[i].get_textpage()
+                out.append(tp.get_text_range())
+            return "\n".join(out)
+        finally:
+            doc.close()
+    try:
+        import logging
+        import pypdf
+    except ImportError:
+        return None
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+    rd = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join((p.extract_text() or "") for p in rd.pages[:50])
+
+
 def attachment_text(name: str, ctype: str, data: bytes) -> Optional[str]:
     """Text of an attachment, or None when it is not read (images, unknown types, damaged files)."""
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -238,11 +264,7 @@ def attachment_text(name: str, ctype: str, data: bytes) -> Optional[str]:
             return "".join(_h.unescape(m.group(1).decode("utf-8", "replace")) if m.group(1) is not None else "\n"
                            for m in _DOCX_RX.finditer(xml))
         if ext == "pdf" or ctype == "application/pdf":
-            import logging
-            import pypdf
-            logging.getLogger("pypdf").setLevel(logging.CRITICAL)
-            rd = pypdf.PdfReader(io.BytesIO(data))
-            return "\n".join((p.extract_text() or "") for p in rd.pages[:50])
+            return pdf_text(data)
     except Exception:  # noqa: BLE001 - a damaged attachment has no text
         return None
     return None
@@ -413,23 +435,23 @@ def run_sphere(rows: List[dict], weights: Optional[dict] = None) -> Tuple[privac
     return model, {"learn_s": t1 - t0, "classify_s": t2 - t1, "learn_cpu_s": c1 - c0, "classify_cpu_s": c2 - c1}
 
 
-def _have_pypdf() -> bool:
+def _reads_pdf() -> bool:
     import importlib.util
-    return importlib.util.find_spec("pypdf") is not None
+    return any(importlib.util.find_spec(m) is not None for m in ("pypdfium2", "pypdf"))
 
 
 def _unread(where: str) -> bool:
-    """PII the truth places where this script reads no text: images (no OCR), and PDFs when pypdf
-    (the privacy-eval extra) is not installed."""
+    """PII the truth places where this script reads no text: images (no OCR), and PDFs when neither
+    pypdfium2 nor pypdf is installed."""
     ext = where.lower().rsplit(".", 1)[-1]
-    return ext in ("jpg", "jpeg", "png", "gif", "tif", "tiff", "bmp", "heic") or (ext == "pdf" and not _have_pypdf())
+    return ext in ("jpg", "jpeg", "png", "gif", "tif", "tiff", "bmp", "heic") or (ext == "pdf" and not _reads_pdf())
 
 
 def evaluate(rows: List[dict], model: privacy.SphereModel) -> dict:
     """Scores against the truth. Sphere: messages whose truth has a sphere. PII, per kind, per message:
     recall over messages holding planted values of that kind (outside images), precision over messages
     flagged for it, decoy errors = messages flagged for a kind of which they hold only decoys."""
-    res: dict = {"messages": len(rows), "pdf_text_read": _have_pypdf()}
+    res: dict = {"messages": len(rows), "pdf_text_read": _reads_pdf()}
     conf: Counter = Counter()
     for r in rows:
         want = r["truth"].get("sphere")
