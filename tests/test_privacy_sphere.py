@@ -10,7 +10,8 @@ import pytest
 from leaktriage.privacy import SphereModel, analyse_message
 from leaktriage.privacy.sphere import is_organisational
 
-from test_privacy_common import REPO, bench_dir, make_dump_module, privacy_eval
+from conftest import need_generator
+from test_privacy_common import REPO, make_dump_module, privacy_eval
 
 CUST = "DUPONT Marie"
 WORK = {"name": "Marie Dupont", "address": "marie.dupont@acme-conseil.fr"}
@@ -124,7 +125,7 @@ def _generated(tmp_path_factory, name, vocab=None, messages=400, seed=5):
     md = make_dump_module()
     base = tmp_path_factory.mktemp("privacy-" + name)
     dump = base / name
-    cmd = [sys.executable, str(bench_dir() / "make_dump.py"), str(dump), "--messages", str(messages), "--seed",
+    cmd = [sys.executable, str(need_generator()), str(dump), "--messages", str(messages), "--seed",
            str(seed), "--personal", "0.25", "--attachment-scale", "0.02", "--no-sign", "--quiet"]
     if vocab:
         cmd += ["--vocab", str(vocab)]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ._compat import fold_with_map
+from leaktriage.text.fold import fold_with_map
 from .pii import PII_KINDS, Finding, email_domain, find_pii, known_personal_domains
 from .topics import CUES, SENSITIVE, THRESHOLD, TopicHit, lexicon, topic_scores
 

@@ -28,7 +28,7 @@ from stdnum import iban as std_iban
 from stdnum.exceptions import ValidationError
 from stdnum.fr import nir as std_nir
 
-from ._compat import fold, fold_with_map
+from leaktriage.text.fold import fold, fold_with_map
 from .data import data_path, read_list
 
 PII_KINDS = ("iban", "nir", "card", "phone", "dob", "address", "passport", "email")

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ._compat import fold
+from leaktriage.text.fold import fold
 from .analysis import MessageAnalysis, analyse_message
 from .data import data_path, read_list
 from .pii import known_personal_domains

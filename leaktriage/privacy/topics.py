@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ._compat import fold, fold_with_map
+from leaktriage.text.fold import fold, fold_with_map
 from .data import data_path
 
 SENSITIVE = ("health", "finances", "family", "intimate", "legal")
