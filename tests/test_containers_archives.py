@@ -14,14 +14,15 @@ sys.path.insert(0, ROOT)
 
 from leaktriage.content import pages, sniff
 from leaktriage.model import locator, problems  # noqa: E402
-from leaktriage.containers import archives, emlx, tnef  # noqa: E402
+from leaktriage.containers import compressed, emlx, rar, sevenzip, streams, tar, tnef  # noqa: E402
+from leaktriage.containers import zip as zipr  # noqa: E402
 from leaktriage.model import container_codes as codes  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402
 
 FIX = os.path.join(ROOT, "tests", "fixtures", "containers")
-READERS = {"zip": archives.read_zip, "tar": archives.read_tar, "gzip": archives.read_gzip,
-           "bzip2": archives.read_bzip2, "xz": archives.read_xz, "7z": archives.read_7z,
-           "rar": archives.read_rar, "tnef": tnef.read_tnef, "emlx": emlx.read_emlx}
+READERS = {"zip": zipr.read_zip, "tar": tar.read_tar, "gzip": compressed.read_gzip,
+           "bzip2": compressed.read_bzip2, "xz": compressed.read_xz, "7z": sevenzip.read_7z,
+           "rar": rar.read_rar, "tnef": tnef.read_tnef, "emlx": emlx.read_emlx}
 
 
 def fx(name: str) -> bytes:
@@ -72,7 +73,7 @@ def test_fixtures_are_deterministic_and_small():
 
 
 def test_zip_bomb_stops_at_ratio_without_expanding():
-    items, ctx = run(archives.read_zip, fx("bomb.zip"))
+    items, ctx = run(zipr.read_zip, fx("bomb.zip"))
     (ch,) = children(items)
     assert ch.data is None
     assert "zip.ratio_exceeded" in pcodes(items)
@@ -81,7 +82,7 @@ def test_zip_bomb_stops_at_ratio_without_expanding():
 
 def test_zip_bomb_member_size_limit():
     lim = Limits(max_ratio=1e9, max_member_size=1 << 20)
-    items, ctx = run(archives.read_zip, fx("bomb.zip"), limits=lim)
+    items, ctx = run(zipr.read_zip, fx("bomb.zip"), limits=lim)
     assert children(items)[0].data is None
     assert "zip.member_too_large" in pcodes(items)
     assert ctx.expanded_so_far <= 2 << 20
@@ -89,7 +90,7 @@ def test_zip_bomb_member_size_limit():
 
 def test_zip_bomb_total_limit():
     lim = Limits(max_ratio=1e9, max_total_expanded=3 << 20)
-    items, ctx = run(archives.read_zip, fx("bomb.zip"), limits=lim)
+    items, ctx = run(zipr.read_zip, fx("bomb.zip"), limits=lim)
     assert "zip.total_exceeded" in pcodes(items)
     assert ctx.expanded_so_far <= 4 << 20
 
@@ -158,7 +159,7 @@ def test_self_nesting_terminates():
 
 
 def test_traversal_names_flagged_verbatim():
-    items, _ = run(archives.read_zip, fx("traversal.zip"))
+    items, _ = run(zipr.read_zip, fx("traversal.zip"))
     ch = {c.name: c for c in children(items)}
     assert ch["../../etc/passwd"].meta["name_flags"] == ["traversal"]
     assert ch["/abs"].meta["name_flags"] == ["absolute"]
@@ -177,7 +178,7 @@ def test_traversal_names_flagged_verbatim():
 
 
 def test_encrypted_member_reported():
-    items, _ = run(archives.read_zip, fx("encrypted.zip"))
+    items, _ = run(zipr.read_zip, fx("encrypted.zip"))
     ch = {c.name: c for c in children(items)}
     assert ch["secret.eml"].data is None and ch["secret.eml"].meta["encrypted"] is True
     assert [p.code for p in ch["secret.eml"].problems] == ["zip.encrypted"]
@@ -185,7 +186,7 @@ def test_encrypted_member_reported():
 
 
 def test_truncated_zip_recovers_members():
-    items, _ = run(archives.read_zip, fx("truncated.zip"))
+    items, _ = run(zipr.read_zip, fx("truncated.zip"))
     assert "zip.no_central_directory" in pcodes(items)
     ch = children(items)
     assert ch[0].name == "a.txt" and ch[0].data.endswith(b"first member\n")
@@ -204,7 +205,7 @@ def test_every_truncation_never_raises():
 
 
 def test_zip64():
-    items, _ = run(archives.read_zip, fx("zip64.zip"))
+    items, _ = run(zipr.read_zip, fx("zip64.zip"))
     ch = children(items)
     assert [c.name for c in ch] == ["big-one.eml", "second.txt"]
     assert ch[0].data.startswith(b"From: Alice") and ch[1].data == b"zip64 second member\n"
@@ -212,7 +213,7 @@ def test_zip64():
 
 
 def test_codepage_names():
-    items, _ = run(archives.read_zip, fx("codepage.zip"))
+    items, _ = run(zipr.read_zip, fx("codepage.zip"))
     ch = children(items)
     assert [c.name for c in ch] == ["Übersicht.txt", "Отчет за март.txt", "naïve résumé.txt", "Grüße.txt"]
     assert ch[0].meta["name_encoding"] == "cp437"
@@ -224,18 +225,18 @@ def test_codepage_names():
 
 
 def test_member_mtime_and_order():
-    items, _ = run(archives.read_tar, fx("hostile.tar"))
+    items, _ = run(tar.read_tar, fx("hostile.tar"))
     ch = children(items)
     assert [c.name for c in ch] == ["../escape.txt", "ok/1.eml", "link"]
     assert ch[1].meta["mtime"] == "2017-03-01T10:30:00Z"
     assert ch[0].meta["name_flags"] == ["traversal"]
     assert ch[2].data is None and ch[2].meta["link_target"] == "/etc/shadow"
-    items, _ = run(archives.read_7z, fx("archive.7z"))
+    items, _ = run(sevenzip.read_7z, fx("archive.7z"))
     assert children(items)[0].meta["mtime"] == "2017-03-01T10:30:00Z"
 
 
 def test_truncated_tar():
-    items, _ = run(archives.read_tar, fx("truncated.tar"))
+    items, _ = run(tar.read_tar, fx("truncated.tar"))
     ch = children(items)
     assert ch[0].data == b"a" * 1000
     assert ch[1].meta["truncated"] and ch[1].data
@@ -243,7 +244,7 @@ def test_truncated_tar():
 
 
 def test_7z():
-    items, ctx = run(archives.read_7z, fx("archive.7z"))
+    items, ctx = run(sevenzip.read_7z, fx("archive.7z"))
     ch = children(items)
     assert [c.segment for c in ch] == ["7z:inbox/1.eml", "7z:inbox/notes.txt"]
     assert ch[0].data.startswith(b"From: Alice") and ch[1].data == b"seven zip notes\n"
@@ -251,16 +252,16 @@ def test_7z():
 
 
 def test_7z_member_limit():
-    items, _ = run(archives.read_7z, fx("archive.7z"), limits=Limits(max_member_size=100))
+    items, _ = run(sevenzip.read_7z, fx("archive.7z"), limits=Limits(max_member_size=100))
     ch = children(items)
     assert ch[0].data is None and "7z.member_too_large" in [p.code for p in ch[0].problems]
     assert ch[1].data == b"seven zip notes\n"
 
 
 @pytest.mark.parametrize("name,reader,seg", [
-    ("single.eml.gz", archives.read_gzip, "gz:original-name.eml"),
-    ("single.eml.bz2", archives.read_bzip2, "bz2:single.eml"),
-    ("single.eml.xz", archives.read_xz, "xz:single.eml"),
+    ("single.eml.gz", compressed.read_gzip, "gz:original-name.eml"),
+    ("single.eml.bz2", compressed.read_bzip2, "bz2:single.eml"),
+    ("single.eml.xz", compressed.read_xz, "xz:single.eml"),
 ])
 def test_single_stream(name, reader, seg):
     items, _ = run(reader, fx(name), loc="dump/" + name)
@@ -270,14 +271,14 @@ def test_single_stream(name, reader, seg):
 
 
 def test_stream_name_from_parent_locator():
-    items, _ = run(archives.read_bzip2, fx("single.eml.bz2"), loc="a.zip!zip:x/y.tbz2")
+    items, _ = run(compressed.read_bzip2, fx("single.eml.bz2"), loc="a.zip!zip:x/y.tbz2")
     assert children(items)[0].segment == "bz2:y.tar"
-    items, _ = run(archives.read_xz, fx("single.eml.xz"), loc="m.eml#1.2")
+    items, _ = run(compressed.read_xz, fx("single.eml.xz"), loc="m.eml#1.2")
     assert children(items)[0].segment == "xz:data"
 
 
 def test_truncated_gzip_keeps_prefix():
-    items, _ = run(archives.read_gzip, fx("truncated.eml.gz"))
+    items, _ = run(compressed.read_gzip, fx("truncated.eml.gz"))
     (ch,) = children(items)
     assert ch.meta["truncated"] and ch.data.startswith(b"00000 From: Alice")
     assert "gzip.truncated" in pcodes(items)
@@ -286,19 +287,19 @@ def test_truncated_gzip_keeps_prefix():
 def test_gzip_ratio_limit():
     import gzip
     bomb = gzip.compress(b"\x00" * (30 << 20))
-    items, ctx = run(archives.read_gzip, bomb)
+    items, ctx = run(compressed.read_gzip, bomb)
     assert children(items)[0].data is None and "gzip.ratio_exceeded" in pcodes(items)
     assert ctx.expanded_so_far < 8 << 20
 
 
 def test_rar_stored_and_unsupported():
-    items, _ = run(archives.read_rar, fx("stored.rar"))
+    items, _ = run(rar.read_rar, fx("stored.rar"))
     ch = children(items)
     assert [c.segment for c in ch] == ["rar:mail/1.eml", "rar:mail/2.txt"]
     assert ch[1].data == b"rar stored\n"
-    items, _ = run(archives.read_rar, fx("compressed.rar"))
+    items, _ = run(rar.read_rar, fx("compressed.rar"))
     ch = {c.name: c for c in children(items)}
-    if not archives.rar_tool_available():
+    if not rar.rar_tool_available():
         assert "rar.unsupported" in [i.code for i in items if isinstance(i, Problem)]
         assert ch["mail/1.eml"].data is None
         assert [p.code for p in ch["mail/1.eml"].problems] == ["rar.unsupported"]
@@ -306,7 +307,7 @@ def test_rar_stored_and_unsupported():
 
 
 def test_hidden_member_and_prefix_data():
-    items, _ = run(archives.read_zip, fx("hidden.zip"))
+    items, _ = run(zipr.read_zip, fx("hidden.zip"))
     ch = {c.name: c for c in children(items)}
     assert ch["listed.txt"].data == b"listed\n"
     assert ch["hidden.eml"].meta["unlisted"] is True and ch["hidden.eml"].data.startswith(b"From:")
@@ -314,7 +315,7 @@ def test_hidden_member_and_prefix_data():
 
 
 def test_max_members():
-    items, _ = run(archives.read_zip, fx("traversal.zip"), limits=Limits(max_members=2))
+    items, _ = run(zipr.read_zip, fx("traversal.zip"), limits=Limits(max_members=2))
     assert len(children(items)) == 2 and "zip.too_many_members" in pcodes(items)
 
 
@@ -326,7 +327,7 @@ def test_garbage_never_raises():
             run(reader, bytes(rnd.randrange(256) for _ in range(n)))
 
 
-@pytest.mark.parametrize("fmt,reader", [("bzip2", archives.read_bzip2), ("xz", archives.read_xz)])
+@pytest.mark.parametrize("fmt,reader", [("bzip2", compressed.read_bzip2), ("xz", compressed.read_xz)])
 def test_stream_bombs(fmt, reader):
     import bz2
     import lzma
@@ -343,7 +344,7 @@ def test_encrypted_7z_reported():
         bio = io.BytesIO()
         with py7zr.SevenZipFile(bio, "w", password="infected", header_encryption=header) as z:
             z.writestr(b"secret mail", "secret.eml")
-        items, _ = run(archives.read_7z, bio.getvalue())
+        items, _ = run(sevenzip.read_7z, bio.getvalue())
         assert "7z.encrypted" in pcodes(items)
         assert all(c.data is None for c in children(items))
         if not header:
@@ -359,7 +360,7 @@ def test_many_tar_members_stream():
             ti = tarfile.TarInfo("m/%04d.eml" % i)
             ti.size = 3
             tf.addfile(ti, io.BytesIO(b"abc"))
-    items, _ = run(archives.read_tar, bio.getvalue())
+    items, _ = run(tar.read_tar, bio.getvalue())
     assert len(children(items)) == 2000 and not pcodes(items)
 
 
@@ -398,13 +399,13 @@ def test_7z_read_in_place_from_a_memory_map_and_big_members_spill(monkeypatch, t
     with py7zr.SevenZipFile(str(path), "w") as z:
         z.writestr(big, "big.txt")
         z.writestr(b"small\n", "small.txt")
-    monkeypatch.setattr(archives, "SPILL", 4096)
+    monkeypatch.setattr(streams, "SPILL", 4096)
     fh, m = _mapped(path)
     try:
         seen = []
-        real = archives.io_stream
-        monkeypatch.setattr(archives, "io_stream", lambda d: seen.append(type(d)) or real(d))
-        items, ctx = run(archives.read_7z, m)
+        real = streams.io_stream
+        monkeypatch.setattr(streams, "io_stream", lambda d: seen.append(type(d)) or real(d))
+        items, ctx = run(sevenzip.read_7z, m)
         ch = children(items)
         assert [c.segment for c in ch] == ["7z:big.txt", "7z:small.txt"]
         assert seen and set(seen) == {mmap.mmap}          # py7zr read the map itself
@@ -422,7 +423,7 @@ def test_map_stream_reads_like_a_file(tmp_path):
     path.write_bytes(payload)
     fh, m = _mapped(path)
     try:
-        s = archives.io_stream(m)
+        s = streams.io_stream(m)
         assert s.read(10) == payload[:10]
         s.seek(-5, 2)
         assert s.read() == payload[-5:]
@@ -451,7 +452,7 @@ def test_map_stream_releases_pages_behind_a_forward_read(tmp_path, monkeypatch):
     calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
-        s = archives.io_stream(m)
+        s = streams.io_stream(m)
         got = b"".join(iter(lambda: s.read(1 << 16), b""))
         assert got == payload
         assert calls and max(b for a, b in calls) >= len(payload) - (pages.ReleaseBehind.STEP + 2 * 65536)
@@ -472,7 +473,7 @@ def test_mapped_zip_gives_its_pages_back(tmp_path, monkeypatch):
     calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
-        kids = [c for c in archives.read_zip(m, Context(locator="many.zip", depth=0)) if isinstance(c, Child)]
+        kids = [c for c in zipr.read_zip(m, Context(locator="many.zip", depth=0)) if isinstance(c, Child)]
         assert len(kids) == 200 and all(len(c.data) == 20000 for c in kids)
     finally:
         m.close()
@@ -489,7 +490,7 @@ def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch)
     calls = _releases(monkeypatch)
     fh, m = _mapped(path)
     try:
-        kids = [c for c in archives.read_gzip(m, Context(locator="big.eml.gz", depth=0)) if isinstance(c, Child)]
+        kids = [c for c in compressed.read_gzip(m, Context(locator="big.eml.gz", depth=0)) if isinstance(c, Child)]
         assert len(kids) == 1 and hashlib.sha256(bytes(kids[0].data)).digest() == hashlib.sha256(payload).digest()
     finally:
         m.close()
@@ -502,7 +503,7 @@ def test_mapped_gzip_gives_its_pages_back_while_inflating(tmp_path, monkeypatch)
 def test_memory_mapped_archive_reads_like_bytes(name):
     """RAR and 7z read straight from a memory map give exactly what they give from bytes."""
     fh, m = _mapped(os.path.join(FIX, name))
-    reader = archives.read_rar if name.endswith(".rar") else archives.read_7z
+    reader = rar.read_rar if name.endswith(".rar") else sevenzip.read_7z
     try:
         def facts(items):
             return [(it.segment, it.data if it.data is None else bytes(it.data), sorted(p.code for p in it.problems))

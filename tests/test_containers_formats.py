@@ -9,7 +9,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from leaktriage.containers import archives, emlx, outlook, tnef  # noqa: E402
+from leaktriage.containers import emlx, outlook, tnef  # noqa: E402
 from leaktriage.model import container_codes as codes  # noqa: E402
 from leaktriage.content import sniff  # noqa: E402
 from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: E402

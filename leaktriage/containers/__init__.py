@@ -1,7 +1,9 @@
 """Container readers, chosen by sniffed kind: formats are a table, not a chain of ifs.
 
 Each reader has the signature of base.Reader. mbox splitting lives in mbox.py (it needs byte
-offsets in the file); the other readers live in this package.
+offsets in the file); the other readers live in this package, one module per format (zip.py,
+tar.py, compressed.py for gzip/bzip2/xz, sevenzip.py, rar.py, outlook.py, tnef.py, emlx.py) with
+what the archive readers share in streams.py.
 """
 from __future__ import annotations
 
@@ -12,13 +14,13 @@ from leaktriage.containers.base import Child, Context, Limits, Problem  # noqa: 
 
 # kind -> (module, function)
 READERS: Dict[str, Tuple[str, str]] = {
-    "zip": ("archives", "read_zip"),
-    "tar": ("archives", "read_tar"),
-    "gzip": ("archives", "read_gzip"),
-    "bzip2": ("archives", "read_bzip2"),
-    "xz": ("archives", "read_xz"),
-    "7z": ("archives", "read_7z"),
-    "rar": ("archives", "read_rar"),
+    "zip": ("zip", "read_zip"),
+    "tar": ("tar", "read_tar"),
+    "gzip": ("compressed", "read_gzip"),
+    "bzip2": ("compressed", "read_bzip2"),
+    "xz": ("compressed", "read_xz"),
+    "7z": ("sevenzip", "read_7z"),
+    "rar": ("rar", "read_rar"),
     "msg": ("outlook", "read_msg"),
     "pst": ("outlook", "read_pst"),
     "tnef": ("tnef", "read_tnef"),

@@ -736,7 +736,7 @@ def _read_pst(data: bytes, ctx: Context) -> Iterator[Item]:
     except ImportError as e:  # pragma: no cover
         yield Problem("pst.unreadable", "libpff-python (pypff) is not installed: %s" % e)
         return
-    from leaktriage.containers.archives import io_stream
+    from leaktriage.containers.streams import io_stream
     # a memory-mapped PST is read in place, not copied, through a stream that gives the pages
     # behind a forward read back to the kernel (libpff reads a PST mostly front to back); unbuffered:
     # libpff's reads are small and scattered
