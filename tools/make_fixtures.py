@@ -251,6 +251,57 @@ def tnef_bytes(attachments: List[tuple], body: Optional[bytes] = None) -> bytes:
 # the fixtures
 # ------------------------------------------------------------------------------------------------
 
+# ------------------------------------------------------------------------------------------------
+# issue #14 (Trust) fixtures
+# ------------------------------------------------------------------------------------------------
+
+def v7_tar(members: List[tuple]) -> bytes:
+    """A pre-POSIX (Unix v7) tar: no ustar magic, version, uname or gname; checksums recomputed
+    (as tests/test_sniff.py::v7_tar builds it)."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = EPOCH
+            tf.addfile(ti, io.BytesIO(data))
+    raw = bytearray(bio.getvalue())
+    pos = 0
+    while pos + 512 <= len(raw) and any(raw[pos:pos + 512]):
+        hdr = raw[pos:pos + 512]
+        size = int(bytes(hdr[124:136]).strip(b"\x00 ") or b"0", 8)
+        hdr[257:265] = b"\x00" * 8
+        hdr[265:345] = b"\x00" * 80
+        hdr[148:156] = b" " * 8
+        hdr[148:156] = b"%06o\x00 " % sum(hdr)
+        raw[pos:pos + 512] = hdr
+        pos += 512 + (size + 511) // 512 * 512
+    return bytes(raw[:pos + 1024])     # the two end-of-archive blocks, without tarfile's record padding
+
+
+_PARAS = (b"The quarterly figures are attached as discussed.\nPlease review them before the meeting on Thursday.\n",
+          b"Thanks, I will forward them to the board.\n", b"Can we move the call to Friday morning?\n",
+          b"Regards,\nAlice\n")
+
+
+def report_mbox(n: int, first: int) -> bytes:
+    """n short, highly compressible messages (numbered from first) as an mbox."""
+    out = []
+    for i in range(first, first + n):
+        body = b"".join(_PARAS[(i * k) % 4] for k in range(1, 4))
+        out.append(b"From alice@example.org Wed Mar  1 10:30:00 2017\nFrom: Alice <alice@example.org>\n"
+                   b"To: bob@example.org\nSubject: Report %d\nDate: Wed, 01 Mar 2017 10:30:00 +0000\n"
+                   b"Message-ID: <concat-%d@example.org>\n\n" % (i, i) + body + b"\n")
+    return b"".join(out)
+
+
+def concat_mbox_gz() -> bytes:
+    """Two gzip members (3,600 messages, 1.3 MB compressed 53:1, then 3 more) and 512 NUL bytes of
+    padding: the first member ends while zlib still holds unconsumed input, which the reader once
+    counted twice (a false CRC mismatch, and the second member lost as 'trailing data')."""
+    return gzip_bytes(report_mbox(3600, 1), "concat.mbox") + gzip_bytes(report_mbox(3, 3601), None) + b"\x00" * 512
+
+
 def build() -> Dict[str, bytes]:
     f: Dict[str, bytes] = {}
 
@@ -343,6 +394,10 @@ def build() -> Dict[str, bytes]:
              b'\t<key>flags</key>\n\t<integer>8590195713</integer>\n'
              b'\t<key>remote-id</key>\n\t<string>4242</string>\n</dict>\n</plist>\n')
     f["message.emlx"] = b"%d\n" % len(MESSAGE) + MESSAGE + plist
+
+    # 16. issue #14: a pre-POSIX (v7) tar holding a message; a gzip file of two members
+    f["v7.tar"] = v7_tar([("inbox/1.eml", MESSAGE)])
+    f["concat.mbox.gz"] = concat_mbox_gz()
     return f
 
 

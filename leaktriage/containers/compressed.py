@@ -80,7 +80,9 @@ def _read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
         yield Problem("gzip.damaged", "bad gzip header: %s" % e, offset=0)
         return
     problems: list = []
-    state = {"members": 0, "trailer_problems": [], "trailing": None}
+    # every member is decompressed in turn (RFC 1952: a gzip file is a series of members; the
+    # data is their concatenation, as gunzip gives it) and its own trailer checked
+    state: dict = {"members": 0, "member_start": 0, "trailer_problems": [], "trailing": None}
 
     def chunks() -> Iterator[bytes]:
         pos = start
@@ -92,22 +94,26 @@ def _read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
                 crc = zlib.crc32(out, crc)
                 size += len(out)
                 yield out
-            state["members"] += 1
             end = st["end"]
             if end + 8 > len(data):
-                raise Truncated("gzip trailer missing")
+                raise Truncated("the trailer of gzip member %d (at byte %d) is missing"
+                                % (state["members"] + 1, state["member_start"]))
+            state["members"] += 1
             tcrc, tsize = struct.unpack_from("<II", data, end)
             if tcrc != (crc & 0xFFFFFFFF) or tsize != (size & 0xFFFFFFFF):
-                state["trailer_problems"].append(end)
+                state["trailer_problems"].append((state["members"], state["member_start"], end, tcrc, tsize,
+                                                  crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
             pos = end + 8
             if pos >= len(data):
                 return
             if data[pos:pos + 3] == b"\x1f\x8b\x08":
                 try:
-                    pos, _f = _gzip_header(data, pos)
+                    nxt, _f = _gzip_header(data, pos)
                 except Truncated:
-                    state["trailing"] = end + 8
+                    state["trailing"] = pos
                     return
+                state["member_start"] = pos
+                pos = nxt
                 continue
             state["trailing"] = pos
             return
@@ -147,14 +153,37 @@ def _read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
         problems.append(Problem("gzip.multistream", "%d concatenated gzip members" % state["members"]))
     if res.truncated:
         meta["truncated"] = True
-        problems.append(Problem("gzip.truncated", "gzip stream ends early (%s); %d bytes kept" % (res.error, len(res.data or b""))))
-    for off in state["trailer_problems"]:
-        problems.append(Problem("gzip.crc_mismatch", "CRC-32/length in the gzip trailer do not match the data", offset=off))
+        problems.append(Problem("gzip.truncated", "gzip stream ends early (%s); %d bytes kept" % (res.error, len(res.data or b"")),
+                                detail={"member": state["members"] + 1, "member_offset": state["member_start"]}))
+    for member, m_off, t_off, tcrc, tsize, crc, size in state["trailer_problems"]:
+        problems.append(Problem("gzip.crc_mismatch",
+                                "the trailer of gzip member %d (at byte %d) says CRC-32 %08x and %d bytes (mod 2^32); "
+                                "its data has CRC-32 %08x and %d bytes" % (member, m_off, tcrc, tsize, crc, size),
+                                offset=t_off, length=8,
+                                detail={"member": member, "member_offset": m_off}))
     yield ch
-    if state["trailing"] is not None and any(data[state["trailing"]:]):
-        t = state["trailing"]
-        yield Problem("gzip.trailing_data", "%d bytes after the end of the gzip stream" % (len(data) - t),
-                      offset=t, length=len(data) - t)
+    t = state["trailing"]
+    if t is not None:
+        n = len(data) - t
+        if all_zero(mv, t, len(data)):
+            yield Problem("gzip.padding", "%d NUL bytes after the last gzip member (block padding)" % n,
+                          offset=t, length=n)
+        else:
+            what = ("a gzip member header that cannot be read" if data[t:t + 3] == b"\x1f\x8b\x08"
+                    else "not a gzip member")
+            yield Problem("gzip.trailing_data", "%d bytes after the last gzip member (%s); not decompressed" % (n, what),
+                          offset=t, length=n)
+
+
+def all_zero(buf, start: int, end: int) -> bool:
+    """buf[start:end] holds only NUL bytes (read in 1 MiB steps: a memory map is never copied whole)."""
+    pos = start
+    while pos < end:
+        step = min(end, pos + (1 << 20))
+        if bytes(buf[pos:step]).strip(b"\x00"):
+            return False
+        pos = step
+    return True
 
 
 def _read_multi(data: bytes, ctx: Context, fmt: str, seg_kind: str, make: Callable,

@@ -236,7 +236,11 @@ def inflate_raw(buf: memoryview, start: int, end: int, state: Optional[dict] = N
             yield out
         if d.eof:
             if state is not None:
-                state["end"] = pos - len(d.unused_data) - len(d.unconsumed_tail)
+                # unused_data holds every input byte after the end marker; when the last call's
+                # input was the previous unconsumed_tail, zlib leaves those same bytes in
+                # unconsumed_tail as well: counting both put the end (and a gzip trailer, a zip
+                # member's end) too early (#14 item 5)
+                state["end"] = pos - len(d.unused_data)
             return
         if not inp and not out:
             raise Truncated("deflate stream ends before its end marker")

@@ -149,5 +149,10 @@ _add("emlx.partial", "info", "container",
      "A .partial.emlx: Apple Mail stored some attachments outside the message (in an Attachments folder next to it).")
 
 
+# --- issue #14 (Trust): container limits and stream facts ---------------------------------------------
+_add("gzip.padding", "info", "container",
+     "NUL bytes after the last gzip member (tape or block padding): nothing is in them; recorded so that every byte of the file is accounted for (offset, length).")
+
+
 def all_codes() -> Dict[str, Tuple[str, str, str]]:
     return dict(CODES)
