@@ -302,6 +302,33 @@ def concat_mbox_gz() -> bytes:
     return gzip_bytes(report_mbox(3600, 1), "concat.mbox") + gzip_bytes(report_mbox(3, 3601), None) + b"\x00" * 512
 
 
+def nested_zip(levels: int = 10, copies: int = 10) -> bytes:
+    """A nested-archive bomb of tiny members: `levels` levels of `copies` copies (10 x 10: 22 KB,
+    10^10 leaves). Every member is small, so no byte limit stops it; only counting members does."""
+    level = simple_zip({"leaf.txt": b"leaf\n"})
+    for depth in range(levels - 1):
+        level = simple_zip({"l%d-%d.zip" % (depth, i): level for i in range(copies)})
+    return level
+
+
+def shared_header_zip(entries: int, payload: bytes, name: bytes = b"mail.mbox") -> bytes:
+    """One local header and its deflated data, listed `entries` times by the central directory
+    (names differ, every offset is 0): each entry would expand the same bytes again."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = c.compress(payload) + c.flush()
+    crc = zlib.crc32(payload) & 0xFFFFFFFF
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, DOS_TIME, DOS_DATE, crc, len(comp), len(payload),
+                        len(name), 0) + name + comp
+    cd = []
+    for i in range(entries):
+        n = b"mail%05d.mbox" % i
+        cd.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, 0, 8, DOS_TIME, DOS_DATE, crc,
+                              len(comp), len(payload), len(n), 0, 0, 0, 0, 0o100644 << 16, 0) + n)
+    cdb = b"".join(cd)
+    k = min(entries, 0xFFFF)
+    return local + cdb + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, k, k, len(cdb), len(local), 0)
+
+
 def build() -> Dict[str, bytes]:
     f: Dict[str, bytes] = {}
 
@@ -398,6 +425,9 @@ def build() -> Dict[str, bytes]:
     # 16. issue #14: a pre-POSIX (v7) tar holding a message; a gzip file of two members
     f["v7.tar"] = v7_tar([("inbox/1.eml", MESSAGE)])
     f["concat.mbox.gz"] = concat_mbox_gz()
+    # 17. issue #14: a nested-archive bomb of tiny members; five zip entries sharing one local header
+    f["nest10.zip"] = nested_zip(10, 10)
+    f["overlap.zip"] = shared_header_zip(5, report_mbox(200, 1))
     return f
 
 

@@ -22,6 +22,18 @@ class Limits:
     max_total_expanded: int = 64 << 30  # decompressed bytes of all members of one top-level file
     max_ratio: float = 200.0            # decompressed / compressed size per member (zip bombs)
     max_members: int = 1_000_000        # members per archive
+    # What one top-level file can plausibly hold, whatever its nesting (issue #14 item 11):
+    # bytes produced by decompression, all levels together: at most max_total_ratio times the
+    # file's own size (but never less than TOTAL_RATIO_FLOOR, streams.py) ...
+    max_total_ratio: float = 200.0
+    # ... and container members opened, all levels together: nested_members_floor, or one per
+    # nested_member_bytes bytes of the file when that is more
+    nested_members_floor: int = 2_000
+    nested_member_bytes: int = 16
+
+    def nested_members(self, top_size: int) -> int:
+        """Members a top-level file of top_size bytes may hold, over all its nesting levels."""
+        return max(self.nested_members_floor, top_size // max(1, self.nested_member_bytes))
 
 
 @dataclass
@@ -76,6 +88,8 @@ class Context:
     depth: int            # nesting depth of the container
     limits: Limits = field(default_factory=Limits)
     expanded_so_far: int = 0  # bytes expanded so far for the top-level file (readers add to it)
+    top_size: int = 0         # size of the top-level file (0: unknown, no ratio budget)
+    inflated_so_far: int = 0  # of those, bytes produced by decompression (readers add to it)
 
 
 Reader = Callable[[bytes, Context], Iterator[Union[Child, Problem]]]

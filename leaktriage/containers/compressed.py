@@ -120,7 +120,7 @@ def _read_gzip(data: bytes, ctx: Context) -> Iterator[Item]:
 
     name_raw = facts.get("fname") or _stream_child_name(ctx, "gzip")
     label = "gzip stream"
-    tp = limit_problem_for_total(ctx, "gzip", label)
+    tp = limit_problem_for_total(ctx, "gzip", label, inflating=True)
     meta: dict = {"compressed_size": len(data)}
     if facts.get("mtime"):
         meta["mtime"] = iso_timestamp(facts["mtime"])
@@ -212,7 +212,7 @@ def _read_multi(data: bytes, ctx: Context, fmt: str, seg_kind: str, make: Callab
     meta: dict = {"compressed_size": len(data), "name_source": "container name without suffix"}
     problems: list = []
     ch = Child(segment=_segment(seg_kind, name_raw), name=name, data=None, meta=meta, problems=problems)
-    tp = limit_problem_for_total(ctx, fmt, fmt + " stream")
+    tp = limit_problem_for_total(ctx, fmt, fmt + " stream", inflating=True)
     if tp:
         problems.append(tp)
         yield ch

@@ -94,7 +94,7 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
             problems.append(Problem("rar.member_too_large", "member %r declares %d bytes > max_member_size (%d); not expanded"
                                     % (name, info.file_size, lim.max_member_size), detail={"limit": lim.max_member_size}))
             continue
-        tp = limit_problem_for_total(ctx, "rar", repr(name))
+        tp = limit_problem_for_total(ctx, "rar", repr(name), inflating=not stored)
         if tp:
             problems.append(tp)
             continue

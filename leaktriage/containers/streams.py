@@ -30,6 +30,7 @@ Item = Union[Child, Problem]
 OUT_CHUNK = 1 << 20          # decompressed bytes produced per step
 IN_CHUNK = 1 << 16           # compressed bytes fed per step
 RATIO_FLOOR = 1 << 20        # the ratio limit applies once a member has expanded past 1 MiB
+TOTAL_RATIO_FLOOR = 64 << 20  # a top-level file may always decompress this much (max_total_ratio)
 SPILL = 64 << 20             # a member larger than this is held in an unnamed temporary file, not in RAM
 
 
@@ -172,9 +173,13 @@ def expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Context
     out = io.BytesIO()
     spill = None  # members past SPILL bytes go to an unnamed temporary file, then are memory-mapped
     total = 0
+    budget = inflate_budget(ctx) if ratio else None
     try:
         for chunk in chunks:
             total += len(chunk)
+            if budget is not None and ctx.inflated_so_far + total > budget:
+                res.problem = _ratio_budget_problem(ctx, prefix, "expanding " + label, budget, total)
+                break
             if total > lim.max_member_size:
                 res.problem = Problem(prefix + ".member_too_large",
                                       "%s expands beyond max_member_size (%d bytes); stopped" % (label, lim.max_member_size),
@@ -205,6 +210,8 @@ def expand(chunks: Iterable[bytes], compressed_size: Optional[int], ctx: Context
         res.truncated = True
         res.error = "%s: %s" % (type(e).__name__, e)
     ctx.expanded_so_far += total
+    if ratio:
+        ctx.inflated_so_far += total
     res.expanded = total
     if res.problem is None:
         if spill is not None:
@@ -278,12 +285,51 @@ def stored_chunks(buf: memoryview, start: int, end: int) -> Iterator[bytes]:
         behind.reached(pos)
 
 
-def limit_problem_for_total(ctx: Context, prefix: str, label: str) -> Optional[Problem]:
+def limit_problem_for_total(ctx: Context, prefix: str, label: str, inflating: bool = False) -> Optional[Problem]:
+    """The total_exceeded problem when the top-level file's budget is spent before `label` is
+    expanded: max_total_expanded, and for a member to decompress (inflating) its ratio budget."""
     if ctx.expanded_so_far >= ctx.limits.max_total_expanded:
         return Problem(prefix + ".total_exceeded",
                        "max_total_expanded (%d bytes) reached before %s" % (ctx.limits.max_total_expanded, label),
                        detail={"limit": ctx.limits.max_total_expanded})
+    budget = inflate_budget(ctx) if inflating else None
+    if budget is not None and ctx.inflated_so_far >= budget:
+        return _ratio_budget_problem(ctx, prefix, "before " + label, budget, None)
     return None
+
+
+def declared_budget_problem(ctx: Context, prefix: str, label: str, size: int) -> Optional[Problem]:
+    """The total_exceeded problem when decompressing `size` more bytes (a declared size: 7z) would
+    pass the top-level file's budgets, else None."""
+    lim = ctx.limits
+    if ctx.expanded_so_far + size > lim.max_total_expanded:
+        return Problem(prefix + ".total_exceeded", "expanding %s would exceed max_total_expanded (%d); not expanded"
+                       % (label, lim.max_total_expanded), detail={"limit": lim.max_total_expanded})
+    budget = inflate_budget(ctx)
+    if budget is not None and ctx.inflated_so_far + size > budget:
+        return _ratio_budget_problem(ctx, prefix, "before " + label, budget, None)
+    return None
+
+
+def inflate_budget(ctx: Context) -> Optional[int]:
+    """Bytes decompression may produce for the whole top-level file, all nesting levels together:
+    max_total_ratio times its size, at least TOTAL_RATIO_FLOOR (None when its size is unknown).
+    Slices of stored data (tar members, stored zip members) do not count: they add no bytes."""
+    if not ctx.top_size:
+        return None
+    return max(TOTAL_RATIO_FLOOR, int(ctx.limits.max_total_ratio * ctx.top_size))
+
+
+def _ratio_budget_problem(ctx: Context, prefix: str, what: str, budget: int, total: Optional[int]) -> Problem:
+    detail = {"limit": budget, "max_total_ratio": ctx.limits.max_total_ratio, "top_level_size": ctx.top_size,
+              "decompressed_before": ctx.inflated_so_far}
+    if total is not None:
+        detail["expanded_before_stop"] = total
+    return Problem(prefix + ".total_exceeded",
+                   "decompression budget of the top-level file spent (%d bytes: max_total_ratio %g x its %d bytes, "
+                   "at least %d) %s; stopped, not expanded" % (budget, ctx.limits.max_total_ratio, ctx.top_size,
+                                                                 TOTAL_RATIO_FLOOR, what),
+                   detail=detail)
 
 
 def parent_name(ctx: Context) -> Optional[bytes]:

@@ -38,7 +38,7 @@ for _p in ARCHIVE_PREFIXES:
     _add(_p + ".member_too_large", "error", "limit",
          "A member expands beyond max_member_size; expansion stopped there and the member has no content.")
     _add(_p + ".total_exceeded", "error", "limit",
-         "The bytes expanded from this top-level file exceed max_total_expanded; this member and all later ones were not expanded.")
+         "The top-level file's expansion budget is spent: max_total_expanded bytes expanded, or (detail.max_total_ratio) its decompressed bytes, all nesting levels together, passed max_total_ratio times its own size (at least 64 MiB); this member was not expanded, nor are later ones.")
     _add(_p + ".ratio_exceeded", "error", "limit",
          "A member expands more than max_ratio times its compressed size (zip bomb); expansion stopped and the member has no content.")
     _add(_p + ".too_many_members", "error", "limit",
@@ -55,7 +55,7 @@ for _p in STREAM_PREFIXES:
     _add(_p + ".member_too_large", "error", "limit",
          "The stream expands beyond max_member_size; decompression stopped there and the child has no content.")
     _add(_p + ".total_exceeded", "error", "limit",
-         "The bytes expanded from this top-level file exceed max_total_expanded; decompression stopped.")
+         "The top-level file's expansion budget is spent: max_total_expanded bytes expanded, or (detail.max_total_ratio) its decompressed bytes, all nesting levels together, passed max_total_ratio times its own size (at least 64 MiB); decompression stopped, the child has no content.")
     _add(_p + ".ratio_exceeded", "error", "limit",
          "The stream expands more than max_ratio times its compressed size (decompression bomb); stopped, no content.")
 
@@ -150,6 +150,8 @@ _add("emlx.partial", "info", "container",
 
 
 # --- issue #14 (Trust): container limits and stream facts ---------------------------------------------
+_add("zip.overlapping_member", "error", "container",
+     "A member whose local header or data overlaps a member read before it (central-directory entries sharing one local header, or overlapping byte ranges: a zip bomb, or damage); listed, not expanded: its bytes are those of the member in detail.overlaps_index (meta.overlaps).")
 _add("gzip.padding", "info", "container",
      "NUL bytes after the last gzip member (tape or block padding): nothing is in them; recorded so that every byte of the file is accounted for (offset, length).")
 

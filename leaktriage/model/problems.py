@@ -90,6 +90,8 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "limit.auth_skipped": ("info", "limit", "DKIM/ARC checks were skipped for a message larger than the limit (64 MiB)."),
     "limit.depth": ("error", "limit", "Nesting deeper than the depth limit (archive in archive in message ...); this item was hashed but not opened."),
     "limit.time": ("error", "limit", "A message took longer than the per-item time budget (--item-timeout); it was skipped, its bytes are hashed in its container's record and this record gives their range."),
+    # issue #14 (Trust): what a top-level file can plausibly hold, and walk errors
+    "limit.members": ("error", "limit", "A top-level file whose containers, all nesting levels together, list more members than it can plausibly hold (at least 2,000, or one per 16 bytes of the file: a nested-archive bomb of tiny members costs time, not bytes); this container's listing stopped: detail.first_not_listed and every member after it were not listed or opened."),
     "internal.worker_died": ("error", "walk", "The process reading this file died twice (a signal such as SIGBUS when a memory-mapped file is truncated while it is read, or the system's out-of-memory killer); the file is recorded as failed and nothing inside it is listed."),
     "internal.error": ("error", "parse", "An unexpected error inside leaktriage while processing this item; the item's bytes are still hashed and recorded. Please report it."),
 }

@@ -268,6 +268,7 @@ class Unit:
                 fd = os.open(full, flags)
             st1 = os.fstat(fd)
             size = st1.st_size
+            self.top_size, self.inflated, self.members = size, 0, 0
             if size > IN_MEMORY_MAX:
                 data = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
             else:
@@ -505,19 +506,49 @@ class Unit:
             return []
         return _Members(item.locator, self._members(item, data, kind, rd))
 
+    # what one top-level file has cost so far, all nesting levels together (set by _disk_file)
+    top_size = 0        # its size: the budgets of base.Limits (max_total_ratio, nested members) scale with it
+    inflated = 0        # bytes produced by decompression (the ratio budget)
+    members = 0         # container members listed (the nested-members budget)
+
     def _members(self, item: WorkItem, data, kind: str, rd):
         """The container's members as Items, one at a time (the reader is a generator)."""
         # the expansion budget is per top-level file: it is carried through every nested container
         ctx = Context(locator=item.locator, depth=item.depth, limits=self.opts.limits,
-                      expanded_so_far=self.expanded)
+                      expanded_so_far=self.expanded, top_size=self.top_size, inflated_so_far=self.inflated)
+        cap = self.opts.limits.nested_members(self.top_size) if self.top_size else None
+        listed = 0
         is_archive = kind in ("zip", "tar", "gzip", "bzip2", "xz", "7z", "rar")
-        for obj in rd(data, ctx):  # a memory map is passed as is: readers slice it, they do not copy it
+        objs = rd(data, ctx)  # a memory map is passed as is: readers slice it, they do not copy it
+        while True:
+            # members read meanwhile by nested containers count against this file's budgets too
+            ctx.expanded_so_far, ctx.inflated_so_far = self.expanded, self.inflated
+            try:
+                obj = next(objs)
+            except StopIteration:
+                break
+            finally:
+                self.expanded, self.inflated = ctx.expanded_so_far, ctx.inflated_so_far
             if isinstance(obj, Problem):
                 loc = L.child(item.locator, obj.segment) if obj.segment else item.locator
                 self.problem(loc, obj.code, message=obj.message, offset=obj.offset, length=obj.length,
                              detail=obj.detail)
                 continue
             loc = L.child(item.locator, obj.segment)
+            if cap is not None and self.members >= cap:
+                # a nested-archive bomb: tens of thousands of tiny members cost time, not bytes
+                self.problem(item.locator, "limit.members",
+                             message="This top-level file has already had %d container members listed (all nesting "
+                                     "levels together: at least %d, or one per %d bytes of its %d bytes); %s and "
+                                     "every member after it in this container were not listed or opened."
+                                     % (cap, self.opts.limits.nested_members_floor,
+                                        self.opts.limits.nested_member_bytes, self.top_size, loc),
+                             detail={"limit": cap, "top_level_size": self.top_size, "listed_here": listed,
+                                     "first_not_listed": loc})
+                objs.close()
+                break
+            self.members += 1
+            listed += 1
             cust = item.custodian
             if cust is None and item.depth == 0 and is_archive:
                 stem = item.name.rsplit("/", 1)[-1]
@@ -538,9 +569,7 @@ class Unit:
                 ch.meta.setdefault("item_kind", obj.kind)
             for p in obj.problems:
                 self.problem(loc, p.code, message=p.message, offset=p.offset, length=p.length, detail=p.detail)
-            self.expanded = ctx.expanded_so_far
             yield ch
-        self.expanded = ctx.expanded_so_far
 
 
 class _Members:
