@@ -256,3 +256,25 @@ def test_solid_7z_members_are_not_kept_until_the_archive_is_done(tmp_path):
         tracemalloc.stop()
     assert n == 300
     assert max(held) < 4 << 20, "%d bytes held while reading 300 x 64 KiB members" % max(held)
+
+
+def test_rar_members_are_not_kept_until_the_archive_is_done():
+    """The same for RAR (stored members, read without unrar): the reader held every member until
+    its last one was read."""
+    import tracemalloc
+    from leaktriage.containers import Child, Context, reader
+    data = make_fixtures.rar5_bytes([("inbox/%04d.eml" % i, _noise(64 << 10, b"r%d" % i), 0) for i in range(300)])
+    tracemalloc.start()
+    held = []
+    try:
+        n = 0
+        for item in reader("rar")(data, Context(locator="many.rar", depth=0)):
+            if isinstance(item, Child):
+                n += 1
+                assert len(item.data) == 64 << 10
+            del item
+            held.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    assert n == 300
+    assert max(held) < 4 << 20, "%d bytes held while reading 300 x 64 KiB members" % max(held)

@@ -4,7 +4,7 @@ unrar/unar/bsdtar (each member without one gets rar.unsupported).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Iterator, List
+from typing import Iterator
 
 from leaktriage.containers.base import Child, Context, Problem, iso_datetime
 from leaktriage.containers.streams import (OUT_CHUNK, Item, Names, Truncated, expand, io_stream,
@@ -52,9 +52,14 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
     lim = ctx.limits
     names = Names("rar", "rar")
     unsupported = 0
-    children: List[Child] = []
+    # each member is handed on when the next is due: the reader keeps none of them (they were all
+    # kept until the archive was done, so memory grew with the member count)
+    prev = None
     count = 0
     for idx, info in enumerate(rf.infolist()):
+        if prev is not None:
+            yield prev
+            prev = None
         if info.is_dir():
             continue
         count += 1
@@ -79,8 +84,7 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
         problems: list = []
         names.flag(name, meta, problems)
         seg = names.segment(name, meta, problems)
-        ch = Child(segment=seg, name=name, data=None, meta=meta, problems=problems)
-        children.append(ch)
+        ch = prev = Child(segment=seg, name=name, data=None, meta=meta, problems=problems)
         if info.needs_password():
             problems.append(Problem("rar.encrypted", "member %r is encrypted; content not decrypted" % name))
             continue
@@ -113,10 +117,12 @@ def _read_rar(data: bytes, ctx: Context) -> Iterator[Item]:
                 meta["truncated"] = True
                 problems.append(Problem("rar.member_truncated", "member %r ends early (%s); %d bytes kept"
                                         % (name, res.error, len(res.data or b""))))
+    if prev is not None:
+        yield prev
+        prev = ch = None
     if unsupported:
         yield Problem("rar.unsupported", "%d compressed rar member(s) need an unrar/unar/bsdtar binary, none is installed; "
                       "they are listed without content" % unsupported, detail={"members": unsupported})
-    yield from children
 
 
 def _rar_chunks(f) -> Iterator[bytes]:
