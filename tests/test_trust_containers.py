@@ -103,12 +103,15 @@ def test_gzip_second_member_truncated_keeps_the_first(tmp_path):
 
 # -- item 11: what one top-level file can plausibly hold ----------------------------------------------
 
-def _scan_in_child(root, out, seconds, **opts):
-    """Scan in a forked process (it inherits this one's imports) that is killed after `seconds`:
-    returns (finished, elapsed)."""
+def _scan_in_child(root, out, seconds, memory=2 << 30, **opts):
+    """Scan in a forked process (it inherits this one's imports) that is killed after `seconds`
+    and may not map more than `memory` bytes: returns (finished, elapsed); a scan that failed
+    (exit code not 0, e.g. MemoryError) fails the test."""
     import multiprocessing
+    import resource
 
     def target():
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         from leaktriage import Options, scan
         scan(str(root), str(out), Options(workers=1, **opts))
 
@@ -278,3 +281,45 @@ def test_rar_members_are_not_kept_until_the_archive_is_done():
         tracemalloc.stop()
     assert n == 300
     assert max(held) < 4 << 20, "%d bytes held while reading 300 x 64 KiB members" % max(held)
+
+
+# -- item 14: a file that grows while it is read ---------------------------------------------------------
+
+def test_file_growing_while_read_is_read_up_to_its_size_and_recorded(tmp_path):
+    """A live mbox that a writer keeps appending to (4 KiB every millisecond, for at most 60 s):
+    it was read one byte per call past its first size, with ~40 bytes of RAM per byte, until
+    MemoryError (traceback, exit 1, no manifest). Now the size fstat gave is read and the growth
+    recorded."""
+    import threading
+    d = tmp_path / "dump"
+    d.mkdir()
+    path = d / "spool.mbox"
+    msg = make_fixtures.report_mbox(1, 1)
+    path.write_bytes(msg * 256)
+    stop = threading.Event()
+
+    def writer():
+        t_end = time.monotonic() + 60
+        with open(path, "ab", buffering=0) as fh:
+            while not stop.is_set() and time.monotonic() < t_end:
+                fh.write(msg * 16)
+                time.sleep(0.001)
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    try:
+        time.sleep(0.2)
+        out = tmp_path / "m.jsonl"
+        finished, elapsed = _scan_in_child(d, out, 45, memory=1 << 30)
+    finally:
+        stop.set()
+        w.join()
+    assert finished, "not finished after %d s" % elapsed
+    recs = _records(out)
+    (rec,) = [r for r in by_kind(recs, "file") if r["locator"] == "spool.mbox"]
+    (ch,) = problems(recs, "walk.changed")
+    det = ch["detail"]
+    assert ch["locator"] == "spool.mbox" and det["bytes_read"] == det["size_before"] == rec["size"]
+    assert det["size_after"] > det["size_before"]
+    assert "were not" in ch["message"]
+    assert rec["messages"] == len(by_kind(recs, "message")) >= 256

@@ -272,10 +272,13 @@ class Unit:
             if size > IN_MEMORY_MAX:
                 data = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
             else:
+                # what fstat said, no more: a file that grows meanwhile (a live mbox or spool) was
+                # read one byte per call past its size, ~40 bytes of RAM per byte, until
+                # MemoryError; its growth is recorded below (walk.changed), not followed
                 chunks = []
                 got = 0
-                while True:
-                    b = os.read(fd, min(1 << 24, max(size - got, 0) + 1))
+                while got < size:
+                    b = os.read(fd, min(1 << 24, size - got))
                     if not b:
                         break
                     chunks.append(b)
@@ -318,8 +321,14 @@ class Unit:
         if entry.maildir_subdir == "tmp":
             self.problem(loc, "maildir.tmp")
         if changed:
+            grew = st2.st_size > st1.st_size
             self.problem(loc, "walk.changed", detail={"size_before": st1.st_size, "size_after": st2.st_size,
-                                                      "bytes_read": len(data)})
+                                                      "bytes_read": len(data)},
+                         message="The file changed while it was read (size %d when opened, %d after, mtime %s): "
+                                 "the first %d bytes were read%s." % (
+                                     st1.st_size, st2.st_size, "changed" if st1.st_mtime_ns != st2.st_mtime_ns
+                                     else "unchanged", len(data),
+                                     ", the %d bytes it grew by were not" % (st2.st_size - st1.st_size) if grew else ""))
         if isinstance(data, mmap.mmap):
             data.close()
 
