@@ -19,7 +19,7 @@ from leaktriage.scanner.pipeline import Options, run_units
 from leaktriage.scanner.sinks import (ManifestWriter, UsageError, inside, remove_stale_spills, spill_prefix,
                                       write_sidecars)
 from leaktriage.scanner.summary import Tally
-from leaktriage.scanner.walk import walk
+from leaktriage.scanner.walk import lstat_in_dump, walk
 
 __all__ = ["Options", "ScanResult", "scan", "UsageError"]
 
@@ -60,15 +60,24 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
 
     With resume=True, carry on an interrupted scan to the same output (see sinks.py).
 
+    `root` is a folder, or a single regular file scanned as a one-file dump (its one entry is the
+    file's name; the manifest may be written beside it, never onto it).
+
     Raises UsageError for a missing or unreadable dump root or an output inside the dump.
     """
     opts = options or Options()
     if not os.path.exists(root):
         raise UsageError("dump %s does not exist" % root)
-    if not os.path.isdir(root):
-        raise UsageError("dump %s is not a directory" % root)
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise UsageError("dump %s cannot be read" % root)
+    if os.path.isdir(root):
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise UsageError("dump %s cannot be read" % root)
+    elif os.path.isfile(root):
+        # a one-file dump (`leaktriage scan Inbox.mbox`): its one entry is the file's name
+        if not os.access(root, os.R_OK):
+            raise UsageError("dump %s cannot be read" % root)
+        _refuse_writing_onto(root, output, run_record)
+    else:
+        raise UsageError("dump %s is neither a folder nor a regular file" % root)
     for a in opts.algorithms:
         if a not in ("sha256", "md5", "sha1"):
             raise UsageError("unknown digest %r (choose from sha256, md5, sha1)" % a)
@@ -164,10 +173,31 @@ def file_stamp(root: str, rel: bytes) -> Optional[list]:
     """[size, mtime, ctime (ns), inode] of a dump entry, as --resume compares them: a file edited in
     place at the same size, or replaced, no longer matches (ctime cannot be set back by users)."""
     try:
-        st = os.lstat(os.path.join(os.fsencode(root), rel))
+        st = lstat_in_dump(root, rel)       # past PATH_MAX too; a one-file dump is the root itself
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _refuse_writing_onto(evidence: str, output: str, run_record: Optional[str]) -> None:
+    """A one-file dump: no file the scan writes (the manifest, its partial file and journal, its
+    sidecars, the run record) may be the evidence file itself (same path, link or hard link)."""
+    if output == "-":
+        targets = [run_record] if run_record else []
+    else:
+        targets = [output, output + ".partial", output + ".partial.ckpt", output + ".sha256",
+                   run_record or output + ".run.json"]
+    ev = os.stat(evidence)
+    for t in targets:
+        same = os.path.realpath(t) == os.path.realpath(evidence)
+        if not same:
+            try:
+                st = os.stat(t)
+                same = (st.st_dev, st.st_ino) == (ev.st_dev, ev.st_ino)
+            except OSError:
+                pass
+        if same:
+            raise UsageError("refusing to write %s: it is the dump %s (evidence is read-only)" % (t, evidence))
 
 
 def _versions() -> dict:

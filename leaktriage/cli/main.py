@@ -75,7 +75,7 @@ def cli():
 
 
 @cli.command()
-@click.argument("dump", type=click.Path(file_okay=False, dir_okay=True, path_type=str))
+@click.argument("dump", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.option("-o", "--output", default=None, metavar="FILE",
               help="Manifest to write ('-' for stdout). Default: DUMPNAME.manifest.jsonl in the current folder.")
 @click.option("-w", "--workers", type=click.IntRange(1, 256), default=None,
@@ -110,6 +110,9 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
     per email, one `part` record per MIME entity, and a `problem` record for every defect, each
     with a locator that says exactly where it is. The dump is only read, never written.
 
+    DUMP is a folder, or a single file (an mbox, PST, archive or message) scanned as a one-file
+    dump whose locator is the file's name.
+
     \b
     Examples:
       leaktriage scan ./dump -o manifest.jsonl
@@ -117,6 +120,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
       leaktriage scan ./dump -o m.jsonl --hash sha256,md5,sha1 --workers 2
       leaktriage scan ./dump -o m.jsonl --resume     # after Ctrl-C, kill or a crash
       leaktriage scan ./dump -o m.jsonl --dkim-keys keys.json --db triage.db
+      leaktriage scan Inbox.mbox -o inbox.manifest.jsonl
     """
     from leaktriage.api import Options, scan as do_scan
     from leaktriage.pool import default_workers

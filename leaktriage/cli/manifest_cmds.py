@@ -62,14 +62,15 @@ def _dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
         recorded = run.get("dump_root") if run else None
         if not recorded:
             raise UsageError("%s needs the dump: pass --dump DIR (or set LEAKTRIAGE_DUMP)" % needed_for)
-        if not os.path.isdir(recorded):
+        # a folder, or the one file of a one-file dump (`leaktriage scan Inbox.mbox`)
+        if not (os.path.isdir(recorded) or os.path.isfile(recorded)):
             raise DumpError("the dump was scanned at %s, which no longer exists: if it moved, pass its new "
                           "location with --dump DIR" % recorded)
         return recorded
     if not os.path.exists(dump):
         raise DumpError("dump folder %s does not exist (if the dump moved, pass its new location)" % dump)
-    if not os.path.isdir(dump):
-        raise UsageError("dump %s is not a folder" % dump)
+    if not (os.path.isdir(dump) or os.path.isfile(dump)):
+        raise UsageError("dump %s is neither a folder nor a file" % dump)
     return dump
 
 

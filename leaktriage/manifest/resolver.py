@@ -34,6 +34,7 @@ from leaktriage.content import sniff
 from leaktriage.errors import DumpError, IntegrityError
 from leaktriage.mail import mbox, mime, transfer
 from leaktriage.model import locator as L
+from leaktriage.scanner.walk import open_in_dump
 
 DEFAULT_BUDGET = 512 << 20
 
@@ -68,7 +69,7 @@ def read_path(dump_root: str, rel: bytes, mapped_over: Optional[int] = None):
     full = os.path.join(os.fsencode(dump_root), rel)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(full, flags)
+        fd = open_in_dump(dump_root, rel, flags)   # past PATH_MAX too; a one-file dump is its root
     except FileNotFoundError:
         raise ItemMissing("%s is not in the dump (moved or deleted since the scan?)" % os.fsdecode(rel))
     except OSError as exc:
@@ -101,7 +102,7 @@ def read_range(dump_root: str, rel: bytes, offset: int, length: int) -> bytes:
     """length bytes at offset of a regular file of the dump (an mbox message without reading the mbox)."""
     full = os.path.join(os.fsencode(dump_root), rel)
     try:
-        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = open_in_dump(dump_root, rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ItemMissing("%s is not in the dump (moved or deleted since the scan?)" % os.fsdecode(rel))
     except OSError as exc:

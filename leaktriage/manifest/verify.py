@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Optional, TextIO, Tuple
 
 from leaktriage.model import locator as L
 from leaktriage.manifest.reader import Manifest, top_path
-from leaktriage.scanner.walk import Entry, walk
+from leaktriage.scanner.walk import Entry, open_in_dump, walk
 
 LEVELS = ("file", "member", "message", "attachment")
 STATUSES = ("matched", "modified", "missing", "new", "moved")
@@ -75,7 +75,7 @@ def _hash_entry(args: Tuple[str, Entry]) -> Tuple[bytes, Optional[str], Optional
         return e.rel, "entry:" + ("other" if e.entry == "unreadable-dir" else e.entry), None
     h = hashlib.sha256()
     try:
-        fd = os.open(os.path.join(os.fsencode(root), e.rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = open_in_dump(root, e.rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         return e.rel, None, exc.strerror or str(exc)
     try:

@@ -20,7 +20,7 @@ STAGES = ("walk", "sniff", "container", "mbox", "parse", "decode", "charset", "a
 
 CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     # walk
-    "walk.unreadable": ("error", "walk", "A file or directory could not be opened or read (permissions, I/O error)."),
+    "walk.unreadable": ("error", "walk", "A file or directory could not be stat'ed, opened, listed or read (permissions, I/O error; detail.errno); its record has status failed, and what an unlisted directory holds is not in the manifest."),
     "walk.symlink": ("info", "walk", "A symbolic link: recorded with its target, never followed."),
     "walk.special_file": ("info", "walk", "A FIFO, socket or device file: recorded, never opened."),
     "walk.vanished": ("error", "walk", "A file disappeared between listing and reading."),

@@ -56,7 +56,7 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
         "maildir": ({"type": "object", "additionalProperties": False,
                      "properties": {"folder": STRING, "subdir": STRING, "flags": STRING, "info": STRING}},
                     "For a file in a Maildir: the Maildir folder, cur/new/tmp, the flags (P R S T D F) and the raw info suffix."),
-        "custodian": (STRING, "Person the file belongs to, derived from the dump layout (first folder, or top-level archive name)."),
+        "custodian": (STRING, "Person the file belongs to, derived from the dump layout: the first folder of its path, or the name of a top-level archive without its suffix; when the dump root is itself a Maildir, the root folder's own name. Absent for a loose file at the dump root (and for a one-file dump that is not an archive)."),
         "messages": (COUNT, "Number of messages found directly in this file (mbox, message file, reconstructed)."),
         "mtime": (STRING, "Modification time recorded inside an archive for a member, ISO-8601: UTC with 'Z' when the archive says so; zip (MS-DOS) times carry no zone and are written without one."),
         "compressed_size": (COUNT, "Compressed size of an archive member."),

@@ -21,7 +21,7 @@ from leaktriage.mail import mbox, message
 from leaktriage.containers import Context, Limits, Problem, reader
 from leaktriage.model.problems import problem_record
 from leaktriage.scanner.summary import Tally
-from leaktriage.scanner.walk import Entry
+from leaktriage.scanner.walk import Entry, open_in_dump
 
 IN_MEMORY_MAX = 64 << 20  # files larger than this are memory-mapped, not read into memory
 # A unit's serialised records are held in memory up to this many characters, then appended to a
@@ -141,6 +141,14 @@ def custodian_of(rel: bytes) -> Optional[str]:
     return None
 
 
+def entry_custodian(entry: Entry) -> Optional[str]:
+    """The custodian of a dump entry: the one the walk decided for the whole dump (a dump root that
+    is itself a Maildir: the root's name), else the first folder of its path."""
+    if entry.custodian is not None:
+        return _display(entry.custodian)
+    return custodian_of(entry.rel)
+
+
 class Unit:
     """Processes one top-level entry and everything inside it."""
 
@@ -217,7 +225,7 @@ class Unit:
         """The result of a unit whose process died while reading it (twice): a failed file record
         and its problem, so the file is still accounted for."""
         loc = L.escape(entry.rel)
-        self.emit(records.record("file", loc, entry="file", path=_display(entry.rel), custodian=custodian_of(entry.rel),
+        self.emit(records.record("file", loc, entry="file", path=_display(entry.rel), custodian=entry_custodian(entry),
                                  size=entry.size, status="failed"))
         self.problem(loc, "internal.worker_died")
         return self._result(entry)
@@ -225,7 +233,7 @@ class Unit:
     def run(self, entry: Entry) -> UnitResult:
         loc = L.escape(entry.rel)
         path = _display(entry.rel)
-        cust = custodian_of(entry.rel)
+        cust = entry_custodian(entry)
         base = dict(path=path, custodian=cust)
         try:
             entry.rel.decode("utf-8")
@@ -235,7 +243,15 @@ class Unit:
             self.problem(loc, "walk.name_not_utf8")
         if entry.entry == "unreadable-dir":
             self.emit(records.record("file", loc, entry="other", status="failed", **base))
-            self.problem(loc, "walk.unreadable", message="Directory could not be listed: %s" % entry.error)
+            self.problem(loc, "walk.unreadable", detail={"errno": entry.errno} if entry.errno is not None else None,
+                         message="Directory could not be listed: %s; what it holds is not in the manifest." % entry.error)
+        elif entry.error is not None:
+            # the walk could not stat it (a file in a folder that is readable but not searchable): its
+            # kind is what the directory listing said, nothing else is known
+            self.emit(records.record("file", loc, entry=entry.entry, status="failed", **base))
+            self.problem(loc, "walk.unreadable", detail={"errno": entry.errno},
+                         message="Could not stat this %s: %s; it was not read."
+                         % ("file" if entry.entry == "file" else "entry (%s)" % entry.entry, entry.error))
         elif entry.entry == "symlink":
             self.emit(records.record("file", loc, entry="symlink", size=entry.size,
                                      symlink_target=_display(entry.symlink_target or b""), status="ok", **base))
@@ -257,15 +273,15 @@ class Unit:
         return UnitResult(data, len(self.lines), self.tally, entry.size)
 
     def _disk_file(self, entry: Entry, loc: str, base: dict) -> None:
-        full = os.path.join(os.fsencode(self.root), entry.rel)
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         noatime = getattr(os, "O_NOATIME", 0)
         fd = None
         try:
+            # by its path, or through directory fds past PATH_MAX; a one-file dump is the root itself
             try:
-                fd = os.open(full, flags | noatime)
+                fd = open_in_dump(self.root, entry.rel, flags | noatime)
             except PermissionError:
-                fd = os.open(full, flags)
+                fd = open_in_dump(self.root, entry.rel, flags)
             st1 = os.fstat(fd)
             size = st1.st_size
             self.top_size, self.inflated, self.members = size, 0, 0
@@ -308,11 +324,12 @@ class Unit:
                     flags_s = "".join(sorted(c for c in info if c.isupper()))
                     info = sep[1:] + info
                     break
-            maildir = {"folder": _display(entry.maildir_folder), "subdir": entry.maildir_subdir,
+            # a Maildir that is the dump root itself is the folder "." (the dump root's locator)
+            maildir = {"folder": _display(entry.maildir_folder) or ".", "subdir": entry.maildir_subdir,
                        "flags": flags_s, "info": info}
             maildir = {k: v for k, v in maildir.items() if v is not None}
         if entry.maildir_folder is not None:
-            mailbox = _display(entry.maildir_folder)
+            mailbox = _display(entry.maildir_folder) or "."
         else:
             mailbox = _display(entry.rel.rpartition(b"/")[0]) or "."
         item = WorkItem(loc, data, 0, None, base["path"], base["custodian"], mailbox,
