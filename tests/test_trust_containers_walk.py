@@ -229,3 +229,96 @@ def test_one_file_dump_is_never_written_onto(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "read-only" in res.output
     assert ev.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.jsonl", "m.jsonl.sha256", "sym.jsonl"]
+
+
+# -- item 15: a file truncated while memory-mapped (SIGBUS) ------------------------------------------------
+
+def _sigbus_dump(tmp_path):
+    """A dump of five small messages and one file past IN_MEMORY_MAX (sparse: 65 MiB of zeros)."""
+    from leaktriage.scanner import pipeline
+    d = tmp_path / "dump"
+    (d / "box").mkdir(parents=True)
+    for i in range(5):
+        (d / "box" / ("%d.eml" % i)).write_bytes(EML.replace(b"Fixture message", b"Fixture %d" % i))
+    big = d / "box" / "big.bin"
+    size = pipeline.IN_MEMORY_MAX + (1 << 20)
+    big.write_bytes(b"")
+    os.truncate(big, size)
+    return d, big, size
+
+
+def _truncate_after_mapping(monkeypatch, big, size, every_time):
+    """The hook in the process that reads big.bin: right after it is memory-mapped (when the
+    pipeline sniffs the map), the file is truncated to 0 bytes, so the first read of the map
+    raises SIGBUS. every_time: the file is given its size back before each attempt to open it (the
+    retries die too); otherwise it stays truncated and the retry reads it as it is now."""
+    import types
+    from leaktriage.scanner import pipeline
+    real_sniff, real_open = pipeline.sniff, getattr(pipeline, "open_in_dump", None)
+
+    log = str(big) + ".attempts"      # outside the dump's walk: written after the walk
+
+    def note(what):
+        with open(log, "a") as fh:
+            fh.write("%d %s\n" % (os.getpid(), what))
+
+    def sniff_hook(data, n):
+        if n > pipeline.IN_MEMORY_MAX and os.path.getsize(big) == n:
+            os.truncate(big, 0)
+            note("truncated")
+        return real_sniff.sniff(data, n)
+
+    def open_hook(root, rel, flags):
+        if rel == b"box/big.bin":
+            note("open")
+            if every_time:
+                os.truncate(big, size)
+        return real_open(root, rel, flags)
+
+    monkeypatch.setattr(pipeline, "sniff", types.SimpleNamespace(sniff=sniff_hook,
+                                                                 container_kind=real_sniff.container_kind))
+    if real_open is not None:
+        monkeypatch.setattr(pipeline, "open_in_dump", open_hook)
+
+    def attempts():
+        with open(log) as fh:
+            return [line.split() for line in fh]
+    return attempts
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_file_truncated_under_its_memory_map_every_time_is_recorded_as_worker_died(tmp_path, monkeypatch, workers):
+    """A real SIGBUS: a 65 MiB file is memory-mapped, truncated by the hook, and the reader touches
+    the map. Every attempt dies; the file is recorded as failed with internal.worker_died, the
+    other files are read, the manifest is complete."""
+    d, big, size = _sigbus_dump(tmp_path)
+    attempts = _truncate_after_mapping(monkeypatch, big, size, every_time=True)
+    recs, _, _ = scan_records(d, tmp_path, workers=workers)
+    tried = attempts()
+    # each attempt in a process of its own, each truncated under its map: all died (how many
+    # tries the pool makes before it gives up is its business: at least two)
+    assert len(tried) >= 4 and [w for _pid, w in tried] == ["open", "truncated"] * (len(tried) // 2)
+    assert len({pid for pid, _w in tried}) == len(tried) // 2
+    files = {r["locator"]: r for r in by_kind(recs, "file")}
+    assert files["box/big.bin"]["status"] == "failed" and "sha256" not in files["box/big.bin"]
+    assert [p["locator"] for p in problems(recs, "internal.worker_died")] == ["box/big.bin"]
+    assert sorted(m["locator"] for m in by_kind(recs, "message")) == ["box/%d.eml" % i for i in range(5)]
+    assert recs[-1]["record"] == "summary"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_file_truncated_once_under_its_memory_map_is_read_as_it_is_now(tmp_path, monkeypatch, workers):
+    """Truncated once: the process that mapped it dies (SIGBUS), the retry reads the file as it is
+    now (0 bytes) and says it changed since it was listed (the retry recorded an empty file and
+    nothing else: the 65 MiB that were listed had vanished without a word)."""
+    d, big, size = _sigbus_dump(tmp_path)
+    attempts = _truncate_after_mapping(monkeypatch, big, size, every_time=False)
+    recs, _, _ = scan_records(d, tmp_path, workers=workers)
+    assert [w for _pid, w in attempts()] == ["open", "truncated", "open"]   # the first one died
+    files = {r["locator"]: r for r in by_kind(recs, "file")}
+    assert files["box/big.bin"]["size"] == 0 and os.path.getsize(big) == 0
+    (ch,) = problems(recs, "walk.changed")
+    assert ch["locator"] == "box/big.bin" and ch["detail"]["size_listed"] == size
+    assert ch["detail"]["size_before"] == 0
+    assert problems(recs, "internal.worker_died") == []
+    assert len(by_kind(recs, "message")) == 5

@@ -24,7 +24,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "walk.symlink": ("info", "walk", "A symbolic link: recorded with its target, never followed."),
     "walk.special_file": ("info", "walk", "A FIFO, socket or device file: recorded, never opened."),
     "walk.vanished": ("error", "walk", "A file disappeared between listing and reading."),
-    "walk.changed": ("error", "walk", "A file changed while it was being read (size or mtime differ before/after): the bytes it held when opened (its size then) were read, growth is not followed (detail: size_before, size_after, bytes_read)."),
+    "walk.changed": ("error", "walk", "A file changed during the scan: its size when opened differs from its size when the walk listed it (detail.size_listed: e.g. truncated meanwhile, and a reader killed by SIGBUS was retried on the shorter file), or its size or mtime changed while it was read. The bytes it held when opened (its size then) were read; growth is not followed (detail: size_before, size_after, bytes_read)."),
     "walk.name_not_utf8": ("warning", "walk", "A file name is not valid UTF-8; the locator keeps the raw bytes as %XX."),
     "walk.empty_file": ("info", "walk", "A 0-byte file."),
     "walk.too_large": ("error", "limit", "A file is larger than the configured maximum and was only hashed."),

@@ -313,7 +313,10 @@ class Unit:
         finally:
             if fd is not None:
                 os.close(fd)
-        changed = (st1.st_size != st2.st_size or st1.st_mtime_ns != st2.st_mtime_ns or len(data) != st1.st_size)
+        # changed while read, or since the walk listed it (a file truncated after the listing is read
+        # as it is now: a worker that died of SIGBUS on it was retried on the shorter file)
+        changed = (st1.st_size != st2.st_size or st1.st_mtime_ns != st2.st_mtime_ns or len(data) != st1.st_size
+                   or st1.st_size != entry.size)
         maildir = None
         if entry.maildir_folder is not None:
             name = entry.rel.rpartition(b"/")[2].decode("utf-8", "replace")
@@ -339,11 +342,13 @@ class Unit:
             self.problem(loc, "maildir.tmp")
         if changed:
             grew = st2.st_size > st1.st_size
-            self.problem(loc, "walk.changed", detail={"size_before": st1.st_size, "size_after": st2.st_size,
-                                                      "bytes_read": len(data)},
-                         message="The file changed while it was read (size %d when opened, %d after, mtime %s): "
-                                 "the first %d bytes were read%s." % (
-                                     st1.st_size, st2.st_size, "changed" if st1.st_mtime_ns != st2.st_mtime_ns
+            detail = {"size_before": st1.st_size, "size_after": st2.st_size, "bytes_read": len(data)}
+            if st1.st_size != entry.size:
+                detail["size_listed"] = entry.size
+            self.problem(loc, "walk.changed", detail=detail,
+                         message="The file changed during the scan (size %d when listed, %d when opened, %d after reading, "
+                                 "mtime %s): the first %d bytes were read%s." % (
+                                     entry.size, st1.st_size, st2.st_size, "changed" if st1.st_mtime_ns != st2.st_mtime_ns
                                      else "unchanged", len(data),
                                      ", the %d bytes it grew by were not" % (st2.st_size - st1.st_size) if grew else ""))
         if isinstance(data, mmap.mmap):
