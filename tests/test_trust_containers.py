@@ -323,3 +323,19 @@ def test_file_growing_while_read_is_read_up_to_its_size_and_recorded(tmp_path):
     assert det["size_after"] > det["size_before"]
     assert "were not" in ch["message"]
     assert rec["messages"] == len(by_kind(recs, "message")) >= 256
+
+
+def test_7z_members_with_the_same_name_each_get_their_own_bytes():
+    """Found while streaming 7z (item 13): two members named alike got the first one's bytes (the
+    products were looked up by name); py7zr names the second '<name>_0', and so does the reader now."""
+    import io
+    import py7zr
+    from leaktriage.containers import Child, Context, reader
+    bio = io.BytesIO()
+    with py7zr.SevenZipFile(bio, "w") as z:
+        z.writestr(b"first", "a/x.txt")
+        z.writestr(b"second", "a/x.txt")
+        z.writestr(b"dot", "./d.txt")
+    kids = [c for c in reader("7z")(bio.getvalue(), Context(locator="d.7z", depth=0)) if isinstance(c, Child)]
+    assert [(c.segment, c.data) for c in kids] == [("7z:a/x.txt", b"first"), ("7z:a/x.txt%002", b"second"),
+                                                   ("7z:d.txt", b"dot")]

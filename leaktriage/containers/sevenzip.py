@@ -165,7 +165,11 @@ def _read_7z(data: bytes, ctx: Context) -> Iterator[Item]:
             ch.problems.append(Problem("7z.member_unreadable", "member %r could not be decompressed: Bad7zFile: "
                                        "Specified path is bad: %s" % (ch.name, info.filename)))
     caps = {want[id(ch)]: (info.uncompressed or 0) for ch, info in todo if id(ch) in want}
-    passes = _Passes(open_archive, [want[id(ch)] for ch, _i in todo if id(ch) in want], caps, _Cap, _Factory)
+    # py7zr selects targets by their names in the archive and names its products by the sanitised
+    # output name: both are kept
+    names_of = {want[id(ch)]: info.filename for ch, info in todo if id(ch) in want}
+    passes = _Passes(open_archive, [want[id(ch)] for ch, _i in todo if id(ch) in want], caps, _Cap, _Factory,
+                     names_of)
     del todo
     # members are taken off the list as they are handed on: once the pipeline is done with one,
     # nothing here keeps its bytes (they stayed referenced until the archive was done: peak
@@ -238,8 +242,10 @@ class _Passes:
 
     MAX_FAILED_PASSES = 3
 
-    def __init__(self, open_archive, keys: List[str], caps: dict, cap_class, factory_class) -> None:
+    def __init__(self, open_archive, keys: List[str], caps: dict, cap_class, factory_class,
+                 names_of: Optional[dict] = None) -> None:
         self.open_archive = open_archive
+        self.names_of = names_of or {}   # key -> the member's name in the archive (py7zr's targets)
         self.factory_class = factory_class
         self.left = list(keys)          # not yet produced nor given up, in archive order
         self.caps = caps
@@ -294,7 +300,7 @@ class _Passes:
         import threading
         self.q = queue.Queue(maxsize=1)
         self.stop = threading.Event()
-        targets = [k for k in self.left if k not in self.skipped]
+        targets = sorted({self.names_of.get(k, k) for k in self.left if k not in self.skipped})
         self.thread = threading.Thread(target=self._run, args=(targets, self.q, self.stop),
                                        name="leaktriage-7z", daemon=True)
         self.thread.start()
