@@ -162,7 +162,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         "duration_seconds": round(elapsed, 3), "workers": opts.workers, "host": socket.gethostname(),
         "python": platform.python_version(), "platform": platform.platform(),
         "leaktriage": __version__, "argv": argv or [], "completed": not interrupted, "resumed": resume,
-        "dependencies": _versions(),
+        "dependencies": _versions(), "dkim_keys_path": opts.keystore,
     }
     if not interrupted:
         write_sidecars(output, digest, run, run_record)

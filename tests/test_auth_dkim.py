@@ -61,7 +61,10 @@ def test_real_messages_pass_with_corpus_keys(msg, keys):
     r, e = res[0], expected["dkim"][0]
     assert r["verdict"] == "pass", r["reason"]
     assert (r["d"], r["s"], r["a"], r["c"], r["key_bits"]) == (e["d"], e["s"], e["a"], e["c"], e["keybits"])
-    assert r["key_source"] == "keystore:%s" % (base / keys)
+    assert r["key_source"] == "keystore:sha256:%s" % ks.digest[:16]   # the content, not the path
+    moved = KeyStore.load(base / keys)
+    moved.source = "/elsewhere/keys.json"
+    assert moved.digest == ks.digest        # wherever the key store lies
     assert ART_LF in r["artefacts"]          # the corpus files are LF-only
     if keys == "keys.json":
         assert r["key_provenance"].startswith("devopsix/hamcrest-mail@4826231c")
@@ -102,7 +105,7 @@ def test_generated_signature_passes(bits, verdict, c):
     assert r["c"] == c and r["d"] == "example.com" and r["s"] == "sel"
     assert r["h"] == ["from", "to", "subject", "date", "message-id"]
     assert r["t"] == 1700000000 and r["x"] is None and r["l"] is None
-    assert r["key_source"] == "keystore:memory"
+    assert r["key_source"] == "keystore:sha256:%s" % ks_for(key).digest[:16]
     # the test signer is checked against dkimpy's own verifier, not only against ours
     assert dkimpy_verify(raw, key.txt()) is True
 

@@ -47,7 +47,16 @@ class KeyStore:
     def __init__(self, entries: Mapping[str, Tuple[str, Optional[str]]], source: str = "memory"):
         self._entries: Dict[str, Tuple[str, Optional[str]]] = {
             normalise_name(k): (v[0], v[1]) for k, v in entries.items()}
-        self.source = source
+        self.source = source     # where it was read from: for messages to people, never for the manifest
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the keys and provenances (sorted, canonical JSON): what the manifest names as the
+        key store, the same wherever the file lies and whatever its layout (JSON or a folder)."""
+        import hashlib
+        canon = json.dumps(sorted([k, v[0], v[1]] for k, v in self._entries.items()), ensure_ascii=False,
+                           separators=(",", ":"))
+        return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Union[str, Mapping]], source: str = "memory",

@@ -49,7 +49,8 @@ class Options:
         return {"digests": list(self.algorithms),
                 "limits": {"max_depth": lim.max_depth, "max_member_size": lim.max_member_size,
                            "max_total_expanded": lim.max_total_expanded, "max_ratio": lim.max_ratio},
-                "dkim_keys": bool(self.keystore), "dns": self.dns, "item_timeout": self.item_timeout}
+                "dkim_keys": bool(self.keystore), "dns": self.dns, "item_timeout": self.item_timeout,
+                **({"dkim_keys_sha256": load_keystore(self.keystore).digest} if self.keystore else {})}
 
 
 class TimeBudgetExceeded(Exception):
