@@ -35,3 +35,17 @@ def test_a_folder_where_a_file_is_expected(tmp_path):
         r = CliRunner().invoke(cli, ["scan", str(SAMPLES), "-o", str(tmp_path / "m.jsonl"), "-q"] + extra)
         assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
         assert "Traceback" not in r.output
+
+
+def test_the_manifest_does_not_depend_on_where_the_dump_and_keys_lie(tmp_path):
+    """The same dump and key store, copied elsewhere, give the byte-identical manifest (the key
+    store's path used to be written into every verdict)."""
+    from leaktriage import Options, scan
+    from conftest import REPO
+    a, b = tmp_path / "a", tmp_path / "elsewhere" / "b"
+    for d in (a, b):
+        shutil.copytree(SAMPLES, d / "dump", symlinks=True)
+        shutil.copy(REPO / "samples" / "dkim-keys.json", d / "k.json")
+        scan(str(d / "dump"), str(d / "m.jsonl"), Options(workers=1, keystore=str(d / "k.json")))
+    assert (a / "m.jsonl").read_bytes() == (b / "m.jsonl").read_bytes()
+    assert b'"key_source":"keystore:sha256:' in (a / "m.jsonl").read_bytes()
