@@ -28,20 +28,21 @@ def build(dump, tmp, name="t", **kw):
     return manifest, db, stats
 
 
-def locators(db, query, **kw):
+def locators(db, query, all_copies=True, **kw):
+    """Locators of the hits: every stored copy by default (truth files list copies)."""
     from leaktriage.search.engine import open_db, search
     con = open_db(str(db))
     try:
-        return {h.locator for h in search(con, query, snippets=False, **kw)}
+        return {h.locator for h in search(con, query, snippets=False, all_copies=all_copies, **kw)}
     finally:
         con.close()
 
 
-def count(db, query):
+def count(db, query, copies=True):
     from leaktriage.search.engine import count as c, open_db
     con = open_db(str(db))
     try:
-        return c(con, query)
+        return c(con, query, copies=copies)
     finally:
         con.close()
 

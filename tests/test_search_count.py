@@ -27,7 +27,9 @@ def test_count_matches_rows(con, q):
     from leaktriage.search.engine import count, _id_set_sql
     c = compile_query(q)
     plain = con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
-    assert count(con, q) == plain
+    assert count(con, q, copies=True) == plain
+    emails = con.execute("SELECT count(DISTINCT email_id) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
+    assert count(con, q) == emails
 
 
 def test_id_set_rewrite_applies(con):

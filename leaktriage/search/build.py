@@ -3,18 +3,18 @@
     build_index(manifest_path, dump_root, db_path) -> IndexStats
     index_scan(manifest_path, dump_root, db_path)  -> IndexStats   (what `scan --db` calls)
 
-The schema is in leaktriage.search.schema, the text of a message in leaktriage.search.message_text.
-The manifest is read with the one reader (leaktriage.manifest.reader), bytes come back through the
-one resolver (leaktriage.manifest.resolver), workers run in the one pool (leaktriage.pool).
+The schema is in leaktriage.search.schema, the text of a message in leaktriage.search.message_text,
+the analyses that plug in (per message, in the workers; per dump, after every message is in) in
+leaktriage.search.analysis. The manifest is read with the one reader (leaktriage.manifest.reader),
+bytes come back through the one resolver (leaktriage.manifest.resolver), workers run in the one pool
+(leaktriage.pool); each worker extracts attachment text in its own IsolatedExtractor (leaktriage.text).
 
-The full-text index holds *folded* text (leaktriage.text.fold: case, accents, ligatures); the messages
-table keeps the original text for display. Body text comes from the dump: each message is re-read
-through its locator (bytes checked against the manifest's SHA-256), its text parts are transfer-
-decoded and decoded with the charset the scan chose; HTML is turned into text with html.parser.
-Every extraction failure is a row in `problems` (source 'index', codes INDEX_CODES).
+The full-text index holds *folded* text (leaktriage.text.fold.index_text: case, accents, ligatures,
+apostrophes); the messages table keeps the original text for display. Every extraction failure is a
+row in `problems` (origin 'index', codes INDEX_CODES and leaktriage.text's TEXT_CODES).
 
-Incremental: rows are keyed by locator; a message whose sha256 and manifest record are unchanged
-is kept as is, changed ones are re-indexed, vanished ones deleted.
+Incremental: rows are keyed by locator; a message whose manifest record is unchanged is kept as is,
+changed ones are re-indexed, vanished ones deleted; the dump-wide passes then run again.
 """
 from __future__ import annotations
 
@@ -24,17 +24,19 @@ import os
 import re
 import sqlite3
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from leaktriage.errors import EXIT_SCHEMA, LeaktriageError
 from leaktriage.manifest.reader import Manifest
 from leaktriage.manifest.resolver import Resolver
 from leaktriage.pool import default_workers, ordered
-from leaktriage.text.fold import FOLD_VERSION, fold
-from leaktriage.search.message_text import extract_message
-from leaktriage.search.schema import FTS_COLUMNS, INDEX_CODES, SCHEMA_VERSION, connect, extension, init_db, short_type
+from leaktriage.search import analysis
+from leaktriage.text.fold import FOLD_VERSION, index_text
+from leaktriage.search.message_text import LIMITS, AttachmentResult, Job, MessageResult, extract_message
+from leaktriage.search.schema import (FTS_COLUMNS, SCHEMA_VERSION, connect, extension, init_db, problem_code,
+                                      short_type)
 
 # --------------------------------------------------------------------------------------------
 # The manifest, through the one reader (leaktriage.manifest.reader): every line is checked as
@@ -44,6 +46,7 @@ from leaktriage.search.schema import FTS_COLUMNS, INDEX_CODES, SCHEMA_VERSION, c
 class ManifestContent:
     messages: List[dict] = field(default_factory=list)          # parsed: new or changed messages only
     parts: Dict[str, List[dict]] = field(default_factory=dict)  # parts of those messages
+    members: Dict[str, List[dict]] = field(default_factory=dict)  # documents inside their attached archives
     problems: List[dict] = field(default_factory=list)
     mailboxes: List[dict] = field(default_factory=list)     # mailbox records (mailbox-wide indicators)
     digests: Dict[str, str] = field(default_factory=dict)   # locator -> sha1 of its JSON line (parsed ones)
@@ -101,16 +104,42 @@ def read_manifest(path: str, known: Optional[Dict[str, str]] = None, allow_modif
             m.mailboxes.append(r)
     m.sha256 = man.sha256
     if want:
+        messages = set(m.locators)
+
         def second_pass(line: bytes) -> bool:
-            if b'"record":"part"' not in line:
-                return False
-            ref = _string_value(line, b"message")
-            return ref is None or ref in want
+            if b'"record":"part"' in line:
+                ref = _string_value(line, b"message")
+                return ref is None or ref in want
+            # a file inside a message: a member of an attached archive (X#1.3!zip:report.docx)
+            return b'"record":"file"' in line and b"#" in line
 
         for r in man.records(want=second_pass):
-            if r["record"] == "part" and r.get("message") in want:
-                m.parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEEP if k in r})
+            kind = r["record"]
+            if kind == "part" and r.get("message") in want:
+                p = {k: r[k] for k in _PART_KEEP if k in r}
+                if r["locator"] in messages:
+                    p["is_message"] = True    # an attached message: indexed as a message of its own
+                m.parts.setdefault(r["message"], []).append(p)
+            elif kind == "file" and "#" in r["locator"] and r["locator"] not in messages:
+                owner = owner_locator(messages, r["locator"])
+                if owner in want:
+                    m.members.setdefault(owner, []).append({k: r[k] for k in _MEMBER_KEEP if k in r})
     return m
+
+
+def owner_locator(messages, loc: str) -> Optional[str]:
+    """The locator of the message an item is in: the item itself, or the nearest enclosing message
+    (X#1.2.1 -> X#1.2 (an attached message) -> X; X#1.3!zip:a.eml#1.2!zip:b.pdf -> X#1.3!zip:a.eml)."""
+    while True:
+        if loc in messages:
+            return loc
+        base, sep, pp = loc.rpartition("#")
+        if sep and "!" not in pp:
+            loc = base + "#" + pp.rpartition(".")[0] if "." in pp else base
+        elif "!" in loc:
+            loc = loc[:loc.rindex("!")]
+        else:
+            return None
 
 
 def _group_key(loc: str) -> str:
@@ -147,7 +176,10 @@ class IndexStats:
     removed: int = 0
     unchanged: int = 0
     problems: int = 0
-    text_failures: int = 0
+    text_failures: int = 0          # problem rows written by this run (origin 'index')
+    attachments: int = 0            # attachments and archive members indexed by this run
+    attachments_with_text: int = 0
+    text_codes: Dict[str, int] = field(default_factory=dict)   # problem code -> rows written by this run
     seconds: float = 0.0
     db_bytes: int = 0
     rebuilt: bool = False
@@ -157,10 +189,10 @@ class IndexStats:
 
 
 def _fts_values(row) -> tuple:
-    return tuple(fold(v or "") for v in row)
+    return tuple(index_text(v or "") for v in row)
 
 
-def _message_row(r: dict, body: Optional[str], status: str, digest: str, att_text: Optional[str]) -> dict:
+def _message_row(r: dict, res: MessageResult, digest: str, att_text: Optional[str], risks, types) -> dict:
     frm = r.get("from") or r.get("sender") or []
     first = frm[0] if frm else {}
     date = r.get("date")
@@ -179,16 +211,29 @@ def _message_row(r: dict, body: Optional[str], status: str, digest: str, att_tex
         "size": r.get("length"), "parts": r.get("parts"),
         "attachment_count": r.get("attachments") or 0,
         "attachment_names": "\n".join(names) or None,
+        "attachment_types": json.dumps(types) if types else None,
         "dkim": r.get("dkim_summary") or ("none" if "dkim" in r else None),
+        "risk": " ".join(risks) or None,
         "problem_codes": " ".join(r.get("problem_codes") or []) or None,
-        "body": body, "attachment_text": att_text or None, "text_status": status, "record_sha1": digest,
+        "body": res.body, "attachment_text": att_text or None, "text_status": res.status, "record_sha1": digest,
     }
 
 
 _MSG_COLS = ("locator", "sha256", "canonical_sha256", "unquoted_sha256", "source", "custodian", "mailbox",
              "date", "month", "date_raw", "subject", "from_address", "from_name", "from_text", "to_text",
              "cc_text", "header_message_id", "in_reply_to", "size", "parts", "attachment_count",
-             "attachment_names", "dkim", "problem_codes", "body", "attachment_text", "text_status", "record_sha1")
+             "attachment_names", "attachment_types", "dkim", "risk", "problem_codes", "body", "attachment_text",
+             "text_status", "record_sha1")
+_INS_MSG = "INSERT INTO messages (email_id, %s) VALUES (?, %s)" % (", ".join(_MSG_COLS), ",".join("?" * len(_MSG_COLS)))
+_INS_FTS = "INSERT INTO messages_fts(rowid, %s) VALUES (?, %s)" % (", ".join(FTS_COLUMNS), ",".join("?" * len(FTS_COLUMNS)))
+_ATT_COLS = ("message_id", "locator", "part", "inside", "filename", "extension", "type", "content_type", "magic",
+             "size", "sha256", "mismatch", "risk", "text_status", "text_format", "text_chars", "text_pages",
+             "text_codes")
+_INS_ATT = "INSERT INTO attachments (%s) VALUES (%s)" % (", ".join(_ATT_COLS), ",".join("?" * len(_ATT_COLS)))
+_INS_PROB = ("INSERT INTO problems (message_id, locator, code, severity, stage, origin, description, byte_offset,"
+             " detail) VALUES (?,?,?,?,?,?,?,?,?)")
+_INS_FINDING = ("INSERT INTO findings (message_id, kind, code, severity, domain, selector, explanation, detail) "
+                "VALUES (?,?,?,?,?,?,?,?)")
 
 
 def _delete_messages(con: sqlite3.Connection, ids: List[int]) -> None:
@@ -203,14 +248,17 @@ def _delete_messages(con: sqlite3.Connection, ids: List[int]) -> None:
         con.execute("DELETE FROM messages WHERE id IN (%s)" % q, chunk)
 
 
-def _insert_message(con, r: dict, body, status, digest, att_chars, att_text) -> int:
-    row = _message_row(r, body, status, digest, att_text)
-    cur = con.execute("INSERT INTO messages (%s) VALUES (%s)" % (", ".join(_MSG_COLS), ",".join("?" * len(_MSG_COLS))),
-                      [row[c] for c in _MSG_COLS])
-    mid = cur.lastrowid
-    con.execute("INSERT INTO messages_fts(rowid, %s) VALUES (?, %s)"
-                % (", ".join(FTS_COLUMNS), ",".join("?" * len(FTS_COLUMNS))),
-                [mid] + [fold(row[c] or "") for c in FTS_COLUMNS])
+def _email_id(con, r: dict) -> int:
+    """The email a message is a copy of: its same-email group (the scan's canonical_sha256)."""
+    key = r.get("canonical_sha256") or ("locator:" + r["locator"])
+    con.execute("INSERT OR IGNORE INTO emails (key) VALUES (?)", (key,))
+    return con.execute("SELECT id FROM emails WHERE key = ?", (key,)).fetchone()[0]
+
+
+def _insert_message(con, r: dict, res: MessageResult, digest: str, att_text: str, risks, types) -> int:
+    row = _message_row(r, res, digest, att_text, risks, types)
+    mid = con.execute(_INS_MSG, [_email_id(con, r)] + [row[c] for c in _MSG_COLS]).lastrowid
+    con.execute(_INS_FTS, [mid] + [index_text(row[c] or "") for c in FTS_COLUMNS])
     addr_rows = []
     for role in ("from", "sender", "reply_to", "to", "cc", "bcc"):
         for pos, a in enumerate(r.get(role) or ()):
@@ -223,15 +271,14 @@ def _insert_message(con, r: dict, body, status, digest, att_chars, att_text) -> 
     return mid
 
 
-def _attachment_rows(mid: int, parts: List[dict], att_chars: Dict[str, int]):
-    for p in parts:
-        if not p.get("attachment"):
-            continue
-        fn = p.get("filename")
-        yield (mid, p["locator"], p.get("path"), fn, extension(fn),
-               short_type(p.get("magic"), p.get("content_type"), fn), p.get("content_type"), p.get("magic"),
-               p.get("size"), p.get("sha256"), " ".join(p.get("mismatch") or []) or None,
-               att_chars.get(p["locator"]))
+def _attachment_row(mid: int, rec: dict, ar: Optional[AttachmentResult]) -> tuple:
+    member = rec.get("record") == "file"
+    fn = rec.get("filename") if not member else (rec.get("path") or "").rpartition("/")[2] or None
+    ar = ar or AttachmentResult()
+    return (mid, rec["locator"], None if member else rec.get("path"), rec.get("parent") if member else None, fn,
+            extension(fn), short_type(rec.get("magic"), rec.get("content_type"), fn), rec.get("content_type"),
+            rec.get("magic"), rec.get("size"), rec.get("sha256"), " ".join(rec.get("mismatch") or []) or None,
+            ar.risk, ar.status, ar.format, ar.chars, ar.pages, " ".join(ar.codes) or None)
 
 
 def _finding_rows(mid: int, r: dict):
@@ -259,7 +306,7 @@ def _mailbox_rows(ids: Dict[str, int], mailboxes: List[dict]):
                            ind.get("explanation"), detail)
 
 
-def _db_state(db_path: str) -> str:
+def _db_state(db_path: str, signature: str) -> str:
     """'absent', 'current' (same schema: update in place), 'old' (rebuild) or 'newer' (refuse)."""
     if not os.path.exists(db_path):
         return "absent"
@@ -277,21 +324,29 @@ def _db_state(db_path: str) -> str:
         return "old"
     if version > SCHEMA_VERSION:
         return "newer"
-    if version != SCHEMA_VERSION or meta.get("fold_version") != str(FOLD_VERSION) or meta.get("complete") == "no":
+    if version != SCHEMA_VERSION or meta.get("fold_version") != str(FOLD_VERSION) or meta.get("complete") == "no" \
+            or meta.get("analyses", "") != signature:
         return "old"
     return "current"
 
 
 def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: int = 0,
-                attachment_text: bool = True, progress=None, allow_modified: bool = False) -> IndexStats:
+                attachment_text: bool = True, progress=None, allow_modified: bool = False,
+                analyses: Optional[Sequence[analysis.MessageAnalysis]] = None,
+                passes: Optional[Sequence[analysis.DumpPass]] = None) -> IndexStats:
     """Create or update db_path from the manifest and the dump it describes.
 
     Nothing is changed before the whole manifest has been read and checked. A new (or rebuilt)
     database is written under a temporary name and renamed when complete; an existing one is
-    updated in one transaction. Interrupted (Ctrl-C) or failed, the database is as it was."""
+    updated in one transaction. Interrupted (Ctrl-C) or failed, the database is as it was.
+    analyses / passes: the per-message analyses and dump-wide passes to run (default: those of
+    leaktriage.search.analysis)."""
     t0 = time.monotonic()
+    analyses = tuple(analysis.message_analyses() if analyses is None else analyses)
+    passes = tuple(analysis.dump_passes() if passes is None else passes)
+    signature = analysis.signature(analyses, passes) + ("" if attachment_text else " no-attachment-text")
     stats = IndexStats()
-    state = _db_state(db_path)
+    state = _db_state(db_path, signature)
     if state == "newer":
         raise LeaktriageError("%s was built by a newer leaktriage (search schema newer than %d): upgrade "
                               "leaktriage, or index into another file" % (db_path, SCHEMA_VERSION), EXIT_SCHEMA)
@@ -319,9 +374,13 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
             con.execute("PRAGMA journal_mode = OFF")   # a temporary file: discarded if anything fails
             con.execute("PRAGMA synchronous = OFF")
         con.execute("PRAGMA cache_size = -200000")
-        init_db(con)
+        init_db(con, [x.schema for x in analyses + passes if x.schema])
         con.execute("BEGIN")
-        _fill(con, man, existing, stats, manifest_path, dump_root, workers, attachment_text, progress)
+        _fill(con, man, existing, stats, manifest_path, dump_root, workers, attachment_text, progress, analyses)
+        for p in passes:
+            p.run(con)
+        _write_meta(con, manifest_path, dump_root, man.sha256, signature)
+        stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
         con.execute("COMMIT")
         if stats.added or stats.updated or stats.removed:
             con.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
@@ -343,8 +402,16 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     return stats
 
 
+def _write_meta(con, manifest_path: str, dump_root: str, sha256: Optional[str], signature: str) -> None:
+    meta = {"schema_version": SCHEMA_VERSION, "fold_version": FOLD_VERSION,
+            "manifest": os.path.abspath(manifest_path), "manifest_sha256": sha256,
+            "dump": os.path.abspath(dump_root), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "analyses": signature, "complete": "yes"}
+    con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
+
+
 def _fill(con, man: ManifestContent, existing: Dict[str, tuple], stats: IndexStats, manifest_path: str,
-          dump_root: str, workers: int, attachment_text: bool, progress) -> None:
+          dump_root: str, workers: int, attachment_text: bool, progress, analyses) -> None:
     seen = set(man.locators)
     stats.messages = len(seen)
     stats.unchanged = man.unchanged
@@ -364,121 +431,171 @@ def _fill(con, man: ManifestContent, existing: Dict[str, tuple], stats: IndexSta
     stats.removed = len(gone)
     _delete_messages(con, gone + [existing[r["locator"]][0] for r in todo if r["locator"] in existing])
     by_loc = {r["locator"]: r for r in todo}
-    ins_prob = ("INSERT INTO problems (message_id, locator, code, severity, stage, origin, description, byte_offset,"
-                " detail) VALUES (?,?,?,?,?,?,?,?,?)")
-    for loc, body, att_chars, probs, status, att_text in _extract_all(todo, man.parts, dump_root, workers,
-                                                                       attachment_text, progress):
+    by_name = {a.name: a for a in analyses}
+    codes: Counter = Counter()
+
+    def problem(mid, loc, code, message, detail):
+        sev = problem_code(code)[0]
+        con.execute(_INS_PROB, (mid, loc, code, sev, "index", "index", message, None,
+                                json.dumps(detail, sort_keys=True, ensure_ascii=False) if detail else None))
+        codes[code] += 1
+
+    for job, res, reused in _extract_all(todo, man, dump_root, workers, attachment_text, progress, analyses):
+        loc = res.locator
         r = by_loc.pop(loc)
-        parts = man.parts.get(loc, [])
-        mid = _insert_message(con, r, body, status, man.digests.get(loc), att_chars, att_text)
-        con.executemany("INSERT INTO attachments (message_id, locator, part, filename, extension, type, content_type,"
-                        " magic, size, sha256, mismatch, text_chars) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        list(_attachment_rows(mid, parts, att_chars)))
-        con.executemany("INSERT INTO findings (message_id, kind, code, severity, domain, selector, explanation,"
-                        " detail) VALUES (?,?,?,?,?,?,?,?)", list(_finding_rows(mid, r)))
-        for ploc, code, off, detail in probs:
-            sev, desc = INDEX_CODES[code]
-            con.execute(ins_prob, (mid, ploc, code, sev, "index", "index", desc, off,
-                                   json.dumps(detail, sort_keys=True, ensure_ascii=False) if detail else None))
-            stats.text_failures += 1
+        atts = [p for p in job.parts if p.get("attachment")] + job.members
+        results = {a["locator"]: reused.get(a["locator"]) or res.attachments.get(a["locator"]) for a in atts}
+        texts = [results[a["locator"]].text for a in atts if results[a["locator"]] and results[a["locator"]].text]
+        risks = sorted({x.risk for x in results.values() if x and x.risk})
+        types = sorted({t for t in (short_type(a.get("magic"), a.get("content_type"), a.get("filename"))
+                                    for a in atts) if t})
+        mid = _insert_message(con, r, res, man.digests.get(loc), "\n\n".join(texts), risks, types)
+        con.executemany(_INS_ATT, [_attachment_row(mid, a, results[a["locator"]]) for a in atts])
+        stats.attachments += len(atts)
+        stats.attachments_with_text += sum(1 for a in atts if results[a["locator"]] and results[a["locator"]].text)
+        con.executemany(_INS_FINDING, list(_finding_rows(mid, r)))
+        for ploc, code, message, detail in res.problems:
+            problem(mid, ploc, code, message, detail)
+        for a in atts:
+            ar = results[a["locator"]]
+            for code, message, detail in (ar.problems if ar else ()):
+                problem(mid, a["locator"], code, message, detail)
+        for name, result in res.analyses.items():
+            by_name[name].store(con, mid, result)
+    stats.text_failures = sum(codes.values())
+    stats.text_codes = dict(sorted(codes.items()))
     # scan problems: replaced wholesale (cheap), linked to their message when they are inside one
     con.execute("DELETE FROM problems WHERE origin = 'scan'")
     ids = dict(con.execute("SELECT locator, id FROM messages"))
     rows = []
     for p in man.problems:
         ploc = p["locator"]
-        owner = _owner(ids, ploc)
+        owner = ids.get(owner_locator(ids, ploc) or "")
         rows.append((owner, ploc, p.get("code"), p.get("severity"), p.get("stage"), "scan", p.get("message"),
                      p.get("offset"), json.dumps(p["detail"], sort_keys=True, ensure_ascii=False)
                      if p.get("detail") else None))
-    con.executemany(ins_prob, rows)
+    con.executemany(_INS_PROB, rows)
     # mailbox-wide indicators: replaced wholesale too, one row per message carrying the evidence
     con.execute("DELETE FROM findings WHERE kind = 'mailbox'")
-    con.executemany("INSERT INTO findings (message_id, kind, code, severity, domain, selector, explanation,"
-                    " detail) VALUES (?,?,?,?,?,?,?,?)", list(_mailbox_rows(ids, man.mailboxes)))
-    stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
-    meta = {"schema_version": SCHEMA_VERSION, "fold_version": FOLD_VERSION,
-            "manifest": os.path.abspath(manifest_path), "manifest_sha256": man.sha256,
-            "dump": os.path.abspath(dump_root), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "complete": "yes"}
-    con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
+    con.executemany(_INS_FINDING, list(_mailbox_rows(ids, man.mailboxes)))
 
 
-def _owner(ids: Dict[str, int], loc: str) -> Optional[int]:
-    """Id of the message a locator is in: the message itself, or the nearest enclosing one
-    (X#1.2.1 -> X#1.2 (an attached message) -> X#1 -> X)."""
-    while True:
-        got = ids.get(loc)
-        if got is not None:
-            return got
-        base, sep, pp = loc.rpartition("#")
-        if sep and "!" not in pp:
-            loc = base + "#" + pp.rpartition(".")[0] if "." in pp else base
-        elif "!" in loc:
-            loc = loc[:loc.rindex("!")]
-        else:
-            return None
+def _extract_all(todo: List[dict], man: ManifestContent, dump_root: str, workers: int, with_attachments: bool,
+                 progress=None, analyses=()):
+    """Yield (job, MessageResult, {locator: reused AttachmentResult}) per message, in batch order.
 
-
-def _extract_all(todo: List[dict], parts: Dict[str, List[dict]], dump_root: str, workers: int,
-                 with_attachments: bool, progress=None):
-    """Yield (locator, body, attachment chars, problems, status, attachment text) per message."""
+    Each content (SHA-256) is extracted once: for the first message that holds it; later copies get
+    that result handed over here (kept only until its last copy is inserted)."""
     if not todo:
         return
     # batches follow the dump layout: messages of one top-level file stay together (one read, one unzip)
-    groups: "OrderedDict[str, List[tuple]]" = OrderedDict()
+    groups: "OrderedDict[str, List[Job]]" = OrderedDict()
     for r in todo:
         groups.setdefault(_group_key(r["locator"]), []).append(
-            (_slim(r), [_slim_part(p) for p in parts.get(r["locator"], ())]))
-    batches: List[list] = []
+            Job(_slim(r), man.parts.get(r["locator"], []), man.members.get(r["locator"], [])))
+    batches: List[List[Job]] = []
     for items in groups.values():
         for i in range(0, len(items), 200):
             batches.append(items[i:i + 200])
+    # the extraction plan, in the order results come back: the first copy of each content is extracted
+    first: Dict[str, str] = {}             # sha256 -> locator of its first copy
+    later: Counter = Counter()             # sha256 -> copies after the first
+    for batch in batches:
+        for job in batch:
+            reuse = set()
+            for a in [p for p in job.parts if p.get("attachment")] + job.members:
+                sha = a.get("sha256")
+                if not sha or a.get("is_message"):
+                    continue
+                if sha in first:
+                    reuse.add(a["locator"])
+                    later[sha] += 1
+                else:
+                    first[sha] = a["locator"]
+            job.reuse = frozenset(reuse)
+    kept: Dict[str, AttachmentResult] = {}
     if workers is None or workers <= 0:
         workers = default_workers()
     if len(todo) < 200:
         workers = 1
     done = 0
-    for res in ordered(_worker_run, batches, workers, _worker_init, (dump_root, with_attachments),
-                       on_died=_worker_died):
-        yield from res
-        done += len(res)
-        if progress:
-            progress(done, len(todo))
+    try:
+        for batch, results in zip(batches, ordered(_worker_run, batches, workers, _worker_init,
+                                                   (dump_root, with_attachments, tuple(analyses)),
+                                                   on_died=_worker_died)):
+            for job, res in zip(batch, results):
+                reused: Dict[str, AttachmentResult] = {}
+                for a in [p for p in job.parts if p.get("attachment")] + job.members:
+                    sha, aloc = a.get("sha256"), a["locator"]
+                    if aloc in job.reuse:
+                        got = kept.get(sha)
+                        reused[aloc] = got if got is not None else AttachmentResult(problems=[(
+                            "index.text_not_extracted", "its first copy %s could not be read" % first[sha], None)])
+                        later[sha] -= 1
+                        if later[sha] <= 0:
+                            kept.pop(sha, None)
+                    elif sha and later.get(sha) and aloc in res.attachments and res.attachments[aloc].status:
+                        kept[sha] = res.attachments[aloc]
+                yield job, res, reused
+            done += len(batch)
+            if progress:
+                progress(done, len(todo))
+    finally:
+        _worker_close()
 
 
 _WORKER: Dict[str, object] = {}
 
 
-def _worker_init(dump_root: str, with_attachments: bool):
+def _worker_init(dump_root: str, with_attachments: bool, analyses=()):
     _WORKER["resolver"] = Resolver(dump_root, budget=256 << 20)
     _WORKER["att"] = with_attachments
+    _WORKER["analyses"] = analyses
+    _WORKER["extractor"] = None
 
 
-def _worker_run(batch):
+def _extractor():
+    ex = _WORKER.get("extractor")
+    if ex is None:
+        import multiprocessing
+        from leaktriage.text import IsolatedExtractor
+        # forked from this (single-threaded) worker: no re-import, and no re-run of a caller's script
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        ex = _WORKER["extractor"] = IsolatedExtractor(LIMITS, start_method=method)
+    return ex
+
+
+def _worker_run(batch: List[Job]) -> List[MessageResult]:
     resolver = _WORKER["resolver"]
-    return [(msg["locator"],) + extract_message(resolver, msg, parts, _WORKER["att"]) for msg, parts in batch]
+    ex = _extractor() if _WORKER["att"] else None
+    return [extract_message(resolver, job, ex, _WORKER["analyses"], _WORKER["att"]) for job in batch]
 
 
-def _worker_died(batch, _exitcode=None):
-    return [(msg["locator"], None, {}, [(msg["locator"], "index.bytes_unavailable", None,
-                                         {"error": "the process reading it died"})], "bytes_unavailable", "")
-            for msg, _parts in batch]
+def _worker_close() -> None:
+    """The extractor of this process, when the work ran here (workers <= 1)."""
+    ex = _WORKER.pop("extractor", None)
+    if ex is not None:
+        ex.close()
 
 
-_MSG_KEEP = ("locator", "offset", "length", "sha256", "unquoted_sha256", "mbox")
+def _worker_died(batch: List[Job], _exitcode=None) -> List[MessageResult]:
+    return [MessageResult(job.msg["locator"], None, "bytes_unavailable",
+                          [(job.msg["locator"], "index.bytes_unavailable", "the process reading it died", None)])
+            for job in batch]
+
+
+_MSG_KEEP = ("locator", "offset", "length", "sha256", "unquoted_sha256", "mbox", "reconstructed", "date", "subject",
+             "from", "sender", "to", "cc", "bcc", "custodian", "mailbox", "message_id", "in_reply_to", "source")
 _PART_KEEP = ("locator", "path", "content_type", "cte", "charset", "charset_declared", "body_offset",
-              "body_length", "attachment", "uu_offset", "size", "magic", "filename", "sha256", "mismatch")
+              "body_length", "attachment", "uu_offset", "size", "magic", "filename", "sha256", "mismatch",
+              "replaced_bytes")
+_MEMBER_KEEP = ("record", "locator", "parent", "path", "kind", "magic", "size", "sha256", "status", "encrypted")
 
 
 def _slim(r: dict) -> dict:
     return {k: r[k] for k in _MSG_KEEP if k in r}
 
 
-def _slim_part(p: dict) -> dict:
-    return {k: p[k] for k in _PART_KEEP if k in p}
-
-
 def index_scan(manifest_path: str, dump_root: str, db_path: str, **kw) -> IndexStats:
-    """Index a freshly written manifest (what `leaktriage scan --db` calls)."""
+    """Index a freshly written manifest (what `scan --db` calls)."""
     return build_index(manifest_path, dump_root, db_path, **kw)

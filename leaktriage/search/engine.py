@@ -39,36 +39,47 @@ def _uri_path(path: str) -> str:
 
 
 class Hit:
-    """One matching message (spans: highlighted ranges of the snippet)."""
+    """One matching email (or, with all_copies, one stored copy). The locator is that of the first
+    matching copy in the sort order; copies: how many copies of the email the dump holds, and
+    stored: where (locator, custodian, mailbox of each copy) when there are several.
+    spans: highlighted ranges of the snippet."""
 
     __slots__ = ("id", "locator", "date", "from_text", "to_text", "subject", "custodian", "mailbox", "sha256",
-                 "attachment_names", "dkim", "snippet", "spans")
+                 "attachment_names", "dkim", "risk", "email_id", "copies", "stored", "snippet", "spans")
 
     def __init__(self, id, locator, date, from_text, to_text, subject, custodian, mailbox, sha256,
-                 attachment_names, dkim, snippet=None, spans=None):
+                 attachment_names, dkim, risk=None, email_id=None, copies=1, snippet=None, spans=None):
         self.id, self.locator, self.date, self.from_text, self.to_text = id, locator, date, from_text, to_text
         self.subject, self.custodian, self.mailbox, self.sha256 = subject, custodian, mailbox, sha256
         self.attachment_names, self.dkim, self.snippet, self.spans = attachment_names, dkim, snippet, spans
+        self.risk, self.email_id, self.copies, self.stored = risk, email_id, copies or 1, None
 
     def as_json(self) -> dict:
         d = {"locator": self.locator, "date": self.date, "from": self.from_text, "to": self.to_text,
              "subject": self.subject, "custodian": self.custodian, "mailbox": self.mailbox,
-             "sha256": self.sha256}
+             "sha256": self.sha256, "copies": self.copies}
+        if self.stored:
+            d["stored"] = [{"locator": a, "custodian": b, "mailbox": c} for a, b, c in self.stored]
         if self.attachment_names:
             d["attachments"] = self.attachment_names.split("\n")
         if self.dkim:
             d["dkim"] = self.dkim
+        if self.risk:
+            d["risk"] = self.risk.split()
         if self.snippet is not None:
             d["snippet"] = self.snippet
         return {k: v for k, v in d.items() if v is not None}
 
 
 _COLS = "m.id, m.locator, m.date, m.from_text, m.to_text, m.subject, m.custodian, m.mailbox, m.sha256, " \
-        "m.attachment_names, m.dkim"
+        "m.attachment_names, m.dkim, m.risk, m.email_id"
 
 
-def _select(c: Compiled, sort: str, limit: int | None, offset: int = 0) -> tuple[str, list]:
+def _select(c: Compiled, sort: str, limit: int | None, offset: int = 0, page: bool = False) -> tuple[str, list]:
+    """The SELECT of the hits in order; limit: a LIMIT clause; page: only a page of the first hits is
+    wanted (LIMIT, or the caller stops reading early), so walk the date index rather than sort."""
     params = list(c.params)
+    page = page or bool(limit)
     if sort == "relevance" and c.fts:
         sql = ("SELECT %s FROM messages m JOIN (SELECT rowid AS rid, rank FROM messages_fts WHERE messages_fts "
                "MATCH ?) r ON r.rid = m.id WHERE %s ORDER BY r.rank, m.date DESC, m.id" % (_COLS, c.where))
@@ -77,10 +88,10 @@ def _select(c: Compiled, sort: str, limit: int | None, offset: int = 0) -> tuple
         order = "m.date ASC, m.id" if sort == "oldest" else "m.date DESC, m.id"
         # a page of hits: walk the date index and stop after `limit` matches, instead of fetching and
         # sorting every hit (the conditions only need the row id, which the index holds)
-        hint = " INDEXED BY messages_date" if limit else ""
+        hint = " INDEXED BY messages_date" if page else ""
         where = c.where
         lo, hi = c.date_range
-        if limit and (lo or hi):
+        if page and (lo or hi):
             # the same condition again on m.date itself: the walk covers only that date range
             # (28 hits among 73,867 messages with date:2017-03..2017-04: 30 ms -> 8 ms)
             extra = [x for x in ("m.date >= ?" if lo else None, "m.date < ?" if hi else None) if x]
@@ -180,49 +191,80 @@ def _id_set_sql(where: str) -> str:
     return out
 
 
-def count(con: sqlite3.Connection, query: str) -> int:
-    c = compile_query(query)
+def _ids_sql(c: Compiled) -> tuple[str, list]:
+    """A SELECT of the ids of the matching messages, each once, on indexes and the FTS table only."""
+    if c.fts is not None and c.params == [c.fts] and c.where.startswith("m.id IN (SELECT rowid FROM messages_fts"):
+        return "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [c.fts]   # pure full text
     try:
-        if c.fts is not None and c.params == [c.fts] and c.where.startswith("m.id IN (SELECT rowid FROM messages_fts"):
-            # pure full-text query: count in the index, no join
-            return con.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", [c.fts]).fetchone()[0]
-        try:
-            # the whole query as a compound of id sets: no visit to the wide messages rows
-            return con.execute("SELECT count(*) FROM (%s)" % _id_set_sql(c.where), c.params).fetchone()[0]
-        except _NotIdSet:
-            pass
-        sub = _single_id_subquery(c.where)
-        if sub is not None:
-            # one `m.id IN (SELECT x FROM ...)` condition: count the ids where they are, without
-            # visiting the wide messages rows (has:attachment 37 ms -> 1 ms on 72k messages)
-            col, rest = sub
-            return con.execute("SELECT count(DISTINCT %s) FROM %s" % (col, rest), c.params).fetchone()[0]
-        return con.execute("SELECT count(*) FROM messages m WHERE %s" % c.where, c.params).fetchone()[0]
+        # the whole query as a compound of id sets: no visit to the wide messages rows
+        return _id_set_sql(c.where), c.params
+    except _NotIdSet:
+        pass
+    sub = _single_id_subquery(c.where)
+    if sub is not None:
+        # one `m.id IN (SELECT x FROM ...)` condition: the ids where they are, without visiting the wide
+        # messages rows (has:attachment 37 ms -> 1 ms on 72k messages)
+        col, rest = sub
+        return "SELECT DISTINCT %s FROM %s" % (col, rest), c.params
+    return "SELECT m.id FROM messages m WHERE %s" % c.where, c.params
+
+
+def count(con: sqlite3.Connection, query: str, copies: bool = False) -> int:
+    """The number of matching emails (copies of one email count once), or with copies=True of
+    matching stored messages."""
+    c = compile_query(query)
+    ids, params = _ids_sql(c)
+    try:
+        if copies:
+            return con.execute("SELECT count(*) FROM (%s)" % ids, params).fetchone()[0]
+        # (id, email_id) is one covering index: the wide rows are never read
+        return con.execute("SELECT count(DISTINCT email_id) FROM messages INDEXED BY messages_id_email "
+                           "WHERE id IN (%s)" % ids, params).fetchone()[0]
     except sqlite3.OperationalError as exc:
         raise SearchError("the index could not run this query: %s" % exc)
 
 
 def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: int | None = None,
-           snippets: bool = True, width: int = 160) -> collections.abc.Iterator[Hit]:
+           snippets: bool = True, width: int = 160, all_copies: bool = False) -> collections.abc.Iterator[Hit]:
+    """The matching emails, one hit each (the first matching copy in the sort order), or with
+    all_copies every matching stored copy; at most `limit` hits."""
     c = compile_query(query)
-    sql, params = _select(c, sort, limit)
+    # one hit per email: copies of an email share its date, so a page of `limit` emails is found by
+    # walking the date index a little further than `limit` rows; the walk stops when the page is full
+    sql, params = _select(c, sort, limit if all_copies else None, page=bool(limit))
     try:
         rows = con.execute(sql, params)
     except sqlite3.OperationalError as exc:
         raise SearchError("the index could not run this query: %s" % exc)
     pattern = _term_regex(c.terms) if snippets else None
+    seen: set = set()
+    n = 0
     for row in rows:
         hit = Hit(*row)
+        if not all_copies:
+            if hit.email_id in seen:
+                continue
+            seen.add(hit.email_id)
+        copies = con.execute("SELECT copies FROM emails WHERE id = ?", (hit.email_id,)).fetchone()
+        hit.copies = copies[0] if copies else 1
+        if hit.copies > 1:
+            hit.stored = con.execute("SELECT locator, custodian, mailbox FROM messages INDEXED BY messages_email "
+                                     "WHERE email_id = ? ORDER BY id", (hit.email_id,)).fetchall()
         if snippets:
             body = con.execute("SELECT body, attachment_text FROM messages WHERE id = ?", (hit.id,)).fetchone()
             hit.snippet, hit.spans = make_snippet(body[0] or "", pattern, width, extra=body[1] or "")
         yield hit
+        n += 1
+        if limit and n >= limit:
+            return
 
 
 def _term_regex(terms: list[tuple[str, bool]]):
     if not terms:
         return None
-    alts = sorted({re.escape(w) + (r"\w*" if p else r"(?!\w)") for w, p in terms}, key=len, reverse=True)
+    # a word matches with or without apostrophes inside it ("ndiaye" highlights "N'Diaye")
+    alts = sorted({"'?".join(re.escape(ch) for ch in w) + (r"\w*" if p else r"(?!\w)") for w, p in terms},
+                  key=len, reverse=True)
     return re.compile(r"(?<!\w)(?:%s)" % "|".join(alts))
 
 

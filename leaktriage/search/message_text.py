@@ -1,229 +1,149 @@
-"""The text of a message, as the index stores and searches it: its text parts decoded with the
-charset the scan chose (HTML turned into text), and the text of its attachments.
+"""The text of a message, as the index stores and searches it (runs in the index's worker processes).
 
-Runs in the index's worker processes; every failure becomes a problem row (INDEX_CODES), never an
-exception and never a silent empty string.
+    extract_message(resolver, job, extractor, analyses) -> MessageResult
+
+- the body: leaktriage.manifest.mailtext (the text parts a reader sees, decoded with the charsets the
+  scan chose; HTML turned into text), cut at MAX_BODY_CHARS;
+- every attachment, and every document inside an archive attached to the message: its bytes through
+  the resolver (checked against the manifest's SHA-256), its danger class (leaktriage.manifest.danger)
+  and its text (leaktriage.text, in an IsolatedExtractor: a separate process with hard time and memory
+  limits, because PDFium cannot be interrupted). A document whose content was already extracted for an
+  earlier message (same SHA-256) is not extracted again: the build hands the first result over;
+- the per-message analyses (leaktriage.search.analysis) on the body and attachment texts.
+
+Every failure is a problem with a code (INDEX_CODES or leaktriage.text's TEXT_CODES) and the locator
+of what failed, never an exception and never a silent empty string. Results are picklable.
 """
 from __future__ import annotations
 
-import re
-from html.parser import HTMLParser
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from leaktriage.manifest import danger
+from leaktriage.manifest.mailtext import message_body
 from leaktriage.manifest.resolver import ItemChanged, Resolver
+from leaktriage.search.analysis import AttachmentText, MessageAnalysis, MessageText
 from leaktriage.search.schema import short_type
+from leaktriage.text import TextLimits, detect_format, extract_text
 
-MAX_BODY_CHARS = 2_000_000          # text kept per message (the rest is cut, with a problem row)
-MAX_ATTACHMENT_TEXT_BYTES = 20 << 20  # attachments larger than this are not opened for text
-MAX_ATTACHMENT_CHARS = 500_000
-
-
-
-_BLOCK = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
-          "pre", "hr", "ul", "ol", "dl", "dt", "dd", "section", "article", "header", "footer", "title"}
-_SKIP = {"script", "style", "head", "noscript", "template"}
-
-
-class _TextParser(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.out: List[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _SKIP:
-            self.skip += 1
-        elif tag in _BLOCK:
-            self.out.append("\n")
-        elif tag == "td" or tag == "th":
-            self.out.append("\t")
-        elif tag == "img":
-            for k, v in attrs:
-                if k == "alt" and v:
-                    self.out.append(" %s " % v)
-
-    def handle_endtag(self, tag):
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.out.append(data)
+MAX_BODY_CHARS = 2_000_000          # text kept per message body (the rest is cut, with a problem row)
+# one document: at most a million characters; a hard 120 s (IsolatedExtractor kills the process), 2 GiB
+LIMITS = TextLimits(max_chars=1_000_000, time_budget=60.0, wall_timeout=120.0)
+# member kinds (file records inside attachments) whose text is not extracted: containers (their members
+# are listed themselves) and mail (messages are indexed as messages)
+NO_TEXT_KINDS = frozenset({"message", "mbox", "emlx", "msg", "pst", "zip", "tar", "gzip", "bzip2", "xz", "7z", "rar",
+                           "tnef", "empty"})
+REPORTED = ("warning", "error")     # text problems of these severities become problem rows; all are in text_codes
 
 
-_WS_RUN = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NL_RUN = re.compile(r"\n\s*\n+")
+@dataclass
+class AttachmentResult:
+    """What the index stores about one attachment or archive member (locator-free: it may be reused)."""
+
+    risk: Optional[str] = None
+    status: Optional[str] = None            # leaktriage.text status, None when the bytes were not read
+    format: Optional[str] = None
+    chars: Optional[int] = None
+    pages: Optional[int] = None
+    codes: Tuple[str, ...] = ()             # every text problem code (info ones included)
+    text: Optional[str] = None
+    problems: List[tuple] = field(default_factory=list)   # (code, message, detail) of reported severities
 
 
-def html_to_text(html: str) -> str:
-    p = _TextParser()
-    p.feed(html)
-    p.close()
-    text = "".join(p.out)
-    text = _WS_RUN.sub(" ", text)
-    text = _NL_RUN.sub("\n\n", text)
-    return "\n".join(line.strip() for line in text.split("\n")).strip()
+@dataclass
+class MessageResult:
+    locator: str
+    body: Optional[str]
+    status: str                              # ok, truncated, bytes_changed, bytes_unavailable
+    problems: List[tuple] = field(default_factory=list)   # (locator, code, message, detail)
+    attachments: Dict[str, AttachmentResult] = field(default_factory=dict)   # locator -> result
+    analyses: Dict[str, object] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------------------------
-# Attachment text (stdlib only: OOXML / ODF are zip + XML)
+@dataclass
+class Job:
+    """One message to index: its slim record, its own parts, the members of its attached archives, and
+    the locators whose text the build will take from an earlier result (same SHA-256)."""
 
-_XML_TEXT = {
-    "docx": ("word/document.xml", re.compile(rb"<w:t(?:\s[^>]*)?>([^<]*)</w:t>|<w:(?:p|br|tab)\b[^>]*/?>")),
-    "xlsx": ("xl/sharedStrings.xml", re.compile(rb"<t(?:\s[^>]*)?>([^<]*)</t>")),
-    "pptx": (None, re.compile(rb"<a:t>([^<]*)</a:t>")),
-    "odt": ("content.xml", re.compile(rb">([^<]+)<")),
-    "ods": ("content.xml", re.compile(rb">([^<]+)<")),
-}
-
-
-def _xml_unescape(b: bytes) -> str:
-    import html
-    return html.unescape(b.decode("utf-8", "replace"))
+    msg: dict
+    parts: List[dict]
+    members: List[dict] = field(default_factory=list)
+    reuse: frozenset = frozenset()
 
 
-def attachment_text(data: bytes, kind: Optional[str]) -> Optional[str]:
-    """Text of an attachment, or None when its type is not extracted. Raises on damaged files."""
-    if kind in ("txt", "csv"):
-        from leaktriage.mail import charsets
-        return charsets.decode_text(data, None).text
-    if kind in ("html",):
-        from leaktriage.mail import charsets
-        return html_to_text(charsets.decode_text(data, None).text)
-    if kind in _XML_TEXT:
-        import io
-        import zipfile
-        member, rx = _XML_TEXT[kind]
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            if member is None:
-                names = sorted(n for n in z.namelist() if n.startswith("ppt/slides/slide") and n.endswith(".xml"))
-            else:
-                names = [member] if member in z.namelist() else []
-            out = []
-            total = 0
-            for n in names:
-                info = z.getinfo(n)
-                if info.file_size > 64 << 20:
-                    raise ValueError("%s expands to %d bytes" % (n, info.file_size))
-                xml = z.read(n)
-                for m in rx.finditer(xml):
-                    g = m.group(1)
-                    out.append(_xml_unescape(g) if g is not None else "\n")
-                    total += len(out[-1])
-                    if total > MAX_ATTACHMENT_CHARS:
-                        break
-            if kind == "docx":
-                return "".join(out)
-            return " ".join(s for s in out if s.strip())
-    if kind == "pdf":
-        try:
-            import pypdf  # optional: only used when installed
-        except ImportError:
-            return None
-        import io
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        out = []
-        for page in reader.pages[:200]:
-            out.append(page.extract_text() or "")
-            if sum(map(len, out)) > MAX_ATTACHMENT_CHARS:
-                break
-        return "\n".join(out)
-    return None
+def _err(exc: BaseException) -> str:
+    return "%s: %s" % (type(exc).__name__, str(exc)[:300])
 
 
+def attachment_result(data: bytes, rec: dict, extractor) -> AttachmentResult:
+    """Danger class and text of one attachment's (or member's) bytes."""
+    name = rec.get("filename") or (rec.get("path") or "").rpartition("/")[2] or None
+    res = AttachmentResult(risk=danger.classify(rec.get("magic"), name, data))
+    hints = {"content_type": rec.get("content_type"), "magic": rec.get("magic"), "filename": name}
+    if detect_format(bytes(data[:1 << 20]), **hints).format.reader is None:
+        r = extract_text(data, limits=LIMITS, **hints)        # recognised only: nothing is parsed
+    elif extractor is not None:
+        r = extractor.extract(data, **hints)
+    else:
+        r = extract_text(data, limits=LIMITS, **hints)
+    res.status, res.format, res.chars, res.pages = r.status, r.format, r.chars, r.pages
+    res.codes = tuple(dict.fromkeys(r.codes))
+    res.text = r.text
+    for p in r.problems:
+        if p.severity in REPORTED:
+            detail = {k: v for k, v in (("page", p.page), ("part", p.part), ("format", r.format)) if v is not None}
+            res.problems.append((p.code, p.message, detail))
+    return res
 
 
-def _decode_part(data: bytes, p: dict) -> str:
-    from leaktriage.mail import charsets, transfer
-    raw = data[p["body_offset"]:p["body_offset"] + p["body_length"]]
-    dec = transfer.decode(raw, p.get("cte"))[0]
-    codec = charsets.lookup(p.get("charset")) if p.get("charset") else None
-    if codec:
-        t = charsets.decode_strict(dec, codec)
-        if t is not None:
-            return t
-        try:
-            return dec.decode(codec, "replace")
-        except LookupError:
-            pass
-    return charsets.decode_text(dec, p.get("charset_declared")).text
-
-
-def _text_parts(parts: List[dict]) -> List[dict]:
-    """Parts whose text is the message body: text/plain and text/html that are not attachments;
-    an HTML alternative of a text/plain part is skipped (same text twice)."""
-    by_path = {p["path"]: p for p in parts}
-    plain_parents = set()
-    for p in parts:
-        if p["content_type"] == "text/plain" and not p.get("attachment") and "uu_offset" not in p:
-            plain_parents.add(p["path"].rpartition(".")[0])
-    out = []
-    for p in parts:
-        if p.get("attachment") or "uu_offset" in p or "body_offset" not in p:
-            continue
-        ct = p["content_type"]
-        if ct == "text/plain":
-            out.append(p)
-        elif ct in ("text/html", "text/enriched", "text/richtext"):
-            parent = p["path"].rpartition(".")[0]
-            pp = by_path.get(parent)
-            if parent in plain_parents and pp is not None and pp["content_type"] == "multipart/alternative":
-                continue
-            out.append(p)
-    return out
-
-
-def extract_message(resolver: Resolver, msg: dict, parts: List[dict], with_attachments: bool = True):
-    """-> (body text or None, {attachment locator: chars}, [problem rows], status)"""
-    problems: List[tuple] = []
+def extract_message(resolver: Resolver, job: Job, extractor=None, analyses: Sequence[MessageAnalysis] = (),
+                    with_attachments: bool = True) -> MessageResult:
+    msg = job.msg
     loc = msg["locator"]
     try:
         data = resolver.message(msg, unquoted=True)
-    except ItemChanged:
-        problems.append((loc, "index.bytes_changed", None, None))
-        return None, {}, problems, "bytes_changed", ""
+    except ItemChanged as exc:
+        return MessageResult(loc, None, "bytes_changed", [(loc, "index.bytes_changed", str(exc), None)])
     except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
-        problems.append((loc, "index.bytes_unavailable", None, {"error": "%s: %s" % (type(exc).__name__, exc)}))
-        return None, {}, problems, "bytes_unavailable", ""
-    texts: List[str] = []
-    for p in _text_parts(parts):
-        try:
-            t = _decode_part(data, p)
-            if p["content_type"] != "text/plain":
-                t = html_to_text(t)
-            texts.append(t)
-        except Exception as exc:  # noqa: BLE001
-            problems.append((p["locator"], "index.text_failed", None, {"error": "%s: %s" % (type(exc).__name__, exc)}))
-    att_text: Dict[str, int] = {}
-    extra: List[str] = []
+        return MessageResult(loc, None, "bytes_unavailable", [(loc, "index.bytes_unavailable", _err(exc), None)])
+    body = message_body(data, job.parts, LIMITS)
+    res = MessageResult(loc, body.text, "ok")
+    for n in body.notes:
+        if n.severity in REPORTED:
+            res.problems.append((n.locator, n.code, n.message, n.detail))
+    if len(res.body) > MAX_BODY_CHARS:
+        res.problems.append((loc, "index.text_truncated", "%d characters, %d kept" % (len(res.body), MAX_BODY_CHARS),
+                             {"chars": len(res.body), "kept": MAX_BODY_CHARS}))
+        res.body = res.body[:MAX_BODY_CHARS]
+        res.status = "truncated"
+    texts: List[AttachmentText] = []
     if with_attachments:
-        for p in parts:
-            if not p.get("attachment") or "uu_offset" in p or "body_offset" not in p:
-                continue
-            if (p.get("size") or 0) > MAX_ATTACHMENT_TEXT_BYTES:
-                continue
-            kind = short_type(p.get("magic"), p.get("content_type"), p.get("filename"))
-            if kind not in ("txt", "csv", "html", "docx", "xlsx", "pptx", "odt", "ods", "pdf"):
+        for rec in [p for p in job.parts if p.get("attachment")] + job.members:
+            aloc = rec["locator"]
+            if rec.get("is_message") or not rec.get("sha256") or \
+                    (rec.get("record") == "file" and rec.get("kind") in NO_TEXT_KINDS):
+                continue   # a message of its own, bytes the scan could not read (its problem says why), a container
+            name = rec.get("filename") or rec.get("path")
+            kind = short_type(rec.get("magic"), rec.get("content_type"), name)
+            if aloc in job.reuse:   # the build takes the result of the first copy of these bytes
+                texts.append(AttachmentText(aloc, rec.get("sha256"), name, kind, "reused", None))
                 continue
             try:
-                from leaktriage.mail import transfer
-                raw = data[p["body_offset"]:p["body_offset"] + p["body_length"]]
-                blob = transfer.decode(raw, p.get("cte"))[0]
-                t = attachment_text(blob, kind)
-            except Exception as exc:  # noqa: BLE001
-                problems.append((p["locator"], "index.attachment_text_failed", None,
-                                 {"type": kind, "error": "%s: %s" % (type(exc).__name__, str(exc)[:200])}))
+                blob = resolver.part(rec)
+            except ItemChanged as exc:
+                res.attachments[aloc] = AttachmentResult(problems=[("index.bytes_changed", str(exc), None)])
                 continue
-            if t:
-                t = t[:MAX_ATTACHMENT_CHARS]
-                att_text[p["locator"]] = len(t)
-                extra.append(t)
-    body = "\n\n".join(x for x in texts if x)
-    status = "ok"
-    if len(body) > MAX_BODY_CHARS:
-        problems.append((loc, "index.text_truncated", None, {"chars": len(body), "kept": MAX_BODY_CHARS}))
-        body = body[:MAX_BODY_CHARS]
-        status = "truncated"
-    return body, att_text, problems, status, "\n".join(extra)
+            except Exception as exc:  # noqa: BLE001
+                res.attachments[aloc] = AttachmentResult(problems=[("index.bytes_unavailable", _err(exc), None)])
+                continue
+            ar = attachment_result(blob, rec, extractor)
+            res.attachments[aloc] = ar
+            texts.append(AttachmentText(aloc, rec.get("sha256"), name, kind, ar.status, ar.text))
+    if analyses:
+        mt = MessageText(loc, msg, res.body or "", tuple(texts))
+        for a in analyses:
+            try:
+                res.analyses[a.name] = a.analyse(mt)
+            except Exception as exc:  # noqa: BLE001 - an analysis failing is a problem row, not a crash
+                res.problems.append((loc, "index.analysis_failed", "%s: %s" % (a.name, _err(exc)), {"analysis": a.name}))
+    return res

@@ -15,10 +15,16 @@ text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
                        matches exactly
     subject:           words or a phrase in the Subject
     filename:          words of attachment names        type:  pdf, docx, jpeg, ... or a MIME type
+    attachment:        words in the text (or names) of attachments
+    in:                attachment, body, subject: the free words of the whole query are searched there only
+    text:              what text extraction gave for an attachment: ok, partial, empty, failed, unsupported,
+                       none (a document without text), ocr (needs OCR), scan (PDF without text layer), encrypted
+    risk:              executable, script, macro, any, disguised (an attachment that can run code)
     date:              2017, 2017-03, 2017-03-05, 2017-03..2017-04, ..2017-04, 2017-03..
-    has:               attachment, problem, finding, dkim, text
+    has:               attachment, problem, finding, dkim, text, risk
     sha256:            message (stored, un-quoted or canonical) or attachment digest
-    dkim:              pass, fail, none, pass-weak-key, expired, no-key, unverifiable
+    dkim:              a message summary (pass, fail, none, pass-weak-key, expired, no-key, unverifiable) or
+                       a signature verdict (body-hash-mismatch, signature-mismatch, malformed, ...)
     mailbox: custodian:  substring of the mailbox / custodian (folded)
     finding: problem:  code (auth.dkim_body_hash_mismatch; a trailing * matches a prefix)
     id:                Message-ID
@@ -30,12 +36,24 @@ from __future__ import annotations
 
 import re
 
-from leaktriage.text.fold import fold
+from leaktriage.text.fold import ELIDED_WORD, fold
 
 FIELDS = ("from", "to", "cc", "subject", "date", "has", "filename", "type", "sha256", "dkim", "mailbox",
-          "custodian", "finding", "problem", "id", "body")
-HAS_VALUES = ("attachment", "problem", "finding", "dkim", "text")
-DKIM_VALUES = ("pass", "pass-weak-key", "fail", "expired", "no-key", "unverifiable", "none")
+          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk")
+HAS_VALUES = ("attachment", "problem", "finding", "dkim", "text", "risk")
+# in:X restricts the free words of the whole query to these FTS columns
+SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{attachment_names attachment_text}",
+          "body": "body", "subject": "subject"}
+# text:X - what text extraction gave for an attachment (attachments.text_status / text_codes)
+TEXT_VALUES = ("ok", "partial", "empty", "failed", "unsupported", "none", "ocr", "scan", "encrypted")
+RISK_VALUES = ("executable", "script", "macro", "any", "disguised")
+# every word the manifest uses for DKIM: the message summary (dkim_summary) and the verdict of each
+# signature (auth.dkimverify.VERDICTS; tests/test_search_query.py checks both lists), and "none"
+DKIM_SUMMARIES = ("pass", "pass-weak-key", "fail", "expired", "no-key", "unverifiable")
+DKIM_SIGNATURE_VERDICTS = ("pass", "pass-weak-key", "body-hash-mismatch", "signature-mismatch", "no-key",
+                           "expired", "malformed", "unsupported-algorithm")
+DKIM_VALUES = tuple(dict.fromkeys(DKIM_SUMMARIES + DKIM_SIGNATURE_VERDICTS + ("none",)))
+MAX_DEPTH = 100     # nested parentheses and NOTs: deeper is refused (no recursion limit is ever reached)
 
 
 class QueryError(ValueError):
@@ -161,6 +179,13 @@ class _Parser:
         self.q = q
         self.toks = tokenize(q)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self, t: Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError("query nested too deeply (more than %d levels of parentheses and NOT)" % MAX_DEPTH,
+                             t.pos, self.q)
 
     def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -213,16 +238,21 @@ class _Parser:
             nt = self.peek()
             if nt is None or nt.kind in (")", "OR", "AND"):
                 raise QueryError("%s needs something on its right" % t.value, t.pos, self.q)
-            return Node("NOT", [self.parse_unary()])
+            self.deeper(t)
+            node = Node("NOT", [self.parse_unary()])
+            self.depth -= 1
+            return node
         if t.kind == "(":
             self.take()
             if self.peek() is not None and self.peek().kind == ")":
                 raise QueryError("empty parentheses", t.pos, self.q)
+            self.deeper(t)
             node = self.parse_or()
             c = self.peek()
             if c is None or c.kind != ")":
                 raise QueryError("unclosed '('", t.pos, self.q)
             self.take()
+            self.depth -= 1
             return node
         if t.kind in ("AND", "OR"):
             raise QueryError("%s needs something on its left" % t.value, t.pos, self.q)
@@ -266,24 +296,32 @@ class _Part:
 
 
 class _Compiler:
-    def __init__(self, q: str):
+    def __init__(self, q: str, scope: str | None = None):
         self.q = q
         self.terms: list[tuple[str, bool]] = []
+        self.scope = scope      # FTS column filter of the free words (in:)
 
     # leaves ------------------------------------------------------------------------------
     def fts_string(self, text: str, prefix: bool, tok: Tok, highlight: bool = True) -> str:
-        words = _TOKEN.findall(fold(text))
+        folded = fold(text)
+        words = _TOKEN.findall(folded)
         if not words:
             raise QueryError("nothing to search for in %r" % (tok.value or text), tok.pos, self.q)
         if highlight:
             for k, w in enumerate(words):
                 self.terms.append((w, prefix and k == len(words) - 1))
-        s = '"%s"' % " ".join(words)
-        return s + " *" if prefix else s
+        s = _phrase(words, prefix)
+        if "'" in folded:
+            # "N'Diaye" is also written "NDiaye": the index holds the joined spelling too (fold.index_text)
+            joined = _TOKEN.findall(ELIDED_WORD.sub(lambda m: m.group(0).replace("'", ""), folded))
+            if joined != words:
+                s = "(%s OR %s)" % (s, _phrase(joined, prefix))
+        return s
 
     def leaf(self, tok: Tok, negated: bool = False) -> _Part:
         if tok.kind in ("WORD", "PHRASE"):
-            return _Part(fts=self.fts_string(tok.value, tok.prefix, tok, not negated))
+            fts = self.fts_string(tok.value, tok.prefix, tok, not negated)
+            return _Part(fts="%s : %s" % (self.scope, fts) if self.scope else fts)
         f, v = tok.field, tok.value.strip()
         if not v:
             raise QueryError("%s: needs a value" % f, tok.pos, self.q)
@@ -294,6 +332,24 @@ class _Compiler:
             return _Part(fts="body : " + self.fts_string(v, tok.prefix, tok, h))
         if f == "filename":
             return _Part(fts="attachment_names : " + self.fts_string(v, tok.prefix, tok, h))
+        if f == "attachment":
+            return _Part(fts=SCOPES["attachment"] + " : " + self.fts_string(v, tok.prefix, tok, h))
+        if f == "text":
+            lv = v.lower()
+            if lv not in TEXT_VALUES:
+                raise QueryError("text:%s is not known (use %s)" % (v, ", ".join("text:" + x for x in TEXT_VALUES)),
+                                 tok.pos, self.q)
+            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % _TEXT_SQL[lv])
+        if f == "risk":
+            lv = v.lower()
+            if lv not in RISK_VALUES:
+                raise QueryError("risk:%s is not known (use %s)" % (v, ", ".join("risk:" + x for x in RISK_VALUES)),
+                                 tok.pos, self.q)
+            if lv == "any":
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE risk IS NOT NULL)")
+            if lv == "disguised":
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % _disguised_sql())
+            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE risk = ?)", params=[lv])
         if f in ("from", "to", "cc"):
             roles = {"from": ("from", "sender"), "to": ("to", "cc", "bcc"), "cc": ("cc", "bcc")}[f]
             cols = {"from": "from_text", "to": "{to_text cc_text}", "cc": "cc_text"}[f]
@@ -328,6 +384,8 @@ class _Compiler:
                 return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim')")
             if lv == "text":
                 return _Part(sql=_msel("text_status = 'ok' AND body != ''"))
+            if lv == "risk":
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE risk IS NOT NULL)")
             raise QueryError("has:%s is not known (use %s)" % (v, ", ".join("has:" + x for x in HAS_VALUES)),
                              tok.pos, self.q)
         if f == "type":
@@ -429,6 +487,32 @@ class _Compiler:
         return _Part(sql="(" + " AND ".join(s for s, _ in parts) + ")", params=[p for _, ps in parts for p in ps])
 
 
+_OCR = ("text.no_text_layer", "text.partial_text_layer", "text.needs_ocr")
+_TEXT_SQL = {
+    "ok": "text_status = 'ok'", "partial": "text_status = 'partial'", "empty": "text_status = 'empty'",
+    "failed": "text_status = 'failed'", "unsupported": "text_status = 'unsupported'",
+    # a document (a format whose text is read) that gave none
+    "none": "text_status IN ('empty', 'failed')",
+    "ocr": " OR ".join("' ' || text_codes || ' ' LIKE '%% %s %%'" % c for c in _OCR),
+    "scan": " OR ".join("' ' || text_codes || ' ' LIKE '%% %s %%'" % c for c in _OCR[:2]),
+    "encrypted": "' ' || text_codes || ' ' LIKE '% text.encrypted %'",
+}
+
+
+def _disguised_sql() -> str:
+    """An attachment that can run code and whose name (or declared type) says otherwise (manifest.danger)."""
+    from leaktriage.manifest.danger import NATURAL_EXTENSIONS
+    conds = []
+    for kind, exts in sorted(NATURAL_EXTENSIONS.items()):
+        conds.append("risk = '%s' AND coalesce(extension, '') NOT IN (%s)" % (kind, ", ".join("'%s'" % e for e in sorted(exts))))
+    return "risk IS NOT NULL AND (mismatch IS NOT NULL OR %s)" % " OR ".join("(%s)" % c for c in conds)
+
+
+def _phrase(words: list[str], prefix: bool) -> str:
+    s = '"%s"' % " ".join(words)
+    return s + " *" if prefix else s
+
+
 def _msel(cond: str) -> str:
     """A condition on messages columns, as a set of ids (evaluated on an index, not on the wide rows)."""
     return "m.id IN (SELECT id FROM messages WHERE %s)" % cond
@@ -509,9 +593,43 @@ def _top_date_range(tree: Node, q: str) -> tuple[str | None, str | None]:
     return lo, hi
 
 
+def _take_scope(tree: Node, q: str) -> tuple[Node, str | None]:
+    """Remove the in: terms of a query (they must be ANDed at its top level) and return the FTS column
+    filter they ask for."""
+    kids = tree.children if tree.op == "AND" else [tree]
+    cols: list[str] = []
+    keep = []
+    for k in kids:
+        if k.op == "TERM" and k.tok.kind == "FIELD" and k.tok.field == "in":
+            v = k.tok.value.strip().lower()
+            if v not in SCOPES:
+                raise QueryError("in:%s is not known (use %s)" % (v, ", ".join("in:" + x for x in ("attachment", "body", "subject"))),
+                                 k.tok.pos, q)
+            for c in SCOPES[v].strip("{}").split():
+                if c not in cols:
+                    cols.append(c)
+        else:
+            keep.append(k)
+    stack = list(keep)
+    while stack:
+        n = stack.pop()
+        if n.op == "TERM":
+            if n.tok.kind == "FIELD" and n.tok.field == "in":
+                raise QueryError("in: applies to the whole query: put it at the top level (in:attachment facture), "
+                                 "not under OR or NOT", n.tok.pos, q)
+        else:
+            stack.extend(n.children)
+    if not cols:
+        return tree, None
+    if not keep:
+        raise QueryError("in: says where to look for words: give some (in:attachment facture)", 0, q)
+    tree = keep[0] if len(keep) == 1 else Node("AND", keep)
+    return tree, cols[0] if len(cols) == 1 else "{%s}" % " ".join(cols)
+
+
 def compile_query(q: str) -> Compiled:
-    tree = parse(q)
-    c = _Compiler(q)
+    tree, scope = _take_scope(parse(q), q)
+    c = _Compiler(q, scope)
     part = c.node(tree)
     if part.fts is not None:
         where, params = _fts_sql(part.fts)
@@ -522,7 +640,7 @@ def compile_query(q: str) -> Compiled:
     if tree.op == "AND":
         kids = [c2 for c2 in tree.children]
         fts_kids = []
-        sub = _Compiler(q)
+        sub = _Compiler(q, scope)
         for k in kids:
             p = sub.node(k)
             if p.fts:

@@ -6,13 +6,19 @@ SQLite's FTS5 `remove_diacritics 2` folds accents but not ligatures (œ, æ stay
 a custom tokenizer cannot be registered from Python's sqlite3. So leaktriage folds the text itself
 before indexing and folds every query the same way; the original text is kept for display.
 
+Words written with an apostrophe inside them ("N'Diaye", "aujourd'hui", "l'État") are split there by
+FTS5's tokenizer; readers also type them without it ("ndiaye"). index_text() adds the joined spelling
+of each such word once, on a line after the text, so both spellings find the message while phrases
+keep their word positions; the query side (leaktriage.search.query) searches both spellings too.
+
 FOLD_VERSION changes whenever the folding changes: an index built with another version is rebuilt.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
-FOLD_VERSION = 1
+FOLD_VERSION = 2
 
 # Letters that NFKD does not decompose but readers treat as their ASCII spelling.
 _SPECIAL = {
@@ -88,3 +94,22 @@ def fold_with_map(text: str) -> tuple[str, list[int]]:
         out.append(f)
         where.extend([i] * len(f))
     return "".join(out), where
+
+
+# a word with an apostrophe inside: "n'diaye", "aujourd'hui" (folded text: every apostrophe is ')
+ELIDED_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)+")
+
+
+def joined_words(folded: str) -> list[str]:
+    """The words of folded text that hold an apostrophe, written without it, sorted, each once."""
+    if "'" not in folded:
+        return []
+    return sorted({w.replace("'", "") for w in ELIDED_WORD.findall(folded)})
+
+
+def index_text(text: str) -> str:
+    """What the full-text index holds for a text: fold(text), then a line with the joined spelling of
+    every word written with an apostrophe ("n'diaye" -> "ndiaye"), so that both spellings match."""
+    f = fold(text)
+    extra = joined_words(f)
+    return f + "\n" + " ".join(extra) if extra else f

@@ -61,11 +61,12 @@ class IsolatedExtractor:
 
     def _start(self) -> None:
         parent, child = self._mp.Pipe()
-        self._proc = self._mp.Process(target=_worker, args=(child, self.limits), daemon=True,
-                                      name="leaktriage-text")
-        self._proc.start()
-        child.close()
-        self._conn = parent
+        proc = self._mp.Process(target=_worker, args=(child, self.limits), daemon=True, name="leaktriage-text")
+        try:
+            proc.start()
+        finally:
+            child.close()
+        self._proc, self._conn = proc, parent
         # wait for the child to be ready, so that its start-up (an interpreter and pypdfium2, slow on a
         # busy machine) never counts against the first document's wall-clock limit
         if not (parent.poll(STARTUP_TIMEOUT) and parent.recv() == "ready"):
