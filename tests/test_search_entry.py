@@ -20,7 +20,7 @@ def click_params(args):
     ctx = search.make_context("search", list(args))
     p = ctx.params
     return {"db": p["db"], "query": " ".join(p["query"]), "fmt": p["fmt"], "count_only": p["count_only"],
-            "limit": p["limit"], "sort": p["sort"], "no_snippets": p["no_snippets"]}
+            "limit": p["limit"], "sort": p["sort"], "no_snippets": p["no_snippets"], "all_copies": p["all_copies"]}
 
 
 PLAIN = [
@@ -32,6 +32,7 @@ PLAIN = [
     ["t.db", "--format=locators", "--limit=0", "--sort=relevance", "(a OR b)"],
     ["t.db", "x", "--format", "table", "y"],
     ["t.db", "-", "x"],
+    ["t.db", "--all-copies", "-c", "x"],
 ]
 
 NOT_PLAIN = [
@@ -42,7 +43,7 @@ NOT_PLAIN = [
     ["t.db", "x", "-f", "xml"], ["t.db", "x", "--sort", "size"],
     ["t.db", "x", "-n", "-1"], ["t.db", "x", "-n", "five"], ["t.db", "x", "-n"],
     ["t.db", "x", "-n5"], ["t.db", "x", "-cf", "jsonl"], ["t.db", "x", "-f=jsonl"],
-    ["t.db", "x", "--count=yes"], ["t.db", "x", "--counts"],
+    ["t.db", "x", "--count=yes"], ["t.db", "x", "--counts"], ["t.db", "x", "--all-copies=1"],
     [".", "x"],                                # a directory: Click's error message
 ]
 

@@ -202,7 +202,7 @@ def test_cli_count_jsonl_locators(db):
 def test_cli_table(db):
     r = run_cli("search", db, "--format", "table", "-n", "3", "réunion")
     assert r.returncode == 0
-    assert "hits for" in r.stdout or "hit for" in r.stdout
+    assert "emails for" in r.stdout or "email for" in r.stdout
 
 
 def test_cli_index_command(tmp_path):

@@ -17,24 +17,39 @@ SORTS = ("newest", "oldest", "relevance")
 
 
 def run_search(db: str, query: str, fmt: str = "auto", count_only: bool = False, limit: int | None = None,
-               sort: str = "newest", no_snippets: bool = False) -> int:
-    """Run one search and write its output to stdout; returns the exit code."""
+               sort: str = "newest", no_snippets: bool = False, all_copies: bool = False) -> int:
+    """Run one search and write its output to stdout; returns the exit code.
+
+    Hits are emails: the copies of one email (the scan's same-email groups) are one hit that says how
+    many copies there are and where; all_copies gives every stored copy as a hit of its own."""
     from leaktriage.search.query import QueryError
     from leaktriage.search.engine import SearchError, count, open_db, search as run
     try:
         con = open_db(db)
         if count_only:
-            sys.stdout.write("%d\n" % count(con, query))
+            n = count(con, query, copies=all_copies)
+            if fmt == "jsonl":   # both figures, as data
+                copies = n if all_copies else count(con, query, copies=True)
+                sys.stdout.write('{"emails": %d, "copies": %d}\n' % (count(con, query) if all_copies else n, copies))
+                return EXIT_OK
+            sys.stdout.write("%d\n" % n)
+            if sys.stderr.isatty():   # for a person: what the number counts, and the other figure
+                other = count(con, query, copies=not all_copies)
+                emails, copies = (other, n) if all_copies else (n, other)
+                sys.stderr.write("%s email%s, %s stored cop%s\n" % ("{:,}".format(emails), "" if emails == 1 else "s",
+                                                                     "{:,}".format(copies), "y" if copies == 1 else "ies"))
             return EXIT_OK
         if fmt == "auto":
             fmt = "table" if sys.stdout.isatty() else "jsonl"
         if fmt == "table":
             from leaktriage.search.engine import render_table
             lim = 50 if limit is None else (limit or None)
-            total = count(con, query)
-            render_table(run(con, query, sort=sort, limit=lim), query, total, lim)
+            total = count(con, query, copies=all_copies)
+            render_table(run(con, query, sort=sort, limit=lim, all_copies=all_copies), query, total, lim,
+                         unit="stored copies" if all_copies else "emails")
             return EXIT_OK
-        hits = run(con, query, sort=sort, limit=limit or None, snippets=(fmt == "jsonl" and not no_snippets))
+        hits = run(con, query, sort=sort, limit=limit or None, snippets=(fmt == "jsonl" and not no_snippets),
+                   all_copies=all_copies)
         from leaktriage.search.engine import write_jsonl, write_locators
         (write_jsonl if fmt == "jsonl" else write_locators)(hits, sys.stdout)
         return EXIT_OK
@@ -52,7 +67,8 @@ def run_search(db: str, query: str, fmt: str = "auto", count_only: bool = False,
 def parse_plain(args: list[str]) -> dict | None:
     """The arguments after `search`, parsed as Click would, or None when they are anything but the
     plain, valid forms (then Click parses them and owns every message)."""
-    out: dict = {"fmt": "auto", "count_only": False, "limit": None, "sort": "newest", "no_snippets": False}
+    out: dict = {"fmt": "auto", "count_only": False, "limit": None, "sort": "newest", "no_snippets": False,
+                 "all_copies": False}
     pos: list[str] = []
     i = 0
     while i < len(args):
@@ -63,6 +79,8 @@ def parse_plain(args: list[str]) -> dict | None:
                 out["count_only"] = True
             elif name == "--no-snippets" and not eq:
                 out["no_snippets"] = True
+            elif name == "--all-copies" and not eq:
+                out["all_copies"] = True
             elif name in ("-f", "--format", "-n", "--limit", "--sort"):
                 if not eq:
                     if i + 1 >= len(args):

@@ -22,7 +22,8 @@ from leaktriage.errors import LeaktriageError, UsageError
 @click.option("-w", "--workers", type=click.IntRange(0, 256), default=0,
               help="Text extraction processes (default: number of CPUs).")
 @click.option("--no-attachment-text", is_flag=True,
-              help="Index attachment names only, not the text of DOCX/XLSX/ODT/TXT attachments.")
+              help="Index attachment names only, not the text of attachments (PDF, DOCX, XLSX, PPTX, ODF, RTF, "
+                   "HTML, plain text) and of the documents in attached archives.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @allow_modified_option
 def index(manifest, dump, db, workers, no_attachment_text, quiet):
@@ -67,23 +68,34 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
 @click.argument("query", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", type=click.Choice(["auto", "table", "jsonl", "locators"]), default="auto",
               show_default=True, help="auto: a table on a terminal, JSON Lines otherwise.")
-@click.option("-c", "--count", "count_only", is_flag=True, help="Print the number of matching messages only.")
+@click.option("-c", "--count", "count_only", is_flag=True,
+              help="Print the number of matching emails only (copies of one email count once; with -f jsonl: "
+                   "{\"emails\": N, \"copies\": M}).")
 @click.option("-n", "--limit", type=click.IntRange(0), default=None,
               help="At most N hits (default: 50 in a table, all otherwise; 0 = all).")
 @click.option("--sort", type=click.Choice(["newest", "oldest", "relevance"]), default="newest", show_default=True)
 @click.option("--no-snippets", is_flag=True, help="JSON Lines without the snippet field (faster).")
-def search(db, query, fmt, count_only, limit, sort, no_snippets):
+@click.option("--all-copies", is_flag=True,
+              help="One hit per stored copy (the Inbox and the Sent copy of an email are two hits), and "
+                   "--count counts copies.")
+def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
     """Search the index DB built by `leaktriage index`.
 
-    QUERY is free text plus fields, as in notmuch or Gmail; words match without regard to case,
-    accents or ligatures ("facture" finds "Facturé", "lecoeur" finds "Lecœur"):
+    One hit per email: the copies of an email held in several mailboxes are one hit, which says how
+    many copies exist and where (`copies` and `stored` in JSON Lines); --all-copies lists them one by
+    one. QUERY is free text plus fields, as in notmuch or Gmail; words match without regard to case,
+    accents, ligatures or apostrophes ("facture" finds "Facturé", "lecoeur" finds "Lecœur", "ndiaye"
+    finds "N'Diaye"); free text covers the body and the text of attachments (PDF, Office, ...):
 
     \b
       "exact phrase"   word*            prefix
-      from:  to:  cc:  subject:  filename:  body:      names, addresses or words
+      from:  to:  cc:  subject:  filename:  body:  attachment:    names, addresses or words
+      in:attachment  in:body  in:subject       where the free words of the query are looked for
       date:2017-03..2017-04  date:2017  date:..2017-04-15
-      has:attachment  type:pdf  sha256:HEX  dkim:pass  id:MESSAGE-ID
-      mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:base64.*
+      has:attachment  type:pdf  sha256:HEX  dkim:pass  dkim:body-hash-mismatch  id:MESSAGE-ID
+      risk:executable  risk:macro  risk:script  risk:disguised  has:risk
+      text:ocr  text:scan  text:none  text:encrypted  text:failed    attachment text extraction
+      mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:text.*
       AND  OR  NOT  -word  ( )        juxtaposition means AND
 
     \b
@@ -91,8 +103,10 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets):
       leaktriage search triage.db 'from:mercier to:@example.fr date:2017-03 facture type:pdf'
       leaktriage search triage.db --count 'réunion OR meeting'
       leaktriage search triage.db -f jsonl 'has:attachment NOT dkim:pass' | jq -r .locator
+      leaktriage search triage.db 'in:attachment iban' --all-copies -f locators
+      leaktriage search triage.db 'text:scan type:pdf'          # scanned PDFs that need OCR
     """
     from leaktriage.cli.fast_search import run_search
-    code = run_search(db, " ".join(query), fmt, count_only, limit, sort, no_snippets)
+    code = run_search(db, " ".join(query), fmt, count_only, limit, sort, no_snippets, all_copies)
     if code:
         sys.exit(code)

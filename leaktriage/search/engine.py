@@ -332,7 +332,7 @@ def write_locators(hits, out) -> int:
     return n
 
 
-def render_table(hits, query: str, total: int | None, limit: int | None, con=None) -> int:
+def render_table(hits, query: str, total: int | None, limit: int | None, con=None, unit: str = "emails") -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -356,6 +356,11 @@ def render_table(hits, query: str, total: int | None, limit: int | None, con=Non
         cell.append_text(subj)
         if h.attachment_names:
             cell.append("  📎 " + ", ".join(h.attachment_names.split("\n")), style="cyan")
+        if h.risk:
+            cell.append("  ⚠ " + ", ".join(h.risk.split()), style="bold red")
+        if h.copies > 1:
+            where = sorted({c or "?" for _, c, _ in h.stored or ()})
+            cell.append("\n%d copies: %s" % (h.copies, ", ".join(where)), style="magenta")
         if h.snippet:
             snip = Text(h.snippet)
             for a, b in h.spans or ():
@@ -367,8 +372,8 @@ def render_table(hits, query: str, total: int | None, limit: int | None, con=Non
             sender = sender.split("<", 1)[0].strip().strip('"') or sender
         table.add_row((h.date or "")[:10], sender, cell, h.locator)
     console.print(table)
-    shown = "%d hit%s" % (n, "" if n == 1 else "s")
+    shown = "%d %s" % (n, unit if n != 1 else unit.replace("copies", "copy").rstrip("s"))
     if total is not None and total > n:
-        shown = "%d of %d hits (use --limit to see more, --format jsonl for all)" % (n, total)
+        shown = "%d of %d %s (use --limit to see more, --format jsonl for all)" % (n, total, unit)
     console.print("[dim]%s for[/dim] %s" % (shown, query), highlight=False)
     return n
