@@ -175,35 +175,51 @@ def report(manifest, fmt, output, top, width, workers):
 @click.option("-m", "--manifest", required=True, envvar="LEAKTRIAGE_MANIFEST", metavar="MANIFEST",
               help="The manifest that names the item (or set LEAKTRIAGE_MANIFEST).")
 @click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
-              help="The dump folder (for --raw). Default: the dump root recorded in MANIFEST.run.json.")
+              help="The dump folder (for --raw and --text). Default: the dump root recorded in MANIFEST.run.json.")
+@click.option("--text", "as_text", is_flag=True,
+              help="The message as a person reads it (headers, body, attached messages, attachments, DKIM and "
+                   "indicators), or the text of an attachment or document.")
 @click.option("--raw", is_flag=True,
               help="Write the item's exact bytes to stdout, after checking them against the manifest's SHA-256.")
 @click.option("--json", "as_json", is_flag=True, help="Print the item's records as JSON Lines on stdout instead.")
 @click.option("--headers/--no-headers", default=True, show_default=True, help="Show every header field.")
+@click.option("--pager/--no-pager", default=True, show_default=True,
+              help="With --text on a terminal, page through $PAGER (default: less).")
+@click.option("-q", "--quiet", is_flag=True, help="With --text, no notes on stderr (charsets replaced, HTML-only body).")
 @allow_modified_option
-def show(locator, manifest, dump, raw, as_json, headers):
+def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
     For a message: its main fields, every header, the MIME tree (types, sizes, file names, digests,
-    type mismatches), its problems and findings, and the other copies of it (duplicate groups). With
-    --raw, the exact original bytes of the item (a message as stored, or a decoded attachment) go to
-    stdout, but only after their SHA-256 has been checked against the manifest: nothing is written
+    type mismatches), its problems and findings, and the other copies of it (duplicate groups).
+
+    With --text: the message as a person reads it, as plain UTF-8 on stdout (through a pager on a
+    terminal): From, To, Cc, Date, Subject, then the body (the text/plain part, or the HTML part turned
+    into text when there is none) decoded with the charset the scan recorded, then each attached
+    message the same way, the attachments with their types, sizes and locators, and the DKIM verdicts
+    and indicators one per line. On an attachment or a document: its extracted text (PDF, Office, ODF,
+    RTF, HTML, plain text); a document without text exits 6 and says why.
+
+    With --raw, the exact original bytes of the item (a message as stored, or a decoded attachment) go
+    to stdout, but only after their SHA-256 has been checked against the manifest: nothing is written
     if they differ.
 
     \b
     Examples:
       leaktriage show 'INBOX/1.eml' -m manifest.jsonl
+      leaktriage show 'INBOX/1.eml' -m manifest.jsonl --text
+      leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --text --no-pager > facture.txt
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --dump ./dump --raw > report.pdf
       export LEAKTRIAGE_MANIFEST=manifest.jsonl; leaktriage show 'Inbox.mbox!mbox:1234'
 
     \b
     Exit codes: 0 done, 2 usage error, 3/4 manifest unreadable, 5 the bytes in the dump
-    differ from the manifest's digest, 6 dump not found or item unreadable, 7 locator not in
-    the manifest.
+    differ from the manifest's digest, 6 dump not found, item unreadable, or (--text) a
+    document without text, 7 locator not in the manifest.
     """
     from leaktriage.manifest import show as showitem
-    if raw and as_json:
-        raise UsageError("--raw and --json exclude each other")
+    if sum(map(bool, (raw, as_json, as_text))) > 1:
+        raise UsageError("--raw, --json and --text exclude each other")
     m = _open_manifest(manifest)
     if manifest == "-":
         raise UsageError("show needs a manifest file, not stdin")
@@ -226,7 +242,19 @@ def show(locator, manifest, dump, raw, as_json, headers):
             out.write(line + "\n")
         out.flush()
         return
-    showitem.render(item, _console(), headers=headers)
+    if as_text:
+        root = _dump_root(m, dump, "--text")
+        got = showitem.readable(item, root)
+        out = click.get_binary_stream("stdout")
+        showitem.page(got.text, out, pager and out.isatty())
+        if not quiet:
+            for code, sev, where, msg in got.notes:
+                _say("leaktriage: %s%s: %s (%s)" % ("" if code in ("html", "status") else code + " ",
+                                                     sev, msg, where))
+        if got.failed:
+            sys.exit(EXIT_DUMP)
+        return
+    showitem.render(item, _console(stderr=False), headers=headers)
 
 
 # -- export -----------------------------------------------------------------------------------------

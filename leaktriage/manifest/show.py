@@ -23,6 +23,8 @@ class ShownItem:
     children: List[dict] = field(default_factory=list)     # members / messages directly inside a file
     more_children: int = 0
     duplicates: List[dict] = field(default_factory=list)
+    nested: List[dict] = field(default_factory=list)       # messages attached inside a message (X#1.2, X#1.2.1.3)
+    members: List[dict] = field(default_factory=list)      # files inside its attachments (X#1.3!zip:a.pdf)
 
     def get(self, kind: str) -> Optional[dict]:
         for r in self.records:
@@ -59,6 +61,12 @@ def collect(m: Manifest, loc: str) -> ShownItem:
         if kind == "duplicate_group":
             if loc in (rec.get("members") or ()):
                 item.duplicates.append(rec)
+            continue
+        if kind == "message" and rloc.startswith(hash_prefix) and "!" not in rloc[len(loc):]:
+            item.nested.append(rec)
+            continue
+        if kind == "file" and rloc.startswith(hash_prefix) and len(item.members) < LIMIT:
+            item.members.append(rec)
             continue
         if kind in ("file", "message") and rec.get("parent") == loc and rloc != loc:
             if len(item.children) < LIMIT:
@@ -109,6 +117,170 @@ def raw_bytes(item: ShownItem, root: str) -> bytes:
                              "(the dump changed since the scan; run leaktriage verify)"
                              % (item.locator, root, got, want))
     return data
+
+
+# -- --text: the message as a person reads it ---------------------------------------------------------
+
+MAX_NESTED = 8      # attached messages shown inline, at most this deep
+
+
+@dataclass
+class Readable:
+    text: str
+    notes: List[tuple] = field(default_factory=list)   # (code, severity, locator, message) for stderr
+    failed: bool = False                                # an attachment whose text could not be read at all
+
+
+def readable(item: ShownItem, root: str) -> Readable:
+    """`show --text`: a message as a person reads it (main headers, body, attached messages inline,
+    attachments with types, sizes and locators, DKIM verdicts and indicators one per line), or the
+    extracted text of an attachment or file. Bytes come through the resolver, checked against the
+    manifest (ItemChanged: exit 5; ResolveError: exit 6)."""
+    from leaktriage.manifest.resolver import Resolver
+    resolver = Resolver(root)
+    msg = item.get("message")
+    if msg is None:
+        return _document_text(item, resolver)
+    out: List[str] = []
+    notes: List[tuple] = []
+    parts_of: Dict[str, List[dict]] = {}
+    for p in item.parts:
+        parts_of.setdefault(p.get("message"), []).append(p)
+    nested = {r["locator"]: r for r in item.nested}
+    _message_text(msg, parts_of, nested, resolver, out, notes, 0)
+    atts = [p for p in item.parts if p.get("attachment")]
+    if atts:
+        out.append("")
+        out.append("Attachments (%d):" % len(atts))
+        members = {}
+        for f in item.members:
+            members.setdefault(f.get("parent"), []).append(f)
+        for p in sorted(atts, key=_path_key):
+            out.append("  " + _attachment_line(p))
+            for f in members.get(p["locator"], ()):
+                out.append("      inside: %s  %s  %s" % ((f.get("path") or "").rpartition("/")[2] or "?",
+                                                         f.get("magic") or "?", human_bytes(f.get("size", 0))))
+                out.append("              %s" % f["locator"])
+    out.append("")
+    for sig in msg.get("dkim") or ():
+        out.append("DKIM: %s  d=%s s=%s%s" % (sig.get("verdict"), sig.get("d"), sig.get("s"),
+                                               "  (%s)" % sig["reason"] if sig.get("reason") else ""))
+    if not msg.get("dkim"):
+        out.append("DKIM: not signed" if "dkim" in msg or "dkim_summary" in msg or _analysed(msg) else
+                   "DKIM: not analysed in this manifest")
+    for ind in msg.get("indicators") or ():
+        out.append("Indicator: %s (%s): %s" % (ind.get("code"), ind.get("severity"),
+                                              " ".join(str(ind.get("explanation") or "").split())))
+    for d in item.duplicates:
+        if d.get("kind") == "canonical":
+            others = [x for x in d.get("members") or () if x != item.locator]
+            out.append("Copies: %d in all; the others: %s" % (d.get("count", 0), "; ".join(others)))
+    out.append("Locator: %s" % item.locator)
+    return Readable("\n".join(out) + "\n", notes)
+
+
+def _analysed(msg: dict) -> bool:
+    return any(k in msg for k in ("indicators", "arc", "received"))
+
+
+def _path_key(p: dict):
+    return [int(x) for x in (p.get("path") or "1").split(".") if x.isdigit()] + [1 if "uu_offset" in p else 0]
+
+
+def _attachment_line(p: dict) -> str:
+    bits = [p.get("path") or "?", p.get("magic") or p.get("content_type") or "?"]
+    if p.get("filename"):
+        bits.append('"%s"' % p["filename"])
+    bits.append(human_bytes(p.get("size", 0)))
+    if p.get("mismatch"):
+        bits.append("(declared %s: %s)" % (p.get("content_type"), ", ".join(p["mismatch"]) + " mismatch"))
+    return "  ".join(bits) + "\n      " + p["locator"]
+
+
+def _message_text(msg: dict, parts_of: Dict[str, List[dict]], nested: Dict[str, dict], resolver, out: List[str],
+                  notes: List[tuple], depth: int) -> None:
+    from leaktriage.manifest.mailtext import message_body
+    loc = msg["locator"]
+    if depth:
+        out.append("")
+        out.append("---------- Attached message %s ----------" % loc)
+    for label, key in (("From", "from"), ("Sender", "sender"), ("To", "to"), ("Cc", "cc"), ("Bcc", "bcc"),
+                       ("Reply-To", "reply_to")):
+        if msg.get(key):
+            out.append("%-9s%s" % (label + ":", _addr(msg[key])))
+    date = msg.get("date_raw") or msg.get("date")
+    out.append("%-9s%s" % ("Date:", (date or "(none)") + ("  (%s)" % msg["date"] if msg.get("date") and
+                                                            msg.get("date_raw") else "")))
+    out.append("%-9s%s" % ("Subject:", msg.get("subject") if msg.get("subject") is not None else "(none)"))
+    out.append("")
+    data = resolver.message(msg, unquoted=True)
+    body = message_body(data, parts_of.get(loc, []))
+    for n in body.notes:
+        notes.append((n.code, n.severity, n.locator, n.message))
+    if body.html_only:
+        notes.append(("html", "info", loc, "no text/plain part: the text is the HTML part turned into text"))
+    out.append(body.text if body.text else "(no text in this message)")
+    if depth >= MAX_NESTED:
+        return
+    for p in sorted(parts_of.get(loc, []), key=_path_key):
+        inner = nested.get(p["locator"])
+        if inner is not None and inner["locator"] != loc:
+            _message_text(inner, parts_of, nested, resolver, out, notes, depth + 1)
+
+
+def _document_text(item: ShownItem, resolver) -> Readable:
+    """The extracted text of an attachment (part record) or a file / archive member (file record)."""
+    from leaktriage.text import extract_text
+    rec = item.get("part") or item.get("file")
+    if rec is None or not rec.get("sha256"):
+        raise UsageError("%s has no bytes of its own to read text from (a multipart container, a link or an "
+                         "unread item)" % item.locator)
+    data = resolver.part(rec)
+    name = rec.get("filename") or (rec.get("path") or "").rpartition("/")[2] or None
+    r = extract_text(data, content_type=rec.get("content_type"), magic=rec.get("magic"), filename=name)
+    notes = [(p.code, p.severity, item.locator, p.message) for p in r.problems]
+    if r.text is None:
+        return Readable("", notes + [("status", "error", item.locator, "no text: %s (%s)" % (r.status, r.format))],
+                        failed=True)
+    text = r.text if r.text.endswith("\n") or not r.text else r.text + "\n"
+    return Readable(text, notes)
+
+
+def page(text: str, stream, use_pager: bool) -> None:
+    """Write text to stream (binary stdout) as UTF-8, through $PAGER (default less) when asked and
+    stdout is a terminal; a pager that cannot be started is skipped."""
+    import os
+    import shlex
+    import signal
+    import subprocess
+    data = text.encode("utf-8", "surrogateescape")
+    cmd = os.environ.get("PAGER", "less") if use_pager else ""
+    argv = shlex.split(cmd) if cmd.strip() else []
+    if argv and argv[0] != "cat":
+        env = dict(os.environ)
+        env.setdefault("LESS", "FRX")           # quit when it fits one screen, keep colours, no screen clear
+        env.setdefault("LESSCHARSET", "utf-8")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, env=env)
+        except OSError:
+            proc = None
+        if proc is not None:
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the pager's
+            try:
+                try:
+                    proc.stdin.write(data)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+                proc.wait()
+            finally:
+                signal.signal(signal.SIGINT, old)
+            return
+    try:
+        stream.write(data)
+        stream.flush()
+    except BrokenPipeError:
+        pass
 
 
 # -- output -----------------------------------------------------------------------------------------
