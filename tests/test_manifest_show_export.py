@@ -32,21 +32,21 @@ def run(args, **kw):
 def test_show_message(manifest):
     r = run(["show", MSG, "-m", str(manifest)], env={"COLUMNS": "120"})
     assert r.exit_code == 0, r.output
-    err = r.stderr
+    err = r.stdout      # what was asked for goes to stdout (`leaktriage show X | less`)
     for needle in ("leaktriage show: message", "Jean Mercier <j.mercier@elan-citoyen.example>",
                    "Tr: Facture n° 2017-031", "Headers (", "Message-ID", "MIME structure (6 entities)",
                    "1.2  message/rfc822", "1.2.1.2  application/pdf", "facture-2017-031.pdf",
                    "6a3be02ac1279f6d583f0f7508a96ca40a781b5c027bdbd468c7ac9b6dc2e403",
                    "No problems recorded"):
         assert needle in err, needle
-    assert r.stdout == ""
+    assert r.stderr == ""
 
 
 def test_show_problems_and_duplicates(manifest):
     r = run(["show", "Hélène Lefèvre/INBOX/0007.eml", "-m", str(manifest), "--no-headers"], env={"COLUMNS": "120"})
-    assert "Problems (4)" in r.stderr and "base64.truncated" in r.stderr
+    assert "Problems (4)" in r.stdout and "base64.truncated" in r.stdout
     r = run(["show", "Hélène Lefèvre/Archives/Réunions/0003.eml", "-m", str(manifest)], env={"COLUMNS": "200"})
-    assert "Exact copy" in r.stderr and "Hélène Lefèvre/INBOX/0003.eml" in r.stderr
+    assert "Exact copy" in r.stdout and "Hélène Lefèvre/INBOX/0003.eml" in r.stdout
 
 
 def test_show_json(manifest):

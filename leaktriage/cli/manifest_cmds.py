@@ -340,11 +340,16 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
 def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
     """Copy attachments (and with --messages, messages) out of the dump, content-addressed.
 
-    Each item is written once to OUT/sha256/ab/abcdef... (its SHA-256), whatever its name and however
-    often it was sent; OUT/index.jsonl maps every digest to every locator, original file name,
-    message and custodian. Original names are never used as paths. Every item is checked against
-    the manifest's digest before it is written, and every written file is read back and hashed.
-    Running it again adds to OUT (existing files are re-checked, not rewritten).
+    Each item is written once to OUT/sha256/ab/abcdef....pdf (its SHA-256 and the extension of its
+    detected type, so it opens with a double-click; executables, scripts and macro documents end with
+    '_', e.g. .exe_, so that opening them is deliberate), whatever its name and however often it was
+    sent; OUT/index.jsonl maps every digest to every locator, original file name, message, mailbox and
+    custodian; OUT/by-mailbox/ holds a folder per mailbox with a link per item named after its original
+    name (made safe), pointing into the store. Original names are never used inside the store. Every
+    item is checked against the manifest's digest before it is written, and every written file is read
+    back and hashed. Running it again adds to OUT (existing files are re-checked, not rewritten).
+    Every attachment of the manifest is accounted for: extracted, left out by a filter, or listed
+    with the reason it was not.
 
     \b
     Examples:
@@ -379,12 +384,17 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
         raise LeaktriageError("extract into %s stopped: %s" % (out, exc))
     if not quiet:
         _say("%d items selected: %d files written, %d already present (re-checked), %d identical copies "
-             "deduplicated; index: %s" % (res.selected, res.written, res.present, res.deduplicated,
-                                          os.path.join(out, "index.jsonl")))
-        for msg in res.errors[:20]:
+             "deduplicated; index: %s; %d links in %s" % (res.selected, res.written, res.present, res.deduplicated,
+                                                          os.path.join(out, "index.jsonl"), res.linked,
+                                                          os.path.join(out, xt.VIEW)))
+        if not no_attachments:
+            _say("%d attachments in the manifest: %d selected, %d left out by the filters, %d not extracted%s"
+                 % (res.attachments, res.attachments - res.filtered - len(res.not_extracted), res.filtered,
+                    len(res.not_extracted), ":" if res.not_extracted else ""))
+        for msg in (res.not_extracted + res.errors)[:20]:
             _say("  " + msg)
-        if len(res.errors) > 20:
-            _say("  ... %d more" % (len(res.errors) - 20))
+        if len(res.not_extracted + res.errors) > 20:
+            _say("  ... %d more" % (len(res.not_extracted + res.errors) - 20))
     for w in flt.unmatched_custodians():
         click.echo("leaktriage: warning: %s" % w, err=True)
     if res.mismatched:

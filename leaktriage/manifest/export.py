@@ -62,8 +62,11 @@ def groups(records: Iterable[dict]) -> Iterator[Group]:
         if kind in ("part", "problem") and cur is not None:
             loc = rec["locator"]
             base = cur.head["locator"]
+            # an attached message (base X#1.2) holds the entities X#1.2.1, X#1.2.1.3, ...: a problem on one
+            # of them must not close the group (its later parts would be lost: issue #14, item 6)
+            inside_entity = "#" in base and cur.is_message and loc.startswith(base + ".")
             if kind == "part" and rec.get("message") == base or loc == base or loc.startswith(base + "#") \
-                    or (kind == "problem" and loc.startswith(base + "!")):
+                    or inside_entity or (kind == "problem" and loc.startswith(base + "!")):
                 (cur.parts if kind == "part" else cur.problems).append(rec)
                 continue
         if cur is not None:
