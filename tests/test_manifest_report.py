@@ -169,3 +169,114 @@ def test_parallel_reading_gives_the_same_report_and_errors(manifest, tmp_path, m
     p.write_bytes(b"".join(lines)[:-30])
     with pytest.raises(ManifestError, match="truncated"):
         reporting.aggregate(Manifest(str(p)), workers=2)
+
+
+# -- issue #15 item 5: start here; issue #14 item 10: every figure says what it counts ------------------
+
+def _summary_text(manifest, cols=200):
+    import io
+    from leaktriage.console import make_console
+    from leaktriage.manifest.summary_view import render
+    summary = recs(manifest)[-1]
+    buf = io.StringIO()
+    render(summary, make_console(file=buf, width=cols), manifest=str(manifest))
+    return summary, buf.getvalue()
+
+
+def test_start_here_is_the_first_screen(manifest):
+    r = run(["report", str(manifest)], COLUMNS="100")
+    head = r.stderr.splitlines()[:14]
+    text = "\n".join(head)
+    assert "start here" in head[0]
+    doc = json.loads(run(["report", str(manifest), "-f", "json"]).stdout)
+    sh = doc["start_here"]
+    msgs = [x for x in recs(manifest) if x["record"] == "message"]
+    canon = {x["canonical_sha256"] for x in msgs}
+    assert sh["messages"] == 29 and sh["distinct_emails"] == len(canon) and sh["custodians"] == 4
+    assert "29 stored, %d distinct emails, 4 custodians, 2016-10-04 .. 2017-04-10" % len(canon) in text
+    assert "Dangerous" in text and "Top problems" in text and "Next:" in text
+    assert "leaktriage serve triage.db" in text and "--text" in text
+    md = run(["report", str(manifest), "-f", "md"]).stdout
+    assert md.index("## Start here") < md.index("## Overview") < md.index("## Custodians")
+
+
+def test_figures_say_what_they_count_the_same_way_in_report_and_scan_summary(manifest):
+    """#14 item 10: 'Files' is one figure (on disk and inside archives) in both; the copies line counts
+    same-email groups once (exact copies are a part of them, not added to them); indicators are counted
+    as indicators, with the messages they concern beside them."""
+    doc = json.loads(run(["report", str(manifest), "-f", "json"]).stdout)
+    summary, scan_text = _summary_text(manifest)
+    report_text = run(["report", str(manifest)], COLUMNS="200").stderr
+    ov = doc["overview"]
+    assert summary["files"]["total"] == ov["files"] + ov["archive_members"]
+    total = "{:,}".format(summary["files"]["total"])
+    assert "Files        %s (" % total in report_text and "Files        %s (" % total in scan_text
+    assert "%s inside archives" % ov["archive_members"] in report_text
+    dup = summary["duplicates"]
+    line = ("29 messages are %d distinct emails: %d emails stored more than once (%d messages), %d redundant copies, "
+            "%d of them byte-identical" % (29 - dup["canonical_redundant"], dup["canonical_groups"],
+                                           dup["canonical_messages"], dup["canonical_redundant"],
+                                           dup["exact_redundant"]))
+    flat = lambda t: " ".join(t.replace("│", " ").split())
+    assert line in flat(report_text) and line in flat(scan_text)
+    assert "same-email groups" not in report_text + scan_text and "exact groups" not in report_text + scan_text
+
+
+def test_indicators_are_not_counted_under_messages(manifest, tmp_path):
+    # one message carrying the same indicator twice, another once: 3 indicators, 2 messages
+    out = []
+    n = 0
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        rec.pop("indicators", None)
+        if rec["record"] == "message" and rec["locator"] in ("Hélène Lefèvre/INBOX/0001.eml", "Hélène Lefèvre/INBOX/0002.eml"):
+            n += 1
+            rec["indicators"] = [{"code": "auth.date_far_from_first_hop", "severity": "warning", "evidence": {},
+                                  "explanation": "x"}] * (2 if n == 1 else 1)
+        if rec["record"] == "summary":
+            rec.setdefault("authenticity", {})["indicators"] = {"auth.date_far_from_first_hop": 3}
+            rec["authenticity"]["indicator_examples"] = {}
+        out.append(json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    p = tmp_path / "ind.jsonl"
+    p.write_text("\n".join(out) + "\n", encoding="utf-8")
+    doc = json.loads(run(["report", str(p), "-f", "json"]).stdout)
+    row = doc["authenticity"]["indicators"][0]
+    assert (row["count"], row["messages"]) == (3, 2)
+    text = run(["report", str(p)], COLUMNS="160").stderr
+    assert "Indicators   Messages" in text
+    _, scan_text = _summary_text(p)
+    block = scan_text[scan_text.index("Tampering and coverage indicators"):]
+    assert "Indicators" in block.splitlines()[1] and "Messages" not in block.splitlines()[1]
+
+
+def test_dangerous_attachments_section(tmp_path):
+    """An executable named .pdf, a macro-enabled document and a script, whatever their names say."""
+    import base64
+    import zipfile
+    import io
+    pe = b"MZ\x90\x00" + b"\x00" * 56 + b"\x80\x00\x00\x00" + b"\x00" * 64 + b"PE\x00\x00" + b"\x00" * 400
+    z = io.BytesIO()
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+        zf.writestr("word/vbaProject.bin", b"\x00" * 64)
+    def att(name, ctype, data):
+        return (b"--B\r\nContent-Type: " + ctype + b"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: "
+                b"attachment; filename=\"" + name + b"\"\r\n\r\n" + base64.encodebytes(data).replace(b"\n", b"\r\n"))
+    msg = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\nDate: Wed, 1 Mar 2017 09:00:00 +0100\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+           + att(b"Facture_1.pdf", b"application/pdf", pe) + att(b"budget.docm", b"application/octet-stream", z.getvalue())
+           + att(b"lisez-moi.vbs", b"text/plain", b"MsgBox 1\r\n") + b"--B--\r\n")
+    dump = tmp_path / "d" / "x"
+    dump.mkdir(parents=True)
+    (dump / "1.eml").write_bytes(msg)
+    from leaktriage import Options, scan
+    scan(str(tmp_path / "d"), str(tmp_path / "m.jsonl"), Options(workers=1))
+    doc = json.loads(run(["report", str(tmp_path / "m.jsonl"), "-f", "json"]).stdout)
+    dg = doc["dangerous"]
+    assert (dg["executable"]["attachments"], dg["executable"]["disguised"]) == (1, 1)
+    assert dg["script"]["attachments"] == 1 and dg["macro"]["attachments"] == 1
+    assert doc["start_here"]["dangerous"]["executable"] == [1, 1]
+    text = run(["report", str(tmp_path / "m.jsonl")], COLUMNS="160").stderr
+    assert "1 executables (1 named as something else), 1 scripts, 1 macro documents" in text
+    assert 'executable, disguised: "Facture_1.pdf" is' in text and "x/1.eml#1.2" in text

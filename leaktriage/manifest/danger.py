@@ -70,6 +70,8 @@ def classify(magic: Optional[str], filename: Optional[str], data: Optional[bytes
         return "macro"
     if data is not None and has_macros(data):
         return "macro"
+    if data is None and extension(filename) in MACRO_EXTENSIONS:
+        return "macro"      # without the bytes (the manifest alone), the name says macro-enabled
     if m in SCRIPT_TYPES or extension(filename) in SCRIPT_EXTENSIONS:
         return "script"
     if data is not None and bytes(data[:2]) == b"#!":

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 
 from leaktriage.version import __version__
 from leaktriage.errors import ManifestError
+from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest, file_sha256
 from leaktriage.model.records import SCHEMA_VERSION
 from leaktriage.console import human_bytes, thousands
@@ -65,7 +66,7 @@ STATE = ("files", "members", "file_bytes", "non_mail", "by_kind", "msgs", "undat
          "by_source", "date_min", "date_max", "custodians", "mailboxes", "senders", "sender_names",
          "rcpt_domains", "months", "att", "att_bytes", "att_hashes", "att_types", "mismatches",
          "mismatch_count", "mismatch_atts", "dkim", "dkim_msgs", "indicators", "problems", "severities", "dup",
-         "dup_cross", "dup_largest", "summary")
+         "dup_cross", "dup_largest", "summary", "dkim_altered", "ind_msgs", "risky")
 PARALLEL_MIN = 24 << 20   # manifests smaller than this are read in one process
 
 
@@ -112,12 +113,25 @@ def _fold(records, top: int) -> dict:
     dup_cross = {"exact": 0, "canonical": 0}
     dup_largest: List[dict] = []
     summary = None
+    dkim_altered = 0                       # messages whose DKIM summary is fail (altered after signing)
+    ind_msgs: Counter = Counter()          # indicator code -> messages (or mailboxes) carrying it
+    risky = {k: [0, 0, []] for k in danger.KINDS}   # kind -> [attachments, disguised, examples]
     for rec in records:
         kind = rec["record"]
         if kind == "part":
             if "uu_offset" not in rec:
                 parts += 1
             if rec.get("attachment"):
+                rk = danger.classify(rec.get("magic"), rec.get("filename"))
+                if rk:
+                    r = risky[rk]
+                    r[0] += 1
+                    dis = danger.disguised(rk, rec.get("filename"), rec.get("mismatch"))
+                    r[1] += dis
+                    if len(r[2]) < max(top, 10):
+                        r[2].append({"locator": rec["locator"], "filename": rec.get("filename"),
+                                     "detected": rec.get("magic"), "declared": rec.get("content_type"),
+                                     "disguised": dis})
                 att += 1
                 size = rec.get("size", 0)
                 att_bytes += size
@@ -172,9 +186,13 @@ def _fold(records, top: int) -> dict:
             if rec.get("dkim_summary") or rec.get("dkim"):
                 dkim_msgs += 1
                 dkim[rec.get("dkim_summary") or "unknown"] += 1
+                if rec.get("dkim_summary") == "fail":   # no signature verifies, one says body or headers changed
+                    dkim_altered += 1
             for ind in rec.get("indicators") or ():
                 if ind.get("code"):
                     indicators.add(ind["code"], rec["locator"], ind.get("severity"))
+            for code in {i.get("code") for i in rec.get("indicators") or () if i.get("code")}:
+                ind_msgs[code] += 1
         elif kind == "file":
             k = rec.get("kind") or rec.get("entry") or "?"
             by_kind[k] += 1
@@ -192,6 +210,9 @@ def _fold(records, top: int) -> dict:
             for ind in rec.get("indicators") or ():
                 if ind.get("code"):
                     indicators.add(ind["code"], rec["locator"], ind.get("severity"))
+            for ind in rec.get("indicators") or ():   # a mailbox-wide indicator names the messages it is about
+                if ind.get("code"):
+                    ind_msgs[ind["code"]] += len((ind.get("evidence") or {}).get("messages") or ()) or 1
         elif kind == "duplicate_group":
             gk = rec.get("kind", "exact")
             if gk in dup:
@@ -244,6 +265,8 @@ def _merge(a: dict, b: dict, top: int) -> dict:
             out[k] = {g: x[g] + y[g] for g in x}
         elif k == "dup_largest":
             out[k] = sorted(x + y, key=lambda g: (-g["count"], g["kind"], g["digest"] or ""))[:top]
+        elif k == "risky":
+            out[k] = {r: [x[r][0] + y[r][0], x[r][1] + y[r][1], (x[r][2] + y[r][2])[:max(top, 10)]] for r in x}
         else:  # ints and Counters
             out[k] = x + y
     return out
@@ -291,7 +314,7 @@ def _finish(st: dict, manifest: Manifest, top: int) -> dict:
     (files, members, file_bytes, non_mail, by_kind, msgs, undated, parts, bad_dates, by_source, date_min,
      date_max, custodians, mailboxes, senders, sender_names, rcpt_domains, months, att, att_bytes, att_hashes,
      att_types, mismatches, mismatch_count, mismatch_atts, dkim, dkim_msgs, indicators, problems, severities,
-     dup, dup_cross, dup_largest, summary) = (g[k] for k in STATE)
+     dup, dup_cross, dup_largest, summary, dkim_altered, ind_msgs, risky) = (g[k] for k in STATE)
     sidecar, expected = manifest.sidecar()
 
     if months:
@@ -341,10 +364,13 @@ def _finish(st: dict, manifest: Manifest, top: int) -> dict:
             "largest": dup_largest,
         },
         "authenticity": ({"messages_with_dkim": dkim_msgs, "dkim": dict(sorted(dkim.items(), key=lambda kv: (-kv[1], kv[0]))),
-                          "indicators": indicators.table()}
+                          "messages_altered": dkim_altered,
+                          "indicators": [dict(r, messages=ind_msgs.get(r["code"], 0)) for r in indicators.table()]}
                          if (dkim_msgs or indicators.count) else None),
+        "dangerous": {k: {"attachments": v[0], "disguised": v[1], "examples": v[2]} for k, v in risky.items()},
         "problems": problems.table(),
     }
+    doc["start_here"] = start_here(doc, manifest.name, custodians=len(custodians))
     # cross-check with the summary record written by the scan
     if summary:
         diffs = []
@@ -360,6 +386,49 @@ def _finish(st: dict, manifest: Manifest, top: int) -> dict:
         doc["consistency"] = diffs
         doc["scan"] = {"tool": summary.get("tool"), "options": summary.get("options")}
     return doc
+
+
+def start_here(doc: dict, manifest: str, custodians: int) -> dict:
+    """The figures that matter first, and the next commands to run."""
+    ov = doc["overview"]
+    au = doc.get("authenticity") or {}
+    d = doc["duplicates"]["canonical"]
+    name = manifest if manifest != "<stdin>" else "MANIFEST"
+    q = "'%s'" % name.replace("'", "'\\''") if any(c in name for c in " !#'\"$") else name
+    return {
+        "messages": ov["messages"], "distinct_emails": ov["messages"] - d["redundant"], "custodians": custodians,
+        "date_min": ov["date_min"], "date_max": ov["date_max"],
+        "dkim_signed": au.get("messages_with_dkim", 0), "dkim_verified": (au.get("dkim") or {}).get("pass", 0),
+        "dkim_altered": au.get("messages_altered", 0), "dkim_analysed": bool(au),
+        "dangerous": {k: [v["attachments"], v["disguised"]] for k, v in doc["dangerous"].items()},
+        "top_problems": [{"code": r["code"], "count": r["count"], "severity": r.get("severity")}
+                         for r in doc["problems"][:3]],
+        "next": ["leaktriage index %s --dump DUMP -o triage.db" % q,
+                 "leaktriage search triage.db 'risk:any'",
+                 "leaktriage serve triage.db",
+                 "leaktriage show LOCATOR -m %s --text" % q],
+    }
+
+
+def _start_lines(sh: dict) -> List[tuple]:
+    """(label, text) rows of the start-here block, the same for the terminal and Markdown."""
+    rows = [("Messages", "%s stored, %s distinct emails, %s custodians%s" % (
+        thousands(sh["messages"]), thousands(sh["distinct_emails"]), thousands(sh["custodians"]),
+        ", %s .. %s" % (sh["date_min"][:10], sh["date_max"][:10]) if sh["date_min"] else ""))]
+    if sh["dkim_analysed"]:
+        rows.append(("DKIM", "%s of %s signed messages verified; %s altered after signing (body or signed headers "
+                             "changed)" % (thousands(sh["dkim_verified"]), thousands(sh["dkim_signed"]),
+                                           thousands(sh["dkim_altered"]))))
+    else:
+        rows.append(("DKIM", "not analysed in this manifest"))
+    dg = sh["dangerous"]
+    rows.append(("Dangerous", "%s executables (%s named as something else), %s scripts, %s macro documents" % (
+        thousands(dg["executable"][0]), thousands(dg["executable"][1]), thousands(dg["script"][0]),
+        thousands(dg["macro"][0]))))
+    if sh["top_problems"]:
+        rows.append(("Top problems", ", ".join("%s %s x%s" % (p["code"], p.get("severity") or "", thousands(p["count"]))
+                                                for p in sh["top_problems"])))
+    return rows
 
 
 def to_json(doc: dict) -> str:
@@ -395,11 +464,24 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
                          min_width=None, max_width=None)
         return t
 
+    sh = doc["start_here"]
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold", no_wrap=True)
     g.add_column(overflow="fold")
-    g.add_row("Files", "%s on disk (%s), %s archive members, %s not mail" % (
-        thousands(ov["files"]), human_bytes(ov["file_bytes"]), thousands(ov["archive_members"]), thousands(ov["non_mail_files"])))
+    for label, text in _start_lines(sh):
+        style = "red" if label == "Dangerous" and any(v[0] for v in sh["dangerous"].values()) else ""
+        g.add_row(label, "[%s]%s[/]" % (style, _e(text)) if style else _e(text))
+    console.print(Panel(g, title="leaktriage report: start here", title_align="left", expand=False))
+    from rich.text import Text
+    console.print("Next:")
+    for c in sh["next"]:
+        console.print(Text("  " + c, overflow="fold"))
+
+    g = Table.grid(padding=(0, 2))
+    g.add_column(style="bold", no_wrap=True)
+    g.add_column(overflow="fold")
+    g.add_row("Files", files_line(ov["files"] + ov["archive_members"], ov["files"], ov["archive_members"],
+                                  ov["file_bytes"], ov["non_mail_files"]))
     src = ", ".join("%s %s" % (thousands(v), k) for k, v in ov["messages_by_source"].items())
     g.add_row("Messages", "%s%s" % (thousands(ov["messages"]), " (%s)" % src if src else ""))
     if ov["date_min"]:
@@ -408,9 +490,8 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
     g.add_row("Attachments", "%s (%s, %s unique)" % (thousands(ov["attachments"]), human_bytes(ov["attachment_bytes"]),
                                                     thousands(ov["attachments_unique"])))
     d = doc["duplicates"]
-    g.add_row("Duplicates", "%s exact groups (%s redundant copies), %s same-email groups (%s messages)" % (
-        thousands(d["exact"]["groups"]), thousands(d["exact"]["redundant"]), thousands(d["canonical"]["groups"]),
-        thousands(d["canonical"]["messages"])))
+    g.add_row("Copies", copies_line(ov["messages"], d["canonical"]["groups"], d["canonical"]["messages"],
+                                    d["canonical"]["redundant"], d["exact"]["redundant"]))
     sev = ov["problems_by_severity"]
     g.add_row("Problems", "%s%s" % (thousands(ov["problems"]), " (%s)" % ", ".join(
         "%s %s" % (thousands(sev[k]), k) for k in ("error", "warning", "info") if k in sev) if sev else ""))
@@ -478,6 +559,19 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
             t.add_row(_e("%s\n%s" % (r.get("filename") or "(no name)", r["locator"])), _e(r.get("declared") or ""),
                       _e(r.get("detected") or ""))
         console.print(t)
+    dang = [(k, r) for k, v in doc["dangerous"].items() for r in v["examples"]]
+    if dang:
+        from rich.text import Text
+        console.print(Text("Dangerous attachments (executables, scripts, macro documents, whatever their name says): "
+                           + ", ".join("%s %s%s" % (thousands(v["attachments"]), k, ", %s disguised" % thousands(v["disguised"])
+                                                    if v["disguised"] else "")
+                                       for k, v in doc["dangerous"].items() if v["attachments"]), style="italic"))
+        for k, r in dang[:top * 2]:
+            console.print(Text("  %s%s: %s is %s (declared %s)" % (
+                k, ", disguised" if r["disguised"] else "", '"%s"' % r["filename"] if r.get("filename") else "(no name)",
+                r.get("detected") or "?", r.get("declared") or "?"), style="red", overflow="fold"))
+            console.print(Text("      " + r["locator"], style="dim", overflow="fold"))
+        console.print("  every one: leaktriage search triage.db 'risk:any' (after leaktriage index)")
     if d["largest"]:
         if narrow:
             _listing(console, "Largest duplicate groups",
@@ -491,18 +585,36 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
             console.print(t)
     au = doc.get("authenticity")
     if au:
-        t = table("DKIM (%s messages signed)" % thousands(au["messages_with_dkim"]), "Verdict", "Messages:r")
+        t = table("DKIM (%s messages signed; %s altered after signing)" % (
+            thousands(au["messages_with_dkim"]), thousands(au.get("messages_altered", 0))), "Verdict", "Messages:r")
         for k, v in au["dkim"].items():
             t.add_row(k, thousands(v))
         console.print(t)
         if au["indicators"]:
-            _coded(console, "Tampering and coverage indicators", au["indicators"], narrow, table)
+            _coded(console, "Tampering and coverage indicators", au["indicators"], narrow, table, unit="Indicators")
     else:
         console.print("[dim]DKIM / tampering: not analysed in this manifest (no dkim or indicators fields).[/]")
     if doc["problems"]:
-        _coded(console, "Problems by code", doc["problems"], narrow, table)
+        _coded(console, "Problems by code", doc["problems"], narrow, table, unit="Problems")
     else:
         console.print("No problems recorded.")
+
+
+def files_line(total: int, on_disk: Optional[int], inside: Optional[int], disk_bytes: int, non_mail: int) -> str:
+    """What the Files figure counts, worded the same in `report` and in the scan's summary: every file
+    record, on disk and inside archives (the summary record does not split them)."""
+    split = ("%s on disk (%s), %s inside archives" % (thousands(on_disk), human_bytes(disk_bytes), thousands(inside))
+             if on_disk is not None else "on disk and inside archives; %s on disk" % human_bytes(disk_bytes))
+    return "%s (%s), %s not mail" % (thousands(total), split, thousands(non_mail))
+
+
+def copies_line(messages: int, groups: int, in_groups: int, redundant: int, exact_redundant: int) -> str:
+    """What the copies figures count, worded the same in `report` and in the scan's summary. Same-email
+    groups include the byte-identical ones: the exact figure is a part of the redundant copies, not more."""
+    return ("%s messages are %s distinct emails: %s emails stored more than once (%s messages), %s redundant "
+            "copies, %s of them byte-identical" % (thousands(messages), thousands(messages - redundant),
+                                                  thousands(groups), thousands(in_groups), thousands(redundant),
+                                                  thousands(exact_redundant)))
 
 
 def _e(s) -> str:
@@ -510,16 +622,22 @@ def _e(s) -> str:
     return escape("" if s is None else str(s))
 
 
-def _coded(console, title: str, rows: List[dict], narrow: bool, table) -> None:
-    """Codes with severity, count and first locators: a table, or on narrow terminals a listing where
-    the locators get whole lines (folded, never cut)."""
+def _coded(console, title: str, rows: List[dict], narrow: bool, table, unit: str = "Count") -> None:
+    """Codes with severity, count (of what: unit) and first locators: a table, or on narrow terminals a
+    listing where the locators get whole lines (folded, never cut). Rows with a `messages` figure get a
+    Messages column too."""
+    with_msgs = any("messages" in r for r in rows)
     if narrow:
-        _listing(console, title, [("%s  %s  %s" % (r["code"], r.get("severity") or "", thousands(r["count"])),
+        _listing(console, title, [("%s  %s  %s %s%s" % (r["code"], r.get("severity") or "", thousands(r["count"]),
+                                                        unit.lower(), ", %s messages" % thousands(r["messages"])
+                                                        if with_msgs else ""),
                                    r.get("severity"), r["examples"][:2]) for r in rows])
         return
-    t = table(title, "Code", "Severity", "Count:r", "First locators")
+    cols = ["Code", "Severity", unit + ":r"] + (["Messages:r"] if with_msgs else []) + ["First locators"]
+    t = table(title, *cols)
     for r in rows:
-        t.add_row(_e(r["code"]), _sev(r.get("severity")), thousands(r["count"]), _e("\n".join(r["examples"][:2])))
+        t.add_row(_e(r["code"]), _sev(r.get("severity")), thousands(r["count"]),
+                  *([thousands(r.get("messages", 0))] if with_msgs else []), _e("\n".join(r["examples"][:2])))
     console.print(t)
 
 
@@ -559,10 +677,20 @@ def render_markdown(doc: dict, top: int = 10) -> str:
     w = L.append
     w("# leaktriage report")
     w("")
+    w("## Start here")
+    w("")
     w("| | |")
     w("|---|---|")
-    w("| Files | %s on disk (%s), %s archive members, %s not mail |" % (
-        thousands(ov["files"]), human_bytes(ov["file_bytes"]), thousands(ov["archive_members"]), thousands(ov["non_mail_files"])))
+    for label, text in _start_lines(doc["start_here"]):
+        w("| %s | %s |" % (label, _md(text)))
+    w("| Next | %s |" % "<br>".join(_code(c) for c in doc["start_here"]["next"]))
+    w("")
+    w("## Overview")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    w("| Files | %s |" % files_line(ov["files"] + ov["archive_members"], ov["files"], ov["archive_members"],
+                                   ov["file_bytes"], ov["non_mail_files"]))
     w("| Messages | %s (%s) |" % (thousands(ov["messages"]), ", ".join("%s %s" % (thousands(v), _md(k))
                                                               for k, v in ov["messages_by_source"].items())))
     if ov["date_min"]:
@@ -571,9 +699,8 @@ def render_markdown(doc: dict, top: int = 10) -> str:
     w("| Attachments | %s (%s, %s unique) |" % (thousands(ov["attachments"]), human_bytes(ov["attachment_bytes"]),
                                                thousands(ov["attachments_unique"])))
     d = doc["duplicates"]
-    w("| Duplicates | %s exact groups (%s redundant copies), %s same-email groups (%s messages) |" % (
-        thousands(d["exact"]["groups"]), thousands(d["exact"]["redundant"]), thousands(d["canonical"]["groups"]),
-        thousands(d["canonical"]["messages"])))
+    w("| Copies | %s |" % copies_line(ov["messages"], d["canonical"]["groups"], d["canonical"]["messages"],
+                                     d["canonical"]["redundant"], d["exact"]["redundant"]))
     w("| Problems | %s (%s) |" % (thousands(ov["problems"]), ", ".join(
         "%s %s" % (thousands(v), k) for k, v in ov["problems_by_severity"].items()) or "none"))
     w("| Manifest | %s |" % _code(doc["manifest"]["path"]))
@@ -607,19 +734,23 @@ def render_markdown(doc: dict, top: int = 10) -> str:
     tbl("Type mismatches", ["File name", "Declared", "Detected", "Locator"],
         [[_md(r.get("filename") or "(no name)"), _md(r.get("declared")), _md(r.get("detected")),
           _code(r["locator"])] for r in a["mismatches"]["examples"]])
+    tbl("Dangerous attachments", ["Kind", "File name", "Detected", "Declared", "Locator"],
+        [[k + (", disguised" if r["disguised"] else ""), _md(r.get("filename") or "(no name)"), _md(r.get("detected")),
+          _md(r.get("declared")), _code(r["locator"])]
+         for k, v in doc["dangerous"].items() for r in v["examples"]])
     tbl("Largest duplicate groups", ["Kind", "Copies ", "Custodians", "Example"],
         [[r["kind"], thousands(r["count"]), _md(", ".join(r["custodians"])),
           _code(r["members"][0] if r["members"] else "")] for r in d["largest"]])
     au = doc.get("authenticity")
     if au:
         tbl("DKIM verdicts", ["Verdict", "Messages "], [[_md(k), thousands(v)] for k, v in au["dkim"].items()])
-        tbl("Tampering and coverage indicators", ["Code", "Severity", "Count ", "Examples"],
-            [[_code(r["code"]), r.get("severity") or "", thousands(r["count"]),
+        tbl("Tampering and coverage indicators", ["Code", "Severity", "Indicators ", "Messages ", "Examples"],
+            [[_code(r["code"]), r.get("severity") or "", thousands(r["count"]), thousands(r.get("messages", 0)),
               "<br>".join(_code(e) for e in r["examples"])] for r in au["indicators"]])
     else:
         w("")
         w("DKIM and tampering indicators: not analysed in this manifest.")
-    tbl("Problems by code", ["Code", "Severity", "Count ", "Examples"],
+    tbl("Problems by code", ["Code", "Severity", "Problems ", "Examples"],
         [[_code(r["code"]), r.get("severity") or "", thousands(r["count"]),
           "<br>".join(_code(e) for e in r["examples"])] for r in doc["problems"]])
     w("")

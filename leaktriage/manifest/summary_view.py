@@ -18,11 +18,53 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
     dups = summary.get("duplicates", {})
     probs = summary.get("problems", {})
 
+    from leaktriage.manifest import danger
+    from leaktriage.manifest.report import copies_line, files_line
+    from rich.text import Text
+    auth = summary.get("authenticity") or {}
+    by_code = probs.get("by_code", {})
+    # start here: what matters first, from the summary record alone (`leaktriage report` says more)
+    risky = {k: 0 for k in danger.KINDS}
+    for t, n in (atts.get("by_type") or {}).items():
+        k = danger.classify(t, None)
+        if k:
+            risky[k] += n
+    sh = Table.grid(padding=(0, 2))
+    sh.add_column(style="bold", no_wrap=True)
+    sh.add_column(overflow="fold")
+    distinct = msgs.get("total", 0) - dups.get("canonical_redundant", 0)
+    sh.add_row("Messages", "%s stored, %s distinct emails, %s custodians%s" % (
+        thousands(msgs.get("total", 0)), thousands(distinct), thousands(len(summary.get("custodians") or {})),
+        ", %s .. %s" % (msgs["date_min"][:10], msgs["date_max"][:10]) if msgs.get("date_min") else ""))
+    if auth.get("signed_messages") or auth.get("indicators"):
+        sh.add_row("DKIM", "%s of %s signed messages verified; %s altered after signing (body or signed headers "
+                           "changed)" % (thousands(auth.get("verified_messages", 0)),
+                                         thousands(auth.get("signed_messages", 0)),
+                                         thousands((auth.get("by_summary") or {}).get("fail", 0))))
+    else:
+        sh.add_row("DKIM", "no signed message")
+    mism = "; attachments whose content contradicts their %s" % ", ".join(
+        "%s %s" % ({"declared-type": "declared type", "extension": "name"}.get(k, k), thousands(v.get("count", 0)))
+        for k, v in (atts.get("mismatches") or {}).items()) if atts.get("mismatches") else ""
+    sh.add_row("Dangerous", "%s executables, %s scripts, %s macro documents (by detected type)%s" % (
+        thousands(risky["executable"]), thousands(risky["script"]), thousands(risky["macro"]), mism))
+    if by_code:
+        from leaktriage.model.problems import CODES
+        order = {"error": 0, "warning": 1, "info": 2}
+        top3 = sorted(by_code.items(), key=lambda kv: (order.get(CODES.get(kv[0], ("?",))[0], 3), -kv[1], kv[0]))[:3]
+        sh.add_row("Top problems", ", ".join("%s %s x%s" % (k, CODES.get(k, ("?",))[0], thousands(v)) for k, v in top3))
+    console.print(Panel(sh, title="leaktriage scan: start here", expand=False))
+    m = manifest or "MANIFEST"
+    q = "'%s'" % m.replace("'", "'\\''") if any(c in m for c in " !#'\"$") else m
+    console.print("Next:")
+    for c in ("leaktriage report %s" % q, "leaktriage index %s --dump DUMP -o triage.db" % q,
+              "leaktriage search triage.db 'risk:any'", "leaktriage serve triage.db"):
+        console.print(Text("  " + c, overflow="fold"))
+
     ov = Table.grid(padding=(0, 2))
     ov.add_column(style="bold")
     ov.add_column()
-    ov.add_row("Files", "%s (%s), %s not mail" % (thousands(files.get("total", 0)), human_bytes(files.get("bytes", 0)),
-                                                  thousands(files.get("non_mail", 0))))
+    ov.add_row("Files", files_line(files.get("total", 0), None, None, files.get("bytes", 0), files.get("non_mail", 0)))
     src = ", ".join("%s %s" % (thousands(v), k) for k, v in msgs.get("by_source", {}).items())
     ov.add_row("Messages", "%s%s" % (thousands(msgs.get("total", 0)), " (%s)" % src if src else ""))
     if msgs.get("date_min"):
@@ -31,9 +73,9 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
     ov.add_row("MIME parts", thousands(summary.get("parts", 0)))
     ov.add_row("Attachments", "%s (%s, %s unique)" % (thousands(atts.get("total", 0)), human_bytes(atts.get("bytes", 0)),
                                                      thousands(atts.get("unique", 0))))
-    ov.add_row("Duplicates", "exact: %s groups (%s redundant copies); same email: %s groups (%s copies)" % (
-        thousands(dups.get("exact_groups", 0)), thousands(dups.get("exact_redundant", 0)),
-        thousands(dups.get("canonical_groups", 0)), thousands(dups.get("canonical_messages", 0))))
+    ov.add_row("Copies", copies_line(msgs.get("total", 0), dups.get("canonical_groups", 0),
+                                     dups.get("canonical_messages", 0), dups.get("canonical_redundant", 0),
+                                     dups.get("exact_redundant", 0)))
     ov.add_row("Problems", "%s (%s)" % (thousands(probs.get("total", 0)), ", ".join(
         "%s %s" % (thousands(v), k) for k, v in probs.get("by_severity", {}).items()) or "none"))
     if manifest:
@@ -88,7 +130,6 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         for k, v in mm.items():
             t.add_row(k, thousands(v["count"]), *(["\n".join(v.get("examples", []))] if wide else []))
         console.print(t)
-    auth = summary.get("authenticity") or {}
     if auth.get("signed_messages"):
         t = Table(title="DKIM: %s of %s signed messages verified" % (thousands(auth.get("verified_messages", 0)),
                                                                      thousands(auth["signed_messages"])), show_edge=False)
@@ -105,20 +146,19 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
     if auth.get("indicators"):
         t = Table(title="Tampering and coverage indicators", show_edge=False)
         t.add_column("Indicator")
-        t.add_column("Messages", justify="right")
+        t.add_column("Indicators", justify="right")   # how many were raised (a message may carry several)
         if wide:
             t.add_column("First locators", overflow="fold")
         ex = auth.get("indicator_examples", {})
         for k, v in sorted(auth["indicators"].items(), key=lambda kv: (-kv[1], kv[0])):
             t.add_row(k, thousands(v), *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
-    by_code = probs.get("by_code", {})
     if by_code:
         from leaktriage.model.problems import CODES
         t = Table(title="Problems by code", show_edge=False)
         t.add_column("Code", no_wrap=True)
         t.add_column("Severity")
-        t.add_column("Count", justify="right")
+        t.add_column("Problems", justify="right")
         if wide:
             t.add_column("First locators", overflow="fold")
         ex = probs.get("examples", {})
