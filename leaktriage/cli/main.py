@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "verify": ("leaktriage.cli.manifest_cmds", "verify"),
     "index": ("leaktriage.cli.search_cmds", "index"),
     "search": ("leaktriage.cli.search_cmds", "search"),
+    "serve": ("leaktriage.cli.search_cmds", "serve"),
     "keys": ("leaktriage.cli.auth_cmds", "keys"),
 }
 

@@ -110,3 +110,40 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
     code = run_search(db, " ".join(query), fmt, count_only, limit, sort, no_snippets, all_copies)
     if code:
         sys.exit(code)
+
+
+@click.command()
+@click.argument("db", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default answers this machine only; 0.0.0.0 would open the whole "
+                   "leak to the network.")
+@click.option("-d", "--dump", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="The dump, for downloading attachments (default: the one recorded in the index).")
+def serve(db, port, host, dump):
+    """Browse the index DB in a web browser (Datasette, with leaktriage's configuration).
+
+    Needs the serve extra: pip install 'leaktriage[serve]'. The site opens on the emails (one row per
+    email, newest first: date, subject, from, to, custodians, copies, attachments, DKIM verdict),
+    with facets by month, custodian, DKIM verdict, attachment type and danger. The search box takes
+    leaktriage's query language (from:, to:, date:, dkim:, has:attachment, risk:, text:, ...). A
+    message page reads like an email: headers, text, attachments (downloaded through the resolver,
+    checked against the manifest's SHA-256), verdicts and indicators, the other copies, the thread.
+    Canned queries list disguised executables, DKIM body-hash mismatches, documents modified after
+    sending, scans that need OCR and attachments whose text could not be read.
+
+    \b
+    Examples:
+      leaktriage serve triage.db                  # http://127.0.0.1:8001/
+      leaktriage serve triage.db --port 8080 --dump /mnt/leak
+
+    \b
+    Exit codes: 2 usage error (not a current index, Datasette missing), 7 no index
+    at DB, 130 stopped (Ctrl-C).
+    """
+    from leaktriage.site.server import serve as run_site
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("leaktriage: warning: listening on %s: anyone who can reach this machine can read the leak"
+                   % host, err=True)
+    run_site(db, host=host, port=port, dump=dump, say=lambda m: click.echo(m, err=True))
+    sys.exit(130)   # uvicorn returns once it was told to stop (Ctrl-C or SIGTERM)

@@ -339,7 +339,7 @@ class _Compiler:
             if lv not in TEXT_VALUES:
                 raise QueryError("text:%s is not known (use %s)" % (v, ", ".join("text:" + x for x in TEXT_VALUES)),
                                  tok.pos, self.q)
-            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % _TEXT_SQL[lv])
+            return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % TEXT_SQL[lv])
         if f == "risk":
             lv = v.lower()
             if lv not in RISK_VALUES:
@@ -348,7 +348,7 @@ class _Compiler:
             if lv == "any":
                 return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE risk IS NOT NULL)")
             if lv == "disguised":
-                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % _disguised_sql())
+                return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE %s)" % disguised_sql())
             return _Part(sql="m.id IN (SELECT message_id FROM attachments WHERE risk = ?)", params=[lv])
         if f in ("from", "to", "cc"):
             roles = {"from": ("from", "sender"), "to": ("to", "cc", "bcc"), "cc": ("cc", "bcc")}[f]
@@ -488,7 +488,7 @@ class _Compiler:
 
 
 _OCR = ("text.no_text_layer", "text.partial_text_layer", "text.needs_ocr")
-_TEXT_SQL = {
+TEXT_SQL = {
     "ok": "text_status = 'ok'", "partial": "text_status = 'partial'", "empty": "text_status = 'empty'",
     "failed": "text_status = 'failed'", "unsupported": "text_status = 'unsupported'",
     # a document (a format whose text is read) that gave none
@@ -499,13 +499,16 @@ _TEXT_SQL = {
 }
 
 
-def _disguised_sql() -> str:
-    """An attachment that can run code and whose name (or declared type) says otherwise (manifest.danger)."""
+def disguised_sql(table: str = "") -> str:
+    """An attachment that can run code and whose name (or declared type) says otherwise (manifest.danger);
+    table: the attachments table's alias in a join ("a.")."""
     from leaktriage.manifest.danger import NATURAL_EXTENSIONS
+    t = table
     conds = []
     for kind, exts in sorted(NATURAL_EXTENSIONS.items()):
-        conds.append("risk = '%s' AND coalesce(extension, '') NOT IN (%s)" % (kind, ", ".join("'%s'" % e for e in sorted(exts))))
-    return "risk IS NOT NULL AND (mismatch IS NOT NULL OR %s)" % " OR ".join("(%s)" % c for c in conds)
+        conds.append("%srisk = '%s' AND coalesce(%sextension, '') NOT IN (%s)"
+                     % (t, kind, t, ", ".join("'%s'" % e for e in sorted(exts))))
+    return "%srisk IS NOT NULL AND (%smismatch IS NOT NULL OR %s)" % (t, t, " OR ".join("(%s)" % c for c in conds))
 
 
 def _phrase(words: list[str], prefix: bool) -> str:
