@@ -61,6 +61,13 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
                    "(%d from indexing), %.1f s, %.1f MB"
                    % (db, st.messages, st.added, st.updated, st.removed, st.unchanged, st.problems,
                       st.text_failures, st.seconds, st.db_bytes / 1e6), err=True)
+        if st.attachments:
+            click.echo("attachments and documents in attached archives read: %d, with text: %d"
+                       % (st.attachments, st.attachments_with_text), err=True)
+        if st.text_codes:
+            click.echo("problems found while indexing: %s (leaktriage search DB 'problem:CODE' lists them)"
+                       % ", ".join("%s %d" % kv for kv in sorted(st.text_codes.items(), key=lambda kv: (-kv[1], kv[0]))),
+                       err=True)
 
 
 @click.command()
