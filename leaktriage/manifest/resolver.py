@@ -167,6 +167,12 @@ def _uu(data: bytes, n: int, where: str) -> bytes:
     raise ItemMissing("no uuencoded file %d in %s" % (n, where))
 
 
+def _is_mbox_message(loc: str) -> bool:
+    """The locator's last step is an mbox message (separators are never escaped characters)."""
+    i = loc.rfind("!")
+    return i >= 0 and loc.startswith("mbox:", i + 1) and "#" not in loc[i:]
+
+
 def _parent_and_last(loc: str, steps: List[L.Step]) -> Tuple[str, L.Step]:
     last = steps[-1]
     cut = len(loc) - len(last.value) - (1 if last.kind == "part" else len(last.kind) + 2)
@@ -222,6 +228,10 @@ class Resolver:
     # -- any item ------------------------------------------------------------------------------------
     def item(self, loc: str, unquoted: bool = False):
         """The bytes of the item a locator names (see the module docstring)."""
+        # un-quoting means something for an mbox message only: any other item is one cache entry, whatever
+        # the caller asked (a zip member asked for both ways was otherwise read twice, the second time by
+        # re-reading the whole archive: minutes on a dump of zipped mailboxes)
+        unquoted = unquoted and _is_mbox_message(loc)
         key = loc + ("\x00u" if unquoted else "")
         got = self.cache.get(key)
         if got is not None:
@@ -383,8 +393,17 @@ class Resolver:
         raise ItemChanged("%s: the reconstructed message could not be rebuilt with the SHA-256 the manifest "
                           "records" % loc)
 
-    def part(self, rec: dict) -> bytes:
-        """The decoded bytes of a part record (or a uuencoded file), checked against its sha256."""
+    def part(self, rec: dict, message: Optional[bytes] = None) -> bytes:
+        """The decoded bytes of a part record (or a uuencoded file), checked against its sha256.
+
+        message: the bytes of the part's own message as sent (message(msg, unquoted=True)), when the
+        caller has them: the body is then taken at the part's recorded offsets without parsing the
+        message again (same check against the digest)."""
+        if message is not None and "body_offset" in rec and "body_length" in rec and "uu_offset" not in rec:
+            raw = message[rec["body_offset"]:rec["body_offset"] + rec["body_length"]]
+            data = transfer.decode(bytes(raw), rec.get("cte"))[0]
+            if hashlib.sha256(data).hexdigest() == rec.get("sha256"):
+                return data
         data = self.item(rec["locator"])
         want = rec.get("sha256")
         if want and hashlib.sha256(data).hexdigest() != want:

@@ -129,7 +129,7 @@ def extract_message(resolver: Resolver, job: Job, extractor=None, analyses: Sequ
                 texts.append(AttachmentText(aloc, rec.get("sha256"), name, kind, "reused", None))
                 continue
             try:
-                blob = resolver.part(rec)
+                blob = resolver.part(rec, message=data if rec.get("record") != "file" else None)
             except ItemChanged as exc:
                 res.attachments[aloc] = AttachmentResult(problems=[("index.bytes_changed", str(exc), None)])
                 continue
