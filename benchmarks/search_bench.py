@@ -6,6 +6,8 @@ beside notmuch on the same mail when it is available.
     python3 benchmarks/search_bench.py --messages 2000      # quick run
     python3 benchmarks/search_bench.py --notmuch            # also apt-get install notmuch if missing
     python3 benchmarks/search_bench.py --write-doc          # replace the figures in docs/search.md
+    python3 benchmarks/search_bench.py --acceptance --dump D --truth D.truth.jsonl --manifest M --db DB
+                                                            # issue #15's checks on a --doc-markers dump
 
 Steps:
 1. generate the dump with ../shared/bench/make_dump.py (cached in the work dir);
@@ -369,8 +371,42 @@ def write_doc(md: str) -> None:
     DOC.write_text(text, encoding="utf-8")
 
 
+def acceptance(args) -> None:
+    """Issue #15's acceptance on a make_dump --doc-markers dump: codeword recall per document kind through
+    the index, show --text against an independent decoding, one JSONL line per email / per copy."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.acceptance import marker_recall, one_hit_per_email, show_text
+    dump, truth, manifest, db = Path(args.dump), Path(args.truth), Path(args.manifest), Path(args.db)
+    if not db.exists():
+        t0 = time.monotonic()
+        sh(leaktriage_bin() + ["index", str(manifest), "--dump", str(dump), "-o", str(db)])
+        print("index built in %.1f s, %.1f MB" % (time.monotonic() - t0, db.stat().st_size / 1e6))
+    res = marker_recall(db, truth)
+    misses = res.pop("misses")
+    print("\n| document kind | found / total | recall |\n|---|---|---|")
+    for k in sorted(res):
+        print("| %s | %d / %d | %.2f%% |" % (k, res[k][0], res[k][1], 100.0 * res[k][0] / res[k][1]))
+    core = [k for k in res if k.startswith("pdf") or k in ("docx", "xlsx")]
+    f, n = sum(res[k][0] for k in core), sum(res[k][1] for k in core)
+    print("| **PDF + DOCX + XLSX** | **%d / %d** | **%.2f%%** |" % (f, n, 100.0 * f / n))
+    print("misses: %d, of which in messages the generator made malformed: %d" % (len(misses), sum(m[4] for m in misses)))
+    for m in misses:
+        print("  ", m)
+    st = show_text(manifest, dump, truth, db, n=args.sample)
+    print("\nshow --text on %d sampled messages: %d print the independently decoded text/plain body%s"
+          % (st["checked"], st["ok"], "; failures: %s" % st["failures"] if st["failures"] else ""))
+    print("\n| query | JSONL lines | emails | --all-copies lines | stored copies |\n|---|---|---|---|---|")
+    for q, lines, emails, all_lines, copies, located in one_hit_per_email(db, ["réunion", "has:attachment", "type:pdf",
+                                                                              "facture", "dkim:pass"]):
+        print("| `%s` | %d | %d | %d | %d |%s" % (q, lines, emails, all_lines, copies, "" if located else " (locator missing!)"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--acceptance", action="store_true", help="issue #15's checks (needs --dump, --truth, "
+                                                              "--manifest, --db)")
+    ap.add_argument("--truth", help="with --acceptance: the truth file of --dump")
+    ap.add_argument("--sample", type=int, default=40, help="with --acceptance: messages checked with show --text")
     ap.add_argument("--messages", type=int, default=72000)
     ap.add_argument("--scale", type=float, default=0.02, help="--attachment-scale of the generator")
     ap.add_argument("--work", default=str(DEFAULT_WORK))
@@ -386,6 +422,10 @@ def main():
                     help="also time the queries with an empty leaktriage/__init__.py (package import cost)")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
+    if args.acceptance:
+        if not (args.dump and args.truth and args.manifest and args.db):
+            ap.error("--acceptance needs --dump, --truth, --manifest and --db")
+        return acceptance(args)
     res = run(args)
     md = markdown(res)
     print()

@@ -4,6 +4,8 @@
     python benchmarks/text_bench.py                          # generate a 2,000-message dump, then measure
     python benchmarks/text_bench.py --dump D --truth D.truth.jsonl
     python benchmarks/text_bench.py --compare-pdf [DIR ...]  # pypdfium2 (leaktriage.text) vs pdfminer.six
+    python benchmarks/text_bench.py --dump D --isolated      # throughput as the index extracts: through an
+                                                             # IsolatedExtractor (a child process, one pipe)
 
 Recall: make_dump --doc-markers plants a unique codeword in every PDF, DOCX, XLSX, TXT, CSV and zip it
 generates (truth: the attachment's "marker"); a document counts as found when its extracted text holds
@@ -66,7 +68,7 @@ def generate(messages: int) -> tuple:
     return out, truth
 
 
-def recall_and_speed(dump: Path, truth: Path, repeat: int) -> None:
+def recall_and_speed(dump: Path, truth: Path, repeat: int, isolated: bool = False) -> None:
     docs = [(a, d) for a, d in documents(dump, truth) if d is not None]
     unreadable = sum(1 for a, d in documents(dump, truth) if d is None and "marker" in a)
     found = collections.Counter()
@@ -104,7 +106,15 @@ def recall_and_speed(dump: Path, truth: Path, repeat: int) -> None:
     by_format = collections.defaultdict(list)
     for a, data in docs:
         by_format[a["true_type"]].append((data, a.get("declared_content_type"), a.get("filename")))
-    print("\nThroughput (extract_text, one process, best of %d):" % repeat)
+    extract = extract_text
+    ex = None
+    if isolated:   # what `leaktriage index` does: each document through its worker's IsolatedExtractor
+        from leaktriage.text import IsolatedExtractor
+        from leaktriage.search.message_text import LIMITS
+        ex = IsolatedExtractor(LIMITS, start_method="fork")
+        extract = lambda d, content_type=None, filename=None: ex.extract(d, content_type=content_type, filename=filename)
+    print("\nThroughput (%s, best of %d):" % ("IsolatedExtractor, one child process" if isolated else
+                                            "extract_text, one process", repeat))
     print("%-8s %6s %10s %9s %9s %10s  %s" % ("format", "docs", "MB", "seconds", "MB/s", "docs/s", "statuses"))
     for fmt in sorted(by_format):
         items = by_format[fmt]
@@ -113,12 +123,14 @@ def recall_and_speed(dump: Path, truth: Path, repeat: int) -> None:
         statuses = collections.Counter()
         for _ in range(repeat):
             t0 = time.perf_counter()
-            results = [extract_text(d, content_type=ct, filename=fn) for d, ct, fn in items]
+            results = [extract(d, content_type=ct, filename=fn) for d, ct, fn in items]
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
             statuses = collections.Counter(r.status for r in results)
         print("%-8s %6d %10.2f %9.3f %9.2f %10.1f  %s" % (fmt, len(items), size / 1e6, best, size / 1e6 / best,
                                                            len(items) / best, dict(sorted(statuses.items()))))
+    if ex is not None:
+        ex.close()
     bodies = html_bodies(dump, truth)
     if bodies:
         size = sum(len(h.encode("utf-8")) for h in bodies)
@@ -276,6 +288,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--compare-pdf", nargs="*", metavar="DIR", help="compare pypdfium2 and pdfminer.six")
     ap.add_argument("--verbose", action="store_true", help="with --compare-pdf: the PDFs where they differ")
+    ap.add_argument("--isolated", action="store_true", help="measure through an IsolatedExtractor, as the index does")
     args = ap.parse_args()
     if args.dump:
         dump, truth = args.dump, args.truth or args.dump.parent / (args.dump.name + ".truth.jsonl")
@@ -284,7 +297,7 @@ def main() -> None:
     if args.compare_pdf is not None:
         compare_pdf(dump, truth, args.compare_pdf, args.verbose)
     else:
-        recall_and_speed(dump, truth, args.repeat)
+        recall_and_speed(dump, truth, args.repeat, args.isolated)
 
 
 if __name__ == "__main__":

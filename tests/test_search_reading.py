@@ -231,3 +231,36 @@ def test_attachment_text_is_extracted_in_a_separate_process(reading, tmp_path, m
     build.build_index(str(m), str(dump), str(tmp_path / "i.db"), workers=1)
     assert {"facture.pdf", "scan.pdf", "secret.pdf", "rapport.docx"} <= set(seen)
     assert "Facture_6561.pdf" not in seen      # recognised (an executable) without being parsed
+
+
+def test_an_extractor_does_not_outlive_its_worker():
+    """Index workers fork their IsolatedExtractor; a worker that exits without closing it (a pool
+    shutting down) must not leave the extractor waiting forever."""
+    import os
+    import time
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        from leaktriage.text import IsolatedExtractor
+        ex = IsolatedExtractor(start_method="fork")
+        ok = ex.extract(b"hello", filename="a.txt").status == "ok"
+        os.write(w, b"%d %d" % (ex._proc.pid, ok))
+        os._exit(0)
+    os.close(w)
+    child, ok = map(int, os.read(r, 100).split())
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert ok
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/stat" % child) as f:
+                if f.read().split()[2] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, 9)
+        pytest.fail("the extractor outlived its worker")

@@ -22,7 +22,11 @@ from .extract import DEFAULT_LIMITS, extract_text
 from .model import TextLimits, TextResult, problem
 
 
-def _worker(conn, limits: TextLimits) -> None:  # pragma: no cover - runs in the child process
+def _worker(conn, limits: TextLimits, inherited=None) -> None:  # pragma: no cover - runs in the child process
+    if inherited is not None:
+        # forked: this process holds a copy of the parent's end of the pipe too; closed, so that the
+        # parent's death reaches recv() as EOF (otherwise the child outlives it, waiting forever)
+        inherited.close()
     try:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (limits.max_memory, limits.max_memory))
@@ -61,7 +65,9 @@ class IsolatedExtractor:
 
     def _start(self) -> None:
         parent, child = self._mp.Pipe()
-        proc = self._mp.Process(target=_worker, args=(child, self.limits), daemon=True, name="leaktriage-text")
+        forked = self._mp.get_start_method() == "fork"
+        proc = self._mp.Process(target=_worker, args=(child, self.limits) + ((parent,) if forked else ()),
+                                daemon=True, name="leaktriage-text")
         try:
             proc.start()
         finally:
