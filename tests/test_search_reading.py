@@ -264,3 +264,11 @@ def test_an_extractor_does_not_outlive_its_worker():
     else:
         os.kill(child, 9)
         pytest.fail("the extractor outlived its worker")
+
+
+def test_without_attachment_text_danger_comes_from_the_manifest(reading, tmp_path):
+    from leaktriage.search.build import build_index
+    dump, m, db, locs = reading
+    build_index(str(m), str(dump), str(tmp_path / "n.db"), workers=1, attachment_text=False)
+    assert locators(tmp_path / "n.db", "risk:executable") == {locs["cp1252"], locs["forward"] + "#1.2.1.2"}
+    assert locators(tmp_path / "n.db", CODEWORD_PDF) == set()

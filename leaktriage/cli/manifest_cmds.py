@@ -126,11 +126,14 @@ def _filters(kw):
 def report(manifest, fmt, output, top, width, workers):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
-    Overview (files, messages, attachments, bytes, dates), custodians and mailboxes, top senders and
-    recipient domains, messages per month as a bar chart, attachments by detected type and type
-    mismatches, duplicate groups, DKIM and tampering findings when the scan recorded them, and
-    problems by code with their first locators. Reads MANIFEST in one streaming pass ('-' for
-    stdin) and checks it against MANIFEST.sha256 when that file is beside it.
+    First a start-here block: messages and distinct emails, custodians, dates, messages verified by
+    DKIM and altered after signing, executables, scripts and macro documents (whatever their names
+    say), the top problems and the next commands. Then the overview (files on disk and inside
+    archives, messages, attachments, bytes, dates, copies), custodians and mailboxes, top senders and
+    recipient domains, messages per month as a bar chart, attachments by detected type, type
+    mismatches and dangerous attachments, duplicate groups, DKIM and tampering findings when the scan
+    recorded them, and problems by code with their first locators. Reads MANIFEST in one streaming
+    pass ('-' for stdin) and checks it against MANIFEST.sha256 when that file is beside it.
 
     \b
     Examples:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from leaktriage.errors import EXIT_SCHEMA, LeaktriageError
+from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest
 from leaktriage.manifest.resolver import Resolver
 from leaktriage.pool import default_workers, ordered
@@ -446,6 +447,12 @@ def _fill(con, man: ManifestContent, existing: Dict[str, tuple], stats: IndexSta
         atts = [p for p in job.parts if p.get("attachment")] + job.members
         results = {a["locator"]: reused.get(a["locator"]) or res.attachments.get(a["locator"]) for a in atts}
         texts = [results[a["locator"]].text for a in atts if results[a["locator"]] and results[a["locator"]].text]
+        for a in atts:     # bytes not read (--no-attachment-text, unreadable): the manifest's type and name
+            if results[a["locator"]] is None or (results[a["locator"]].status is None and not results[a["locator"]].risk):
+                rk = danger.classify(a.get("magic"), a.get("filename") or a.get("path"))
+                if rk:
+                    results[a["locator"]] = AttachmentResult(risk=rk, problems=list(
+                        results[a["locator"]].problems if results[a["locator"]] else []))
         risks = sorted({x.risk for x in results.values() if x and x.risk})
         types = sorted({t for t in (short_type(a.get("magic"), a.get("content_type"), a.get("filename"))
                                     for a in atts) if t})
