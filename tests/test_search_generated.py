@@ -103,17 +103,12 @@ def test_french_folding_on_generated_text(gen):
 def marked(tmp_path_factory):
     import subprocess
     import sys
-    from test_search_common import MAKE_DUMP
+    from conftest import need_generator
     from leaktriage.search.build import build_index
-    if not MAKE_DUMP.is_file():
-        import os
-        msg = "generator %s not found (set LEAKTRIAGE_MAKE_DUMP)" % MAKE_DUMP
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    make_dump = need_generator()
     base = tmp_path_factory.mktemp("marked")
     dump = base / "md"
-    subprocess.run([sys.executable, str(MAKE_DUMP), str(dump), "--messages", "160", "--seed", "3", "--doc-markers",
+    subprocess.run([sys.executable, str(make_dump), str(dump), "--messages", "160", "--seed", "3", "--doc-markers",
                     "--personal", "0.25", "--forgeries", "0.2", "--contradictions", "0.2", "--attachment-scale", "0.05",
                     "--quiet", "--no-sign"], check=True)
     from test_search_common import scan_to

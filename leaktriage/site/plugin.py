@@ -22,7 +22,7 @@ from datasette.filters import FilterArguments
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from leaktriage.search.fold import fold
+from leaktriage.text.fold import fold
 from leaktriage.search.query import QueryError, compile_query
 
 CONFIG = "leaktriage"            # the plugin's section in the metadata: {"databases": [...], "dump": ...}
