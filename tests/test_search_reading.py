@@ -269,6 +269,7 @@ def test_an_extractor_does_not_outlive_its_worker():
 def test_without_attachment_text_danger_comes_from_the_manifest(reading, tmp_path):
     from leaktriage.search.build import build_index
     dump, m, db, locs = reading
-    build_index(str(m), str(dump), str(tmp_path / "n.db"), workers=1, attachment_text=False)
+    st = build_index(str(m), str(dump), str(tmp_path / "n.db"), workers=1, attachment_text=False)
+    assert st.text_codes == {}            # nothing extracted, nothing reported as not extracted
     assert locators(tmp_path / "n.db", "risk:executable") == {locs["cp1252"], locs["forward"] + "#1.2.1.2"}
     assert locators(tmp_path / "n.db", CODEWORD_PDF) == set()

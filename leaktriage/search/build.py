@@ -507,7 +507,7 @@ def _extract_all(todo: List[dict], man: ManifestContent, dump_root: str, workers
     # the extraction plan, in the order results come back: the first copy of each content is extracted
     first: Dict[str, str] = {}             # sha256 -> locator of its first copy
     later: Counter = Counter()             # sha256 -> copies after the first
-    for batch in batches:
+    for batch in batches if with_attachments else ():
         for job in batch:
             reuse = set()
             for a in [p for p in job.parts if p.get("attachment")] + job.members:
