@@ -144,3 +144,29 @@ def test_show_view_goes_to_stdout_for_a_pipe(reading):
     r = subprocess.run([sys.executable, "-m", "leaktriage", "show", locs["html"], "-m", str(m)],
                        capture_output=True, cwd=str(REPO), env=dict(os.environ, NO_COLOR="1"))
     assert r.returncode == 0 and b"leaktriage show: message" in r.stdout and b"\x1b[" not in r.stdout
+
+
+def test_utf8_declared_latin1_is_shown_as_recorded_and_flagged(tmp_path):
+    """The manifest's charset decision is followed (issue #15: "decoded with the charset decisions the
+    manifest records"); when that decision reads UTF-8 bytes as windows-1252, show says so."""
+    from leaktriage import Options, scan
+    from leaktriage.search.build import build_index
+    dump = tmp_path / "d" / "x"
+    dump.mkdir(parents=True)
+    (dump / "1.eml").write_bytes(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\n"
+                                 b"Date: Wed, 1 Mar 2017 09:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+                                 b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                                 + "Bonsoir Mélanie, ça va ?\r\n".encode("utf-8"))
+    m = tmp_path / "m.jsonl"
+    scan(str(tmp_path / "d"), str(m), Options(workers=1))
+    part = next(json.loads(l) for l in m.read_text(encoding="utf-8").splitlines() if '"record":"part"' in l)
+    r = show(m, "x/1.eml")
+    assert r.exit_code == 0
+    if part["charset"] == "cp1252":          # the scan's rule today: the declared charset decodes, so it is used
+        assert "Bonsoir MÃ©lanie" in r.stdout and "text.charset_suspect" in r.stderr
+    else:                                     # a scan that detects the mislabelling: the text reads right, no warning
+        assert "Bonsoir Mélanie" in r.stdout and "text.charset_suspect" not in r.stderr
+    build_index(str(m), str(tmp_path / "d"), str(tmp_path / "t.db"), workers=1)
+    import sqlite3
+    codes = [c for (c,) in sqlite3.connect(str(tmp_path / "t.db")).execute("SELECT code FROM problems WHERE origin = 'index'")]
+    assert codes == (["text.charset_suspect"] if part["charset"] == "cp1252" else [])

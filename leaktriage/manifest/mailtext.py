@@ -72,6 +72,18 @@ def body_parts(parts: List[dict]) -> List[dict]:
     return out
 
 
+SINGLE_BYTE = frozenset({"cp1252", "iso8859-1", "latin_1", "iso8859-15", "cp1250", "iso8859-2", "mac-roman"})
+
+
+def _utf8_multibyte(b: bytes) -> bool:
+    """Valid UTF-8 holding at least one multi-byte character: text in a single-byte charset almost
+    never is (it would need 'Ã' or 'Â' followed by a byte of 0x80-0xBF at every non-ASCII place)."""
+    try:
+        return len(b.decode("utf-8")) < len(b)
+    except UnicodeDecodeError:
+        return False
+
+
 def part_text(data: bytes, p: dict) -> Tuple[str, List[Note]]:
     """A text part's body, transfer-decoded and decoded with the charset the scan used."""
     notes: List[Note] = []
@@ -96,6 +108,10 @@ def part_text(data: bytes, p: dict) -> Tuple[str, List[Note]]:
         if tr.replaced_bytes:
             notes.append(Note(loc, "text.charset_replaced", "%d bytes not valid in %s were replaced by U+FFFD"
                               % (tr.replaced_bytes, tr.charset), {"charset": tr.charset}))
+    if codec in SINGLE_BYTE and p.get("charset_source", "declared") == "declared" and not dec.isascii() \
+            and _utf8_multibyte(dec):
+        notes.append(Note(loc, "text.charset_suspect", "decoded as %s, as declared and recorded by the scan, but "
+                          "the bytes are valid UTF-8: the text may read as mojibake" % codec, {"charset": codec}))
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n"), notes

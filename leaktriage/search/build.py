@@ -593,7 +593,7 @@ def _worker_died(batch: List[Job], _exitcode=None) -> List[MessageResult]:
 
 _MSG_KEEP = ("locator", "offset", "length", "sha256", "unquoted_sha256", "mbox", "reconstructed", "date", "subject",
              "from", "sender", "to", "cc", "bcc", "custodian", "mailbox", "message_id", "in_reply_to", "source")
-_PART_KEEP = ("locator", "path", "content_type", "cte", "charset", "charset_declared", "body_offset",
+_PART_KEEP = ("locator", "path", "content_type", "cte", "charset", "charset_declared", "charset_source", "body_offset",
               "body_length", "attachment", "uu_offset", "size", "magic", "filename", "sha256", "mismatch",
               "replaced_bytes")
 _MEMBER_KEEP = ("record", "locator", "parent", "path", "kind", "magic", "size", "sha256", "status", "encrypted")

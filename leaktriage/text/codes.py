@@ -57,6 +57,9 @@ TEXT_CODES: Dict[str, Tuple[str, str]] = {
     "text.charset_guessed": ("info", "Plain text without a usable declared charset: the charset was detected "
                                      "(the result's charset field says which)."),
     "text.charset_replaced": ("warning", "Bytes that are not valid in the charset used were replaced by U+FFFD."),
+    "text.charset_suspect": ("warning", "A message text part was decoded with its declared single-byte charset (as "
+                                        "the scan recorded) but its bytes are valid UTF-8 with multi-byte characters: "
+                                        "probably UTF-8 mislabelled, the text may read as mojibake ('Ã©' for 'é')."),
     "text.tracked_changes": ("info", "The document holds tracked deletions, comments or speaker notes; their text is "
                                      "included."),
     "text.type_mismatch": ("info", "The content is a different format from the one declared (content type, libmagic "

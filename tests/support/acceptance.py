@@ -75,6 +75,22 @@ def marker_recall(db: Path, truth: Path) -> dict:
     return out
 
 
+def locator_of(location: dict):
+    """The locator of a truth entry's stored message (file, zip member, mbox message), or None."""
+    from leaktriage.model import locator as L
+    c, path = location.get("container"), location.get("path")
+    if c == "file":
+        return L.escape(path)
+    if c == "zip":
+        loc = L.escape(path)
+        for m in location.get("members") or ():
+            loc = L.child(loc, L.segment("zip", m))
+        return loc
+    if c == "mbox":
+        return L.child(L.escape(path), L.segment("mbox", location["offset"]))
+    return None
+
+
 def _independent_plain(raw: bytes, true_charset: str):
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     for part in msg.walk():
@@ -95,10 +111,9 @@ def show_text(manifest: Path, dump: Path, truth: Path, db: Path, n: int = 30, se
         parts = t.get("text_parts") or []
         if t.get("malformed") or not parts or parts[0]["content_type"] != "text/plain" or t.get("duplicate_of") is not None:
             continue
-        row = con.execute("SELECT locator FROM messages WHERE header_message_id = ? AND source != 'rfc822' ORDER BY id "
-                          "LIMIT 1", (t["message_id"],)).fetchone()
-        if row:
-            cands.append((t, row[0]))
+        loc = locator_of(t["location"])
+        if loc and con.execute("SELECT 1 FROM messages WHERE locator = ?", (loc,)).fetchone():
+            cands.append((t, loc))     # this very copy: copies of one Message-ID may differ (--contradictions)
     random.Random(seed).shuffle(cands)
     out = {"checked": 0, "ok": 0, "failures": []}
     for t, loc in cands[:n]:
