@@ -48,8 +48,12 @@ MBOX = """\
 ## mbox rules
 
 - A separator is a line starting `From ` that looks like an envelope line (a sender and a date, or
-  Thunderbird's `From - date`) at the start of a line and followed by a header line. Any other
-  `From ` line is a body line: it is never split on and is reported as `mbox.unquoted_from`.
+  Thunderbird's `From - date`) at the start of a line and followed by a header line. A strict RFC 4155
+  envelope line (`From sender Www Mmm dd hh:mm:ss yyyy`) at the start of the file or after a blank
+  line is a separator whatever follows it: the message after it may have no header field, or a
+  damaged one. Any other `From ` line is a body line: it is never split on and is reported as
+  `mbox.unquoted_from`. A file is an mbox when it starts with a separator; its first message does
+  not decide alone (a later separator followed by a message will do).
 - The line break just before a separator belongs to the mbox format, not to the message (RFC 4155's
   separating blank line); the last message runs to the end of the file. A message's `offset`/`length`
   cover exactly those bytes, and `sha256` is their digest: what an audit of the mbox checks.
