@@ -85,16 +85,67 @@ def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
     return min(cands)
 
 
-def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tuple[str, int]], Optional[bytes]]:
+# Field names that only mail uses: a run of lines after a junk line must hold one of them before
+# the junk line is read past (a body that starts without a blank line and says "Note: ..." is a body)
+_MAIL_NAME = re.compile(rb"(?i)(?:from|to|cc|bcc|subject|date|received|return-path|message-id|"
+                        rb"mime-version|delivered-to|reply-to|sender|in-reply-to|references|"
+                        rb"thread-index|thread-topic|user-agent|importance|priority|organization|"
+                        rb"(?:content|x|list|resent|arc|dkim|authentication|original)-[!-9;-~]+)\Z")
+
+
+def _line_kind(line: bytes) -> int:
+    """0: a field, 1: a continuation, 2: neither (junk), 3: a field with a mail header name."""
+    if line[:1] in (b" ", b"\t"):
+        return 1
+    colon = line.find(b":")
+    if colon <= 0:
+        return 2
+    name = line[:colon].rstrip(b" \t")
+    if not _FIELD_NAME.fullmatch(name):
+        return 2
+    return 3 if _MAIL_NAME.match(name) else 0
+
+
+def _census(block: bytes, pos: int) -> Tuple[int, int, int]:
+    """(fields, junk lines, offset of the last line that is a field with a mail name, or -1) in
+    block[pos:]: one pass, counts only (a hostile block of millions of lines costs no memory)."""
+    fields = junk = 0
+    last_mail = -1
+    n = len(block)
+    while pos < n:
+        nl = block.find(b"\n", pos)
+        nxt = n if nl < 0 else nl + 1
+        k = _line_kind(block[pos:nxt].rstrip(b"\r\n"))
+        if k == 2:
+            junk += 1
+        elif k != 1:
+            fields += 1
+            if k == 3:
+                last_mail = pos
+        pos = nxt
+    return fields, junk, last_mail
+
+
+def parse_fields(buf, start: int, end: int, closed: bool = False
+                 ) -> Tuple[List[Field], int, List[Tuple[str, int, Optional[int], Optional[dict]]], Optional[bytes]]:
     """Parse header fields in buf[start:end].
 
     Returns (fields, stop, problems, unixfrom) where `stop` is where parsing stopped: `end` normally,
-    or the offset of the first line that is neither a field nor a continuation (that line starts the
-    body, as in Python's email package). problems: (code, offset). unixfrom: a leading mbox
-    'From ' line, if present (not a field).
+    or the offset of the first line that is neither a field nor a continuation when that line
+    starts the body. problems: (code, offset, length or None, detail or None). unixfrom: a leading
+    mbox 'From ' line, if present (not a field).
+
+    `closed`: a blank line ends the block at `end` (find_header_end found one). Then a line that
+    is neither a field nor a continuation is junk inside the header block, read past like mail
+    readers do (mutt and Thunderbird read fields up to the blank line; Python's email package
+    stops), when what follows it up to the blank line is header fields: more field lines than
+    other junk lines, one of them with a mail header name (Date, To, Content-Type, X-..., see
+    _MAIL_NAME). It is recorded as header.invalid_line and the fields after it are kept. Otherwise
+    (no blank line at all, or lines that read like text) the line starts the body, as in Python's
+    email package (header.no_separator).
     """
     fields: List[Field] = []
-    problems: List[Tuple[str, int]] = []
+    problems: List[Tuple[str, int, Optional[int], Optional[dict]]] = []
     unixfrom = None
     block = bytes(buf[start:end])
     pos = 0
@@ -103,8 +154,9 @@ def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tupl
     cur_start = 0
     cur_vstart = 0
     cur_end = 0
+    census = None       # [fields, junk lines, last mail field] after the current line, once needed
     if b"\x00" in block:
-        problems.append(("header.nul_bytes", start + block.index(b"\x00")))
+        problems.append(("header.nul_bytes", start + block.index(b"\x00"), None, None))
     first = True
     while pos < n:
         nl = block.find(b"\n", pos)
@@ -112,7 +164,7 @@ def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tupl
             line_end = n
             nxt = n
         else:
-            line_end = nl + 1 if False else nl
+            line_end = nl
             nxt = nl + 1
         line = block[pos:line_end]
         if line.endswith(b"\r"):
@@ -124,7 +176,7 @@ def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tupl
             continue
         if line[:1] in (b" ", b"\t"):
             if cur_name is None:
-                problems.append(("header.leading_continuation", start + pos))
+                problems.append(("header.leading_continuation", start + pos, None, None))
                 # Python keeps it as a defect and ignores the line
             else:
                 cur_end = line_end
@@ -134,11 +186,25 @@ def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tupl
         colon = line.find(b":")
         name = line[:colon].rstrip(b" \t") if colon > 0 else b""
         if colon <= 0 or not _FIELD_NAME.fullmatch(name):
+            if closed:
+                if census is None:
+                    census = list(_census(block, nxt))
+                else:
+                    census[1] -= 1      # this line was counted when the census was taken
+                if census[0] > census[1] and census[2] > pos:
+                    # junk inside the header block: the fields after it are kept
+                    text, _ = charsets.decode_header_bytes(line[:200])
+                    problems.append(("header.invalid_line", start + pos, len(line), {"line": text}))
+                    first = False
+                    pos = nxt
+                    continue
             # not a header line: it starts the body
             if cur_name is not None:
                 fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
-            problems.append(("header.no_separator", start + pos))
+            problems.append(("header.no_separator", start + pos, None, None))
             return fields, start + pos, problems, unixfrom
+        if census is not None:
+            census[0] -= 1
         if cur_name is not None:
             fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
         cur_name = name.decode("ascii")

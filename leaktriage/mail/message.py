@@ -190,11 +190,11 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
 
     n = len(data)
     hdr_end, body_start = headers.find_header_end(data, 0, n)
-    fields, stop, hprobs, unixfrom = headers.parse_fields(data, 0, hdr_end)
+    fields, stop, hprobs, unixfrom = headers.parse_fields(data, 0, hdr_end, closed=body_start > hdr_end)
     if stop < hdr_end:
         body_start = stop
-    for code, off in hprobs:
-        problems.append(problem(locator, code, offset=off))
+    for code, off, length, detail in hprobs:
+        problems.append(problem(locator, code, offset=off, length=length, detail=detail))
     if not fields:
         problems.append(problem(locator, "mime.empty_message"))
 

@@ -134,11 +134,11 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
             fields, hdr_end, body_start = first_fields
         else:
             hdr_end, body_start = headers.find_header_end(buf, s, e)
-            fields, stop, hprobs, _unixfrom = headers.parse_fields(buf, s, hdr_end)
+            fields, stop, hprobs, _unixfrom = headers.parse_fields(buf, s, hdr_end, closed=body_start > hdr_end)
             if stop < hdr_end:
                 body_start = stop
-            for code, off in hprobs:
-                prob(loc, code, offset=off - start)
+            for code, off, length, detail in hprobs:
+                prob(loc, code, offset=off - start, length=length, **(detail or {}))
         if any(len(f.raw) > CAP for f in fields):  # hostile sizes: parse a bounded prefix of values
             fields = [headers.Field(f.name, f.raw[:CAP], f.offset) for f in fields]
         ct_f = headers.get(fields, "content-type")

@@ -41,7 +41,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "mbox.empty_message": ("warning", "mbox", "A 'From ' separator followed by no message."),
     # parse: header block
     "header.no_separator": ("warning", "parse", "No blank line ends the header block; the first line that is not a header starts the body (MissingHeaderBodySeparatorDefect)."),
-    "header.invalid_line": ("warning", "parse", "A line in the header block that is neither a field nor a continuation (InvalidHeaderDefect)."),
+    "header.invalid_line": ("warning", "parse", "A line in the header block that is neither a field nor a continuation, followed by header fields up to the blank line: read past, as mail readers do, and the fields after it kept (detail.line shows it; InvalidHeaderDefect)."),
     "header.leading_continuation": ("warning", "parse", "The header block starts with a continuation line (FirstHeaderLineIsContinuationDefect)."),
     "header.8bit": ("info", "charset", "A header holds raw 8-bit bytes (not RFC 2047 encoded); the charset used is recorded."),
     "header.encoded_word_invalid": ("warning", "charset", "An RFC 2047 encoded-word could not be decoded as declared (bad base64/QP or charset); decoded leniently."),
