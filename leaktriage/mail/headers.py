@@ -295,7 +295,9 @@ def decode_words(text: str) -> Tuple[str, List[str]]:
         for cs, b in runs:
             codec = charsets.lookup(cs)
             if codec is None:
-                if cs.lower() not in charsets.ALIASES:
+                if charsets.refused(cs):
+                    problems.append("charset.refused")
+                elif cs.lower() not in charsets.ALIASES:
                     problems.append("header.encoded_word_unknown_charset")
                 t, _ = charsets.decode_header_bytes(bytes(b))
             else:
@@ -423,6 +425,8 @@ def parse_params(value: str) -> Tuple[str, Dict[str, str], Dict[str, str], List[
             else:
                 buf += v.encode("utf-8", "surrogateescape")
         codec = charsets.lookup(charset) if charset else None
+        if codec is None and charsets.refused(charset):
+            problems.append("charset.refused")
         text = charsets.decode_strict(bytes(buf), codec or "utf-8")
         if text is None:
             text, _ = charsets.decode_header_bytes(bytes(buf))

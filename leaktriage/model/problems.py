@@ -81,6 +81,8 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "charset.mislabelled": ("warning", "charset", "The declared charset does not decode the text; another charset was detected and used."),
     "charset.replaced": ("warning", "charset", "Some bytes could not be decoded in any charset tried and were replaced (replaced_bytes says how many)."),
     "charset.undeclared_8bit": ("info", "charset", "8-bit text with no declared charset; the charset was detected."),
+    # issue #14 (trust), mail side
+    "charset.refused": ("warning", "charset", "A charset label (of a text part, an RFC 2047 encoded-word or an RFC 2231 parameter) names a Python codec that is not a text encoding (rot13, base64, hex, zlib, bz2, uu, quopri, idna, punycode, undefined, unicode-escape, charmap...): it was not used; the text was read as if the label were unknown (detail.declared or detail.header says where)."),
     # types
     "type.mismatch_declared": ("info", "parse", "The detected type of a part's content contradicts its declared Content-Type."),
     "type.mismatch_extension": ("warning", "parse", "The detected type of a part's content contradicts its file name's extension."),
