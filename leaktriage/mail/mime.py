@@ -390,6 +390,9 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
     if top == "text" and data is not None and b"begin " in data:
         n = 0
         for off, length, mode, name, udata, uprobs in transfer.find_uuencoded(data):
+            if n == transfer.MAX_UU_FILES:
+                prob(loc, "uu.too_many", offset=off, max=transfer.MAX_UU_FILES)
+                break
             n += 1
             uloc = child(loc, segment("uu", n))
             fname, _ = charsets.decode_header_bytes(name)

@@ -165,37 +165,66 @@ def decode_uu_block(raw: bytes) -> Tuple[bytes, Problems]:
     return data, problems
 
 
+MAX_UU_FILES = 1000     # uuencoded files decoded from one text part (uu.too_many beyond)
+_UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
+
+
 def find_uuencoded(text: bytes):
     """Find uuencoded files inside a text body.
 
     Yields (offset, length, mode, name, decoded bytes, problems) for each 'begin MODE NAME' ...
     'end' block, where offset/length are the byte range of the whole block in `text`.
+
+    Linear time: a block ends at its 'end' line, looked for only up to the next 'begin' line; a
+    block without one ends with its last line that can be uuencoded data (uu.no_end). Each stretch
+    of text between two 'begin' lines is read a bounded number of times, so a body of 200,000
+    'begin' lines costs no more than reading it (the search it replaces looked for an 'end' line
+    from every 'begin' line to the end of the text).
     """
-    for m in _UU_BEGIN.finditer(text):
-        if m.group(0).startswith(b"begin-base64"):
-            continue
+    n = len(text)
+    m = _UU_BEGIN.search(text)
+    while m is not None:
         start_body = text.find(b"\n", m.start())
         if start_body < 0:
-            continue
+            return
         start_body += 1
-        end_m = re.compile(rb"^end[ \t]*\r?$", re.M).search(text, start_body)
+        nxt = _UU_BEGIN.search(text, start_body)
+        if m.group(0).startswith(b"begin-base64"):
+            m = nxt
+            continue
+        limit = nxt.start() if nxt is not None else n
         problems: Problems = []
+        end_m = _UU_END.search(text, start_body, limit)
         if end_m:
             block_end = end_m.end()
             body = text[start_body:end_m.start()]
         else:
             problems.append(("uu.no_end", {}))
-            block_end = len(text)
-            body = text[start_body:]
+            body_end = block_end = _uu_run_end(text, start_body, limit)
+            body = text[start_body:body_end]
         lines = [ln for ln in body.split(b"\n") if ln.strip() and ln.strip(b"\r") != b"`"]
         # every line of a real uuencoded block starts with a length char and has ~4/3 ratio
-        if not lines or not all(32 <= ln[0] <= 96 for ln in lines[: min(5, len(lines))]):
-            continue
-        data, bad = decode_uu_lines(lines)
-        if bad:
-            problems.append(("uu.invalid", {"lines": bad}))
-        name = m.group(2).strip()
-        yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), name, data, problems
+        if lines and all(32 <= ln[0] <= 96 for ln in lines[: min(5, len(lines))]):
+            data, bad = decode_uu_lines(lines)
+            if bad:
+                problems.append(("uu.invalid", {"lines": bad}))
+            yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), m.group(2).strip(), data, problems
+        m = nxt
+
+
+def _uu_run_end(text: bytes, pos: int, limit: int) -> int:
+    """End of the run of lines from pos (before limit) that can be uuencoded data: empty lines,
+    '`' lines and lines whose first byte is a uuencode length character; the first other line (text
+    after a block that lost its 'end' line) ends it."""
+    end = pos
+    while pos < limit:
+        nl = text.find(b"\n", pos, limit)
+        stop = limit if nl < 0 else nl + 1
+        line = text[pos:stop].strip(b" \t\r\n")
+        if line and not 32 <= text[pos] <= 96:
+            break
+        end = pos = stop
+    return end
 
 
 # -- streaming (bodies too large to hold twice in memory) ------------------------------------------

@@ -82,6 +82,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "charset.replaced": ("warning", "charset", "Some bytes could not be decoded in any charset tried and were replaced (replaced_bytes says how many)."),
     "charset.undeclared_8bit": ("info", "charset", "8-bit text with no declared charset; the charset was detected."),
     # issue #14 (trust), mail side
+    "uu.too_many": ("error", "limit", "More uuencoded files in one text part than the limit (1000, detail.max): the first ones were decoded; the rest, from the 'begin' line at this record's offset (in the decoded text of the part), were not."),
     "charset.refused": ("warning", "charset", "A charset label (of a text part, an RFC 2047 encoded-word or an RFC 2231 parameter) names a Python codec that is not a text encoding (rot13, base64, hex, zlib, bz2, uu, quopri, idna, punycode, undefined, unicode-escape, charmap...): it was not used; the text was read as if the label were unknown (detail.declared or detail.header says where)."),
     # types
     "type.mismatch_declared": ("info", "parse", "The detected type of a part's content contradicts its declared Content-Type."),
