@@ -23,6 +23,9 @@ from leaktriage.content.pages import ReleaseBehind
 from leaktriage.content.mailshape import ENVELOPE_LINE, FROM_LINE, HEADER_LINE
 
 
+MARKER_CAP = 1024      # bytes of a 'From ' separator line read and kept
+
+
 @dataclass(slots=True)
 class Entry:
     marker_offset: int
@@ -71,7 +74,7 @@ def _is_separator(buf, i: int, end: int, start: int = 0) -> bool:
     (ENVELOPE_LINE) at the start or after a blank line, whatever follows (a message with no header
     field, or a damaged one)."""
     le = _line_end(buf, i, end)
-    line = bytes(buf[i:le]).rstrip(b"\r\n")
+    line = bytes(buf[i:min(le, i + MARKER_CAP)]).rstrip(b"\r\n")
     if not FROM_LINE.match(line):
         return False
     nxt = bytes(buf[le:min(end, le + 200)])
@@ -135,7 +138,10 @@ def split(buf, start: int, end: int) -> Split:
         m = cands[idx]
         behind.reached(m)
         le = _line_end(buf, m, end)
-        marker = bytes(buf[m:le]).rstrip(b"\r\n")
+        marker = bytes(buf[m:min(le, m + MARKER_CAP)]).rstrip(b"\r\n")
+        if le - m > MARKER_CAP:     # a From line is a few dozen bytes; the record keeps 1 KiB
+            res.problems.append(("limit.value_cut", m, le - m,
+                                 {"field": "mbox.marker", "kept": MARKER_CAP, "not_kept": le - m - MARKER_CAP}))
         cl, body_start = _content_length(buf, le, end)
         nxt_idx = idx + 1
         used = False

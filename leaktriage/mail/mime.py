@@ -18,7 +18,6 @@ from leaktriage.model.records import record
 
 MAX_DEPTH = 64
 MAX_PARTS = 10000
-CAP = 64 * 1024  # longest header value parsed for MIME parameters
 PREAMBLE_NOTICE = re.compile(
     rb"^\s*(this is a multi-?part message in mime format\.?|this is a message in mime format\.?|"
     rb"this is a multipart message in mime format\.?|this message is in mime format\.?.*|"
@@ -139,8 +138,6 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
                 body_start = stop
             for code, off, length, detail in hprobs:
                 prob(loc, code, offset=off - start, length=length, **(detail or {}))
-        if any(len(f.raw) > CAP for f in fields):  # hostile sizes: parse a bounded prefix of values
-            fields = [headers.Field(f.name, f.raw[:CAP], f.offset) for f in fields]
         ct_f = headers.get(fields, "content-type")
         cte_f = headers.get(fields, "content-transfer-encoding")
         cd_f = headers.get(fields, "content-disposition")

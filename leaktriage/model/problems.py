@@ -52,7 +52,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "header.duplicate_singleton": ("warning", "parse", "A header that must appear at most once (From, To, Subject, Date, Message-ID, ...) appears several times."),
     "header.address_invalid": ("warning", "parse", "An address header could not be parsed completely (ObsoleteHeaderDefect/InvalidHeaderDefect)."),
     "header.message_id_invalid": ("info", "parse", "Message-ID is missing its angle brackets or is otherwise not RFC 5322 syntax."),
-    "header.too_long": ("warning", "limit", "A header field is longer than the configured limit; its value was truncated in the record."),
+    "header.too_long": ("warning", "limit", "A header field value (or the envelope 'From ' line of a message file) is longer than 64 KiB: only its first 64 KiB are kept and decoded (detail.kept, detail.not_kept bytes); the record's canonical digest still covers the whole value."),
     "header.nul_bytes": ("warning", "parse", "NUL bytes in the header block."),
     # parse: MIME structure
     "mime.no_boundary": ("error", "parse", "A multipart part has no boundary parameter; its body is kept as one leaf (NoBoundaryInMultipartDefect)."),
@@ -82,6 +82,8 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "charset.replaced": ("warning", "charset", "Some bytes could not be decoded in any charset tried and were replaced (replaced_bytes says how many)."),
     "charset.undeclared_8bit": ("info", "charset", "8-bit text with no declared charset; the charset was detected."),
     # issue #14 (trust), mail side
+    "limit.header_block": ("error", "limit", "A header block larger than leaktriage keeps: after 1 MiB of values (detail.block_keep) each later value kept only its first 1 KiB (detail.values_cut, detail.bytes_not_kept), and/or after 2000 fields (detail.max_fields) the rest of the block was not read (detail.lines_not_read, detail.bytes_not_read): fields there are not in the record nor in its canonical digest (and a Date there is not reported missing). The sha256 digests still cover every byte."),
+    "limit.value_cut": ("warning", "limit", "A value taken from the mail is longer than a record keeps: detail.field names it (mbox.marker: a 'From ' line over 1 KiB; attachment_names: over 1000 names or names over 1024 characters in the message record, each part record still has its own) and says how much was not kept."),
     "uu.too_many": ("error", "limit", "More uuencoded files in one text part than the limit (1000, detail.max): the first ones were decoded; the rest, from the 'begin' line at this record's offset (in the decoded text of the part), were not."),
     "charset.refused": ("warning", "charset", "A charset label (of a text part, an RFC 2047 encoded-word or an RFC 2231 parameter) names a Python codec that is not a text encoding (rot13, base64, hex, zlib, bz2, uu, quopri, idna, punycode, undefined, unicode-escape, charmap...): it was not used; the text was read as if the label were unknown (detail.declared or detail.header says where)."),
     # types
