@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from leaktriage.mail import charsets, headers, mime
 from leaktriage.content.pages import release
 from leaktriage.model.problems import problem_record
-from leaktriage.model.records import record
+from leaktriage.model.records import is_entity, record
 
 SINGLETONS = ("from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
               "in-reply-to", "references")
@@ -305,7 +305,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         message_id=message_id,
         in_reply_to=headers.parse_msgids(irt) or None if irt else None,
         references=headers.parse_msgids(refs) or None if refs else None,
-        parts=sum(1 for p in ents.parts if "uu_offset" not in p),
+        parts=sum(1 for p in ents.parts if is_entity(p)),
         attachments=ents.attachments, attachment_names=_names(ents.attachment_names, locator, problems, problem),
     )
     for k, v in addrs.items():

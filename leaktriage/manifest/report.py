@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 from leaktriage.version import __version__
 from leaktriage.errors import ManifestError
 from leaktriage.manifest.reader import Manifest, file_sha256
-from leaktriage.model.records import SCHEMA_VERSION
+from leaktriage.model.records import SCHEMA_VERSION, is_entity
 from leaktriage.console import human_bytes, thousands
 
 EXAMPLES = 3
@@ -115,7 +115,7 @@ def _fold(records, top: int) -> dict:
     for rec in records:
         kind = rec["record"]
         if kind == "part":
-            if "uu_offset" not in rec:
+            if is_entity(rec):
                 parts += 1
             if rec.get("attachment"):
                 att += 1

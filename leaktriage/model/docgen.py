@@ -30,6 +30,7 @@ and `#` and percent-decoding each piece gives back the raw bytes of every name.
 | `INBOX/1.eml#1.2` | MIME entity 1.2 of that message (children of entity P are P.1, P.2, ...) |
 | `INBOX/1.eml#1.2` (message/rfc822) | also the attached message itself; its root entity is `INBOX/1.eml#1.2.1` |
 | `INBOX/1.eml#1.1!uu:1` | the first uuencoded file found in the text of entity 1.1 |
+| `INBOX/1.eml#1.2!hqx:data` | the data fork of the BinHex 4.0 file of entity 1.2 (`hqx:rsrc`: its resource fork) |
 | `Inbox.mbox!mbox:1234` | the mbox message whose `From ` separator line starts at byte 1234 |
 | `Sophie.zip!zip:Inbox/1.eml` | an archive member; `a.zip!zip:b.zip!zip:c.eml` nests |
 | `x.tar.gz!gz:x.tar!tar:in/1.eml` | a decompressed stream, then a tar member |
