@@ -85,3 +85,13 @@ def test_parse_fields_reads_past_a_junk_line_only_when_fields_follow():
     fields, stop, probs, _ = headers.parse_fields(block, 0, hdr_end, closed=False)
     assert [f.name for f in fields] == ["From"] and stop == block.index(b"junk")
     assert [p[0] for p in probs] == ["header.no_separator"]
+
+
+def test_a_byte_order_mark_before_the_first_field(tmp_path):
+    """A message saved by an editor with a UTF-8 byte-order mark (MimeKit's feedback-report.txt):
+    its first field, From, was lost with the mark's line."""
+    data = b"\xef\xbb\xbf" + msg(*BASIC)
+    recs = scan_one(tmp_path, "bom.eml", data)
+    m = by_kind(recs, "message")[0]
+    assert m["from"] == [{"name": "Alice", "address": "alice@example.org"}]
+    assert codes_at(recs, "bom.eml") == ["header.bom"]

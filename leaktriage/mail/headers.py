@@ -217,6 +217,9 @@ def parse_fields(buf, start: int, end: int, closed: bool = False
     nul = buf.find(b"\x00", start, end)
     if nul >= 0:
         problems.append(("header.nul_bytes", nul, None, None))
+    if buf[start:start + 3] == b"\xef\xbb\xbf":      # an editor's byte-order mark before the first field
+        problems.append(("header.bom", start, 3, None))
+        pos += 3
     first = True
     not_read = None
     while pos < end:

@@ -171,8 +171,6 @@ def _canonical_plain(h, data, body_start: int, eol: str) -> str:
     return h.hexdigest()
 
 
-
-
 def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str], List[str]]:
     entry: Dict[str, str] = {"name": f.name}
     raw = f.raw

@@ -137,7 +137,7 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
             if stop < hdr_end:
                 body_start = stop
             for code, off, length, detail in hprobs:
-                prob(loc, code, offset=off - start, length=length, **(detail or {}))
+                prob(loc, code, offset=None if off is None else off - start, length=length, **(detail or {}))
         ct_f = headers.get(fields, "content-type")
         cte_f = headers.get(fields, "content-transfer-encoding")
         cd_f = headers.get(fields, "content-disposition")
