@@ -111,10 +111,16 @@ MAX_FIELDS = 2000            # fields read from one block; the rest of the block
 NAME_MAX = 1000              # a line whose colon comes later is not a field (RFC 5322: 998 per line)
 
 
+_HEAD = NAME_MAX + 2
+
+
 def _line_head(buf, pos: int, line_end: int) -> bytes:
-    """The start of a line, enough to tell what it is (a field name is at most NAME_MAX bytes)."""
-    line = buf[pos:min(line_end, pos + NAME_MAX + 2)]
-    return line[:-1] if line.endswith(b"\r") and pos + len(line) == line_end else line
+    """The start of a line, enough to tell what it is (a field name is at most NAME_MAX bytes),
+    without its CR when it is the whole line."""
+    if line_end - pos > _HEAD:
+        return buf[pos:pos + _HEAD]
+    line = buf[pos:line_end]
+    return line[:-1] if line.endswith(b"\r") else line
 
 
 def _line_kind(line: bytes) -> int:
@@ -162,22 +168,23 @@ class _Keeper:
 
     def field(self, name: str, offset: int, a: int, b: int) -> Field:
         buf = self.buf
-        if b > a and buf[b - 1:b] == b"\r":
+        if b > a and buf[b - 1] == 13:       # the line's CR
             b -= 1
         length = b - a
         cap = VALUE_CAP if self.kept < BLOCK_KEEP else SMALL_CAP
-        raw = buf[a:a + min(length, cap)]
-        self.kept += len(raw)
-        if length > cap:
-            if cap == VALUE_CAP:
-                self.problems.append(("header.too_long", offset, b - offset,
-                                      {"header": name[:200], "kept": cap, "not_kept": length - cap}))
-            else:
-                self.cut += 1
-                self.not_kept += length - cap
-                if self.first_cut is None:
-                    self.first_cut = offset
-        return Field(name, raw, offset, length, a)
+        if length <= cap:
+            self.kept += length
+            return Field(name, buf[a:b], offset, length, a)
+        self.kept += cap
+        if cap == VALUE_CAP:
+            self.problems.append(("header.too_long", offset, b - offset,
+                                  {"header": name[:200], "kept": cap, "not_kept": length - cap}))
+        else:
+            self.cut += 1
+            self.not_kept += length - cap
+            if self.first_cut is None:
+                self.first_cut = offset
+        return Field(name, buf[a:a + cap], offset, length, a)
 
 
 def parse_fields(buf, start: int, end: int, closed: bool = False
@@ -230,7 +237,12 @@ def parse_fields(buf, start: int, end: int, closed: bool = False
         else:
             line_end = nl
             nxt = nl + 1
-        line = _line_head(buf, pos, line_end)
+        if line_end - pos > _HEAD:
+            line = buf[pos:pos + _HEAD]
+        else:
+            line = buf[pos:line_end]
+            if line.endswith(b"\r"):
+                line = line[:-1]
         if first and line.startswith(b"From ") and not line.startswith(b"From: "):
             unixfrom = keep.field("From (envelope line)", pos, pos, line_end).raw
             first = False
