@@ -84,10 +84,10 @@ def looks_like_mbox(prefix: bytes) -> bool:
     rest = p[nl + 1:] if nl >= 0 else b""
     if looks_like_message(rest) or not rest.strip() or ENVELOPE_LINE.match(line):
         return True
-    return later_separator(p, nl + 1)
+    return _later_separator(p, nl + 1)
 
 
-def later_separator(p: bytes, pos: int, tries: int = 64) -> bool:
+def _later_separator(p: bytes, pos: int, tries: int = 64) -> bool:
     """A 'From ' line after a blank line in p[pos:] that matches FROM_LINE and is followed by a
     message (at most `tries` candidates, so a text file full of 'From ' lines stays cheap)."""
     while tries > 0:

@@ -101,9 +101,8 @@ def refused(label: Optional[str]) -> bool:
     if not label:
         return False
     key = label.strip().strip('"\'').lower()
-    if key in _cache:
-        return key in _refused
-    lookup(label)
+    if key not in _cache:
+        lookup(label)
     return key in _refused
 
 
