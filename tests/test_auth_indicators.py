@@ -161,11 +161,10 @@ def test_thread_index_decode():
     t, replies = thread_index_time("AQHVraqsfF1n/ybDhUeAU8vsv9+SRQ==")
     assert replies == 0
     assert t == datetime(2019, 12, 8, 9, 34, 21, 902438, tzinfo=timezone.utc)
-    # a reply block (delta code 0, delta 0x100 << 18 units of 100 ns = 6.7 s)
-    import base64
-    raw = base64.b64decode("AQHVraqsfF1n/ybDhUeAU8vsv9+SRQ==") + bytes.fromhex("0000010012")
-    t2, replies = thread_index_time(base64.b64encode(raw).decode())
-    assert replies == 1 and round((t2 - t).total_seconds(), 1) == 6.7
+    # a real reply (Exchange Online, Date 27 Sep 2019 11:56:21 +0000): its block holds the delta
+    # from bytes 0-5 read as a FILETIME, modulo 2**54 (tests/test_trust_mail_threadindex.py)
+    t2, replies = thread_index_time("AQHVdJmSz7FwOb+ZL0aIExPYLyfVU6c/a/SA")
+    assert replies == 1 and t2 == datetime(2019, 9, 27, 11, 56, 20, 219289, tzinfo=timezone.utc)
     assert thread_index_time("not base64!") is None and thread_index_time("AAAA") is None
 
 

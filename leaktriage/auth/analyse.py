@@ -117,7 +117,7 @@ def analyse_message(raw: bytes, headers: Sequence[Tuple[str, str]], *,
     except Exception as e:
         ind.append(_internal("received_indicators", e))
     try:
-        result["hidden_timestamps"] = hidden_timestamps(headers)
+        result["hidden_timestamps"] = hidden_timestamps(headers, rcv)
         ind.extend(timestamp_indicators(headers, result["hidden_timestamps"]))
     except Exception as e:
         ind.append(_internal("timestamps", e))

@@ -10,6 +10,12 @@ import re
 FROM_LINE = re.compile(
     rb"From \S*[ \t]+(?:[A-Z][a-z]{2}[ ,]|\d{1,2} |[A-Z][a-z]{2}\s*$|\d{4}-\d{2}-\d{2}|.*\d{1,2}:\d{2}).*$|"
     rb"From \S+@\S+\s*$|From -.*$")
+# The envelope line RFC 4155 describes, strictly: "From " sender asctime-date (with an optional zone),
+# as mbox writers put it ("From MAILER-DAEMON Wed Mar  1 10:00:00 2017", Thunderbird's "From - ...").
+# A line this precise separates messages even when the message after it has no header field.
+ENVELOPE_LINE = re.compile(
+    rb"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +"
+    rb"\d{1,2},? +\d{1,2}:\d{2}(?::\d{2})?(?: +(?:[A-Z]{1,5}|[+-]\d{4}))? +\d{4}(?: +[+-]\d{4})?[ \t\r]*$")
 HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _GOOD_LINE = re.compile(rb"^(?:[!-9;-~]+[ \t]*:|[ \t])", re.M)
 KNOWN = re.compile(rb"(?im)^(from|to|cc|subject|date|received|return-path|message-id|mime-version|"
@@ -44,8 +50,9 @@ def looks_like_message(prefix: bytes) -> bool:
         return False
     end = min(len(p), 16384)
     block = p[:_blank_line(p, end)]
-    if b"\x00" in block[:512]:
-        return False
+    # NUL bytes are a defect of the mail (header.nul_bytes), not a reason not to read it as mail;
+    # the sniffer keeps binary containers that happen to start like a header line (a tar member
+    # named "From: ...") out of here
     lines = block.split(b"\n", 60)[:60]
     # lines that are a field or a continuation, counted by one regex pass (a match never
     # crosses a line break, so each line start is tried exactly once)
@@ -63,6 +70,10 @@ def looks_like_message(prefix: bytes) -> bool:
 
 
 def looks_like_mbox(prefix: bytes) -> bool:
+    """An mbox: a 'From ' envelope line, then a message. The first message alone does not decide:
+    with a strict envelope line (ENVELOPE_LINE) the message after it may have no header field at all
+    (Apache Tika's simple.mbox), and a damaged first message is passed over when a later separator
+    in the prefix is followed by a message."""
     p = strip_bom(prefix)
     if not p.startswith(b"From "):
         return False
@@ -71,4 +82,26 @@ def looks_like_mbox(prefix: bytes) -> bool:
     if not FROM_LINE.match(line):
         return False
     rest = p[nl + 1:] if nl >= 0 else b""
-    return looks_like_message(rest) or not rest.strip()
+    if looks_like_message(rest) or not rest.strip() or ENVELOPE_LINE.match(line):
+        return True
+    return _later_separator(p, nl + 1)
+
+
+def _later_separator(p: bytes, pos: int, tries: int = 64) -> bool:
+    """A 'From ' line after a blank line in p[pos:] that matches FROM_LINE and is followed by a
+    message (at most `tries` candidates, so a text file full of 'From ' lines stays cheap)."""
+    while tries > 0:
+        i = p.find(b"\nFrom ", pos)
+        if i < 0:
+            return False
+        i += 1
+        tries -= 1
+        pos = i
+        if not (p[i - 2:i] == b"\n\n" or p[i - 3:i] == b"\n\r\n"):
+            continue
+        nl = p.find(b"\n", i)
+        if nl < 0:
+            return False
+        if FROM_LINE.match(p[i:nl].rstrip(b"\r")) and looks_like_message(p[nl + 1:]):
+            return True
+    return False

@@ -112,10 +112,13 @@ def sniff(data, size: int) -> Tuple[str, str, str]:
     if size == 0:
         return "empty", "empty", "application/x-empty"
     prefix = bytes(data[:SNIFF_PREFIX])
-    if looks_like_mbox(prefix):
-        return "mbox", "from-line", types.magic_type(prefix)
-    if looks_like_message(prefix):
-        return "message", "header-block", types.magic_type(prefix, text_hint=True)
+    # mail is told before magic numbers (libmagic is slow on text), except a tar whose first
+    # member name reads like a header line: NUL bytes do not stop mail, a valid tar header does
+    if not (b"\x00" in prefix[:512] and tar_header_ok(prefix[:512])):
+        if looks_like_mbox(prefix):
+            return "mbox", "from-line", types.magic_type(prefix)
+        if looks_like_message(prefix):
+            return "message", "header-block", types.magic_type(prefix, text_hint=True)
     magic = types.magic_type(prefix)
     if is_office_document(prefix):
         return "document", "signature", magic

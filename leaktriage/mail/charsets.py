@@ -58,11 +58,20 @@ ALIASES = {
     "big5": "big5hkscs",
 }
 
+# Python codecs that are text encodings to Python but not charsets: IDNA and Punycode (domain
+# names), escape processing (\\uXXXX, \\N{...} in the bytes become other characters), the codec
+# that always fails, and charmap without a table. The codecs that are not text encodings at all
+# (rot13, base64, hex, zlib, bz2, uu, quopri: codecs.lookup(...)._is_text_encoding is False) are
+# refused too. A mail that names one gets charset.refused and is read as if its label were unknown.
+REFUSED = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "charmap"})
+
 _cache: dict = {}
+_refused: set = set()
 
 
 def lookup(label: Optional[str]) -> Optional[str]:
-    """Python codec name for a charset label, or None if unknown/meaningless."""
+    """Python codec name for a charset label, or None if unknown/meaningless or refused (a codec
+    that is not a text encoding, see REFUSED): only real text encodings ever decode text."""
     if not label:
         return None
     key = label.strip().strip('"\'').lower()
@@ -72,13 +81,29 @@ def lookup(label: Optional[str]) -> Optional[str]:
         res = ALIASES[key]
     else:
         try:
-            res = codecs.lookup(key).name
-        except (LookupError, ValueError):
+            info = codecs.lookup(key)
+        except (LookupError, ValueError, TypeError):
+            info = None
+        res = info.name if info is not None else None
+        if info is not None and (not getattr(info, "_is_text_encoding", True) or res in REFUSED):
+            if len(_refused) < 4096:
+                _refused.add(key)
             res = None
         if res in ("iso8859-1", "latin-1", "latin_1"):
             res = "cp1252"
-    _cache[key] = res
+    if len(_cache) < 4096:      # hostile mail writes a new label in every message
+        _cache[key] = res
     return res
+
+
+def refused(label: Optional[str]) -> bool:
+    """True when `label` names a Python codec that lookup() refuses (not a text encoding)."""
+    if not label:
+        return False
+    key = label.strip().strip('"\'').lower()
+    if key not in _cache:
+        lookup(label)
+    return key in _refused
 
 
 def _ascii_compatible(codec: Optional[str]) -> bool:
@@ -131,7 +156,7 @@ def decode_strict(data: bytes, codec: str) -> Optional[str]:
         if codec == "cp1252":
             return _cp1252_lenient(data)
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError):
         return None
 
 
@@ -169,7 +194,7 @@ def decode_text(data: bytes, declared: Optional[str]) -> TextResult:
     problems: List[str] = []
     codec = lookup(declared)
     if declared and codec is None and declared.strip().lower() not in ALIASES:
-        problems.append("charset.unknown")
+        problems.append("charset.refused" if refused(declared) else "charset.unknown")
     for bom, name in _BOMS:
         if data.startswith(bom):
             t = decode_strict(data, name)
@@ -199,7 +224,12 @@ def decode_text(data: bytes, declared: Optional[str]) -> TextResult:
     use = codec or "cp1252"
     if "charset.mislabelled" in problems:
         problems.remove("charset.mislabelled")
-    text, replaced = _decode_counting(data, use if use != "cp1252" else "cp1252")
+    try:
+        text, replaced = _decode_counting(data, use)
+    except (UnicodeError, LookupError, ValueError):
+        # a codec that fails as a whole rather than byte by byte: windows-1252 reads every byte
+        use = "cp1252"
+        text, replaced = _cp1252_lenient(data), 0
     if use == "cp1252" and replaced:
         text = _cp1252_lenient(data)
         replaced = 0

@@ -20,13 +20,22 @@ _FIELD_NAME = re.compile(rb"[!-9;-~]+")  # printable ASCII except ':'
 
 
 class Field:
-    __slots__ = ("name", "raw", "offset", "_open")
+    __slots__ = ("name", "raw", "offset", "length", "vstart", "_open")
 
-    def __init__(self, name: str, raw: bytes, offset: int):
+    def __init__(self, name: str, raw: bytes, offset: int, length: Optional[int] = None,
+                 vstart: Optional[int] = None):
         self.name = name      # as written (case kept)
-        self.raw = raw        # raw value bytes after the colon, folding kept, final line break removed
+        self.raw = raw        # raw value bytes after the colon, folding kept, final line break removed;
+                              # at most VALUE_CAP bytes of it (see parse_fields)
         self.offset = offset  # offset of the field's first byte in the buffer
+        self.length = len(raw) if length is None else length   # length of the whole raw value
+        self.vstart = vstart  # offset of the raw value in the buffer (when parsed from one)
         self._open = None     # unfold(raw, strip=False), computed once
+
+    @property
+    def cut(self) -> bool:
+        """True when raw holds only the first part of the value (the rest is in the buffer)."""
+        return self.length > len(self.raw)
 
     def unfolded(self, strip: bool = True) -> bytes:
         """unfold(self.raw, strip); the several readers of one field share one unfolding."""
@@ -85,62 +94,198 @@ def find_header_end(buf, start: int, end: int) -> Tuple[int, int]:
     return min(cands)
 
 
-def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tuple[str, int]], Optional[bytes]]:
+# Field names that only mail uses: a run of lines after a junk line must hold one of them before
+# the junk line is read past (a body that starts without a blank line and says "Note: ..." is a body)
+_MAIL_NAME = re.compile(rb"(?i)(?:from|to|cc|bcc|subject|date|received|return-path|message-id|"
+                        rb"mime-version|delivered-to|reply-to|sender|in-reply-to|references|"
+                        rb"thread-index|thread-topic|user-agent|importance|priority|organization|"
+                        rb"(?:content|x|list|resent|arc|dkim|authentication|original)-[!-9;-~]+)\Z")
+
+
+# What one header block may cost (a hostile header of 200 MB must not cost gigabytes, and the
+# message record built from it must stay far below the manifest reader's MAX_LINE):
+VALUE_CAP = 64 * 1024        # bytes kept of one field value (header.too_long beyond)
+BLOCK_KEEP = 1 << 20         # bytes of values kept at VALUE_CAP per block; later values keep SMALL_CAP
+SMALL_CAP = 1024
+MAX_FIELDS = 2000            # fields read from one block; the rest of the block is not read
+NAME_MAX = 1000              # a line whose colon comes later is not a field (RFC 5322: 998 per line)
+
+
+_HEAD = NAME_MAX + 2
+
+
+def _line_head(buf, pos: int, line_end: int) -> bytes:
+    """The start of a line, enough to tell what it is (a field name is at most NAME_MAX bytes),
+    without its CR when it is the whole line."""
+    if line_end - pos > _HEAD:
+        return buf[pos:pos + _HEAD]
+    line = buf[pos:line_end]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def _line_kind(line: bytes) -> int:
+    """0: a field, 1: a continuation, 2: neither (junk), 3: a field with a mail header name."""
+    if line[:1] in (b" ", b"\t"):
+        return 1
+    colon = line.find(b":", 0, NAME_MAX + 1)
+    if colon <= 0:
+        return 2
+    name = line[:colon].rstrip(b" \t")
+    if not _FIELD_NAME.fullmatch(name):
+        return 2
+    return 3 if _MAIL_NAME.match(name) else 0
+
+
+def _census(buf, pos: int, end: int) -> Tuple[int, int, int]:
+    """(fields, junk lines, offset of the last line that is a field with a mail name, or -1) in
+    buf[pos:end]: one pass, counts only (a hostile block of millions of lines costs no memory)."""
+    fields = junk = 0
+    last_mail = -1
+    while pos < end:
+        nl = buf.find(b"\n", pos, end)
+        nxt = end if nl < 0 else nl + 1
+        k = _line_kind(_line_head(buf, pos, nxt).rstrip(b"\r\n"))
+        if k == 2:
+            junk += 1
+        elif k != 1:
+            fields += 1
+            if k == 3:
+                last_mail = pos
+        pos = nxt
+    return fields, junk, last_mail
+
+
+class _Keeper:
+    """Fields made from value spans under the block's budget (VALUE_CAP, BLOCK_KEEP, SMALL_CAP)."""
+
+    def __init__(self, buf, problems):
+        self.buf = buf
+        self.problems = problems
+        self.kept = 0
+        self.cut = 0            # values cut to SMALL_CAP once BLOCK_KEEP was spent
+        self.not_kept = 0       # their bytes not kept
+        self.first_cut = None
+
+    def field(self, name: str, offset: int, a: int, b: int) -> Field:
+        buf = self.buf
+        if b > a and buf[b - 1] == 13:       # the line's CR
+            b -= 1
+        length = b - a
+        cap = VALUE_CAP if self.kept < BLOCK_KEEP else SMALL_CAP
+        if length <= cap:
+            self.kept += length
+            return Field(name, buf[a:b], offset, length, a)
+        self.kept += cap
+        if cap == VALUE_CAP:
+            self.problems.append(("header.too_long", offset, b - offset,
+                                  {"header": name[:200], "kept": cap, "not_kept": length - cap}))
+        else:
+            self.cut += 1
+            self.not_kept += length - cap
+            if self.first_cut is None:
+                self.first_cut = offset
+        return Field(name, buf[a:a + cap], offset, length, a)
+
+
+def parse_fields(buf, start: int, end: int, closed: bool = False
+                 ) -> Tuple[List[Field], int, List[Tuple[str, int, Optional[int], Optional[dict]]], Optional[bytes]]:
     """Parse header fields in buf[start:end].
 
     Returns (fields, stop, problems, unixfrom) where `stop` is where parsing stopped: `end` normally,
-    or the offset of the first line that is neither a field nor a continuation (that line starts the
-    body, as in Python's email package). problems: (code, offset). unixfrom: a leading mbox
-    'From ' line, if present (not a field).
+    or the offset of the first line that is neither a field nor a continuation when that line
+    starts the body. problems: (code, offset, length or None, detail or None). unixfrom: a leading
+    mbox 'From ' line, if present (not a field).
+
+    `closed`: a blank line ends the block at `end` (find_header_end found one). Then a line that
+    is neither a field nor a continuation is junk inside the header block, read past like mail
+    readers do (mutt and Thunderbird read fields up to the blank line; Python's email package
+    stops), when what follows it up to the blank line is header fields: more field lines than
+    other junk lines, one of them with a mail header name (Date, To, Content-Type, X-..., see
+    _MAIL_NAME). It is recorded as header.invalid_line and the fields after it are kept. Otherwise
+    (no blank line at all, or lines that read like text) the line starts the body, as in Python's
+    email package (header.no_separator).
+
+    Bounded cost whatever the block holds: the block is never copied; a field keeps at most
+    VALUE_CAP bytes of its value (header.too_long; Field.length and Field.vstart say where the whole
+    value is), and once BLOCK_KEEP bytes of values are kept, later values keep SMALL_CAP; after
+    MAX_FIELDS fields the rest of the block is not read. Both are told by one limit.header_block
+    problem saying how much was not kept or read.
     """
     fields: List[Field] = []
-    problems: List[Tuple[str, int]] = []
+    problems: List[Tuple[str, int, Optional[int], Optional[dict]]] = []
+    keep = _Keeper(buf, problems)
     unixfrom = None
-    block = bytes(buf[start:end])
-    pos = 0
-    n = len(block)
+    pos = start
     cur_name = None
     cur_start = 0
     cur_vstart = 0
     cur_end = 0
-    if b"\x00" in block:
-        problems.append(("header.nul_bytes", start + block.index(b"\x00")))
+    census = None       # [fields, junk lines, last mail field] after the current line, once needed
+    nul = buf.find(b"\x00", start, end)
+    if nul >= 0:
+        problems.append(("header.nul_bytes", nul, None, None))
+    if buf[start:start + 3] == b"\xef\xbb\xbf":      # an editor's byte-order mark before the first field
+        problems.append(("header.bom", start, 3, None))
+        pos += 3
     first = True
-    while pos < n:
-        nl = block.find(b"\n", pos)
+    not_read = None
+    while pos < end:
+        nl = buf.find(b"\n", pos, end)
         if nl < 0:
-            line_end = n
-            nxt = n
+            line_end = end
+            nxt = end
         else:
-            line_end = nl + 1 if False else nl
+            line_end = nl
             nxt = nl + 1
-        line = block[pos:line_end]
-        if line.endswith(b"\r"):
-            line = line[:-1]
+        if line_end - pos > _HEAD:
+            line = buf[pos:pos + _HEAD]
+        else:
+            line = buf[pos:line_end]
+            if line.endswith(b"\r"):
+                line = line[:-1]
         if first and line.startswith(b"From ") and not line.startswith(b"From: "):
-            unixfrom = line
+            unixfrom = keep.field("From (envelope line)", pos, pos, line_end).raw
             first = False
             pos = nxt
             continue
         if line[:1] in (b" ", b"\t"):
             if cur_name is None:
-                problems.append(("header.leading_continuation", start + pos))
+                problems.append(("header.leading_continuation", pos, None, None))
                 # Python keeps it as a defect and ignores the line
             else:
                 cur_end = line_end
             pos = nxt
             first = False
             continue
-        colon = line.find(b":")
+        colon = line.find(b":", 0, NAME_MAX + 1)
         name = line[:colon].rstrip(b" \t") if colon > 0 else b""
         if colon <= 0 or not _FIELD_NAME.fullmatch(name):
+            if closed:
+                if census is None:
+                    census = list(_census(buf, nxt, end))
+                else:
+                    census[1] -= 1      # this line was counted when the census was taken
+                if census[0] > census[1] and census[2] > pos:
+                    # junk inside the header block: the fields after it are kept
+                    text, _ = charsets.decode_header_bytes(line[:200])
+                    problems.append(("header.invalid_line", pos, line_end - pos - (buf[line_end - 1:line_end] == b"\r"),
+                                     {"line": text}))
+                    first = False
+                    pos = nxt
+                    continue
             # not a header line: it starts the body
             if cur_name is not None:
-                fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
-            problems.append(("header.no_separator", start + pos))
-            return fields, start + pos, problems, unixfrom
+                fields.append(keep.field(cur_name, cur_start, cur_vstart, cur_end))
+            problems.append(("header.no_separator", pos, None, None))
+            return fields, pos, _with_limit(problems, keep, None), unixfrom
+        if census is not None:
+            census[0] -= 1
         if cur_name is not None:
-            fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
+            fields.append(keep.field(cur_name, cur_start, cur_vstart, cur_end))
+            if len(fields) >= MAX_FIELDS:
+                cur_name = None
+                not_read = pos
+                break
         cur_name = name.decode("ascii")
         cur_start = pos
         cur_vstart = pos + colon + 1
@@ -148,15 +293,33 @@ def parse_fields(buf, start: int, end: int) -> Tuple[List[Field], int, List[Tupl
         first = False
         pos = nxt
     if cur_name is not None:
-        fields.append(Field(cur_name, _value(block, cur_vstart, cur_end), start + cur_start))
-    return fields, end, problems, unixfrom
+        fields.append(keep.field(cur_name, cur_start, cur_vstart, cur_end))
+    return fields, end, _with_limit(problems, keep, (not_read, end) if not_read is not None else None), unixfrom
 
 
-def _value(block: bytes, a: int, b: int) -> bytes:
-    v = block[a:b]
-    if v.endswith(b"\r"):
-        v = v[:-1]
-    return v
+def _with_limit(problems, keep: _Keeper, not_read: Optional[Tuple[int, int]]):
+    """problems plus one limit.header_block when the block's budget cut values or fields were not read."""
+    if keep.cut or not_read:
+        detail = {"values_cut": keep.cut, "bytes_not_kept": keep.not_kept, "kept_per_value": SMALL_CAP,
+                  "block_keep": BLOCK_KEEP}
+        offset = keep.first_cut
+        length = None
+        if not_read:
+            a, b = not_read
+            buf = keep.buf
+            detail.update(max_fields=MAX_FIELDS, bytes_not_read=b - a,
+                          lines_not_read=_count(buf, b"\n", a, b) + (buf[b - 1:b] != b"\n"))
+            if offset is None:
+                offset, length = a, b - a
+        problems.append(("limit.header_block", offset, length, detail))
+    return problems
+
+
+def _count(buf, sub: bytes, a: int, b: int, chunk: int = 16 << 20) -> int:
+    """buf.count(sub, a, b) for bytes and memory maps alike (a one-byte sub)."""
+    if isinstance(buf, (bytes, bytearray)):
+        return buf.count(sub, a, b)
+    return sum(bytes(buf[x:min(b, x + chunk)]).count(sub) for x in range(a, b, chunk))
 
 
 def get(fields: List[Field], name: str) -> Optional[Field]:
@@ -229,7 +392,9 @@ def decode_words(text: str) -> Tuple[str, List[str]]:
         for cs, b in runs:
             codec = charsets.lookup(cs)
             if codec is None:
-                if cs.lower() not in charsets.ALIASES:
+                if charsets.refused(cs):
+                    problems.append("charset.refused")
+                elif cs.lower() not in charsets.ALIASES:
                     problems.append("header.encoded_word_unknown_charset")
                 t, _ = charsets.decode_header_bytes(bytes(b))
             else:
@@ -357,6 +522,8 @@ def parse_params(value: str) -> Tuple[str, Dict[str, str], Dict[str, str], List[
             else:
                 buf += v.encode("utf-8", "surrogateescape")
         codec = charsets.lookup(charset) if charset else None
+        if codec is None and charsets.refused(charset):
+            problems.append("charset.refused")
         text = charsets.decode_strict(bytes(buf), codec or "utf-8")
         if text is None:
             text, _ = charsets.decode_header_bytes(bytes(buf))
@@ -552,6 +719,31 @@ def utc_iso(dt: datetime) -> str:
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
 
 
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_YEAR_DMY = re.compile(r"\b\d{1,2}[\s-]+%s[\s-]+(\d+)\b" % _MONTH, re.I)
+_YEAR_ASCTIME = re.compile(r"\b%s\s+\d{1,2}\s+\d{1,2}:\d{2}(?::\d{2})?\s+(?:[a-z]{1,5}\s+|[+-]\d{4}\s+)?(\d+)\b"
+                           % _MONTH, re.I)
+
+
+def _year_as_written(s: str, parsed: int) -> int:
+    """The year of a date as its digits say. email.utils turns every year below 100 into 19xx/20xx
+    (and by its own rule, 69-99 -> 19xx): a year written with four digits ('0001') is that year,
+    RFC 5322 section 4.3 maps two digits 00-49 to 20xx and 50-99 to 19xx, and three digits to
+    1900 + n. `parsed` is email.utils' year, kept when the written one cannot be found."""
+    m = _YEAR_DMY.search(s) or _YEAR_ASCTIME.search(s)
+    if m is None:
+        return parsed + (2000 if parsed < 50 else 1900) if parsed < 100 else parsed
+    tok = m.group(1)
+    v = int(tok)
+    if (v + (1900 if v > 68 else 2000) if v < 100 else v) != parsed:
+        return parsed       # not the token email.utils read as the year
+    if len(tok) >= 4:
+        return v
+    if len(tok) == 3:
+        return v + 1900
+    return v + (2000 if v < 50 else 1900)
+
+
 def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
     """Parse a Date header value. Returns (UTC ISO-8601 'YYYY-MM-DDTHH:MM:SSZ', '+HHMM') or (None, None).
 
@@ -564,6 +756,7 @@ def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
     if not s:
         return None, None
     t = None
+    s2 = None
     try:
         t = parsedate_tz(s)
     except Exception:
@@ -592,8 +785,7 @@ def parse_date(raw: str) -> Tuple[Optional[str], Optional[str]]:
             return utc_iso(dt), _fmt_tz(off) if tz else None
         return None, None
     y, mo, d, hh, mi, ss, _, _, _, off = t
-    if y < 100:
-        y += 2000 if y < 50 else 1900
+    y = _year_as_written(s2 if s2 is not None else s, y)
     try:
         dt = datetime(y, mo, d, hh, mi, min(ss, 59), tzinfo=timezone.utc)
         if off is not None:

@@ -20,7 +20,10 @@ from typing import List, Optional, Tuple
 
 from leaktriage.mail import headers
 from leaktriage.content.pages import ReleaseBehind
-from leaktriage.content.mailshape import FROM_LINE, HEADER_LINE
+from leaktriage.content.mailshape import ENVELOPE_LINE, FROM_LINE, HEADER_LINE
+
+
+MARKER_CAP = 1024      # bytes of a 'From ' separator line read and kept
 
 
 @dataclass(slots=True)
@@ -65,15 +68,24 @@ def _line_end(buf, i: int, end: int) -> int:
     return end if nl < 0 else nl + 1
 
 
-def _is_separator(buf, i: int, end: int) -> bool:
+def _is_separator(buf, i: int, end: int, start: int = 0) -> bool:
+    """A 'From ' line at i that separates messages: it looks like an envelope line and a header
+    line (or another 'From ' line, or the end) follows it; or it is a strict envelope line
+    (ENVELOPE_LINE) at the start or after a blank line, whatever follows (a message with no header
+    field, or a damaged one)."""
     le = _line_end(buf, i, end)
-    line = bytes(buf[i:le]).rstrip(b"\r\n")
+    line = bytes(buf[i:min(le, i + MARKER_CAP)]).rstrip(b"\r\n")
     if not FROM_LINE.match(line):
         return False
     nxt = bytes(buf[le:min(end, le + 200)])
     if not nxt:
         return True
-    return bool(HEADER_LINE.match(nxt)) or nxt.startswith(b"From ")
+    if b"\x00" in nxt:
+        nxt = nxt.replace(b"\x00", b"")    # a NUL in the first field name does not hide the message
+    if HEADER_LINE.match(nxt) or nxt.startswith(b"From "):
+        return True
+    return bool(ENVELOPE_LINE.match(line)) and (
+        i <= start or buf[i - 2:i] == b"\n\n" or buf[i - 3:i] == b"\n\r\n")
 
 
 def _strip_eol(buf, lo: int, i: int) -> int:
@@ -99,7 +111,7 @@ def split(buf, start: int, end: int) -> Split:
     # candidate separators
     cands: List[int] = []
     rejected: List[int] = []
-    if buf[start:start + 5] == b"From " and _is_separator(buf, start, end):
+    if buf[start:start + 5] == b"From " and _is_separator(buf, start, end, start):
         cands.append(start)
     pos = start
     behind = ReleaseBehind(buf, start)
@@ -108,7 +120,7 @@ def split(buf, start: int, end: int) -> Split:
         if i < 0:
             break
         i += 1
-        (cands if _is_separator(buf, i, end) else rejected).append(i)
+        (cands if _is_separator(buf, i, end, start) else rejected).append(i)
         pos = i
         behind.reached(i)
     if not cands:
@@ -126,7 +138,10 @@ def split(buf, start: int, end: int) -> Split:
         m = cands[idx]
         behind.reached(m)
         le = _line_end(buf, m, end)
-        marker = bytes(buf[m:le]).rstrip(b"\r\n")
+        marker = bytes(buf[m:min(le, m + MARKER_CAP)]).rstrip(b"\r\n")
+        if le - m > MARKER_CAP:     # a From line is a few dozen bytes; the record keeps 1 KiB
+            res.problems.append(("limit.value_cut", m, le - m,
+                                 {"field": "mbox.marker", "kept": MARKER_CAP, "not_kept": le - m - MARKER_CAP}))
         cl, body_start = _content_length(buf, le, end)
         nxt_idx = idx + 1
         used = False

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from leaktriage.mail import charsets, headers, mime
 from leaktriage.content.pages import release
 from leaktriage.model.problems import problem_record
-from leaktriage.model.records import record
+from leaktriage.model.records import is_entity, record
 
 SINGLETONS = ("from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
               "in-reply-to", "references")
@@ -63,7 +63,7 @@ def line_endings_and_canonical_digest(fields: List[headers.Field], data, body_st
     white space removed. Fewest passes over the bytes: a message without CR costs two memchr calls
     and the hash; otherwise one CRLF->LF replace serves both the census and the digest, and one
     count finds bare LFs."""
-    h = _header_digest(fields)
+    h = _header_digest(fields, data)
     if not (isinstance(data, bytes) and len(data) <= BIG) or data[body_start - 1:body_start + 1] == b"\r\n":
         # a memory map, or a CR/LF pair split by the body start (CR-only headers): the plain way
         eol = line_endings(data)
@@ -89,14 +89,38 @@ def line_endings_and_canonical_digest(fields: List[headers.Field], data, body_st
     return eol, h.hexdigest()
 
 
-def _header_digest(fields: List[headers.Field]):
+def _header_digest(fields: List[headers.Field], data):
     h = hashlib.sha256()
     for f in fields:
         name = f.name.lower()
         if name in CANONICAL_HEADERS:
-            h.update(name.encode("ascii") + b":" + collapse_white_space(f.unfolded()) + b"\n")
+            if f.cut and f.vstart is not None:     # the whole value, from the message bytes
+                h.update(name.encode("ascii") + b":")
+                _collapse_into(h, data, f.vstart, f.vstart + f.length)
+                h.update(b"\n")
+            else:
+                h.update(name.encode("ascii") + b":" + collapse_white_space(f.unfolded()) + b"\n")
     h.update(b"\n")
     return h
+
+
+def _collapse_into(h, data, a: int, b: int, chunk: int = 1 << 20) -> None:
+    """h.update(collapse_white_space(unfold(data[a:b]))), a chunk at a time: unfolding removes
+    every CR and LF, then runs of white space become one space, none at the ends."""
+    emitted = pending = False
+    for off in range(a, b, chunk):
+        c = bytes(data[off:min(b, off + chunk)]).translate(None, b"\r\n").translate(_WS_TO_SPACE)
+        while b"  " in c:
+            c = c.replace(b"  ", b" ")
+        core = c.strip(b" ")
+        if core:
+            if emitted and (pending or c[:1] == b" "):
+                h.update(b" ")
+            h.update(core)
+            emitted = True
+            pending = c[-1:] == b" "
+        elif c:
+            pending = True
 
 
 _TRAILING_WS = b"\n \t"
@@ -147,9 +171,6 @@ def _canonical_plain(h, data, body_start: int, eol: str) -> str:
     return h.hexdigest()
 
 
-MAX_HEADER_VALUE = 64 * 1024  # longer header values are cut in the record (header.too_long)
-
-
 def _header_entry(f: headers.Field) -> Tuple[dict, Optional[str], List[str]]:
     entry: Dict[str, str] = {"name": f.name}
     raw = f.raw
@@ -190,29 +211,20 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
 
     n = len(data)
     hdr_end, body_start = headers.find_header_end(data, 0, n)
-    fields, stop, hprobs, unixfrom = headers.parse_fields(data, 0, hdr_end)
+    fields, stop, hprobs, unixfrom = headers.parse_fields(data, 0, hdr_end, closed=body_start > hdr_end)
     if stop < hdr_end:
         body_start = stop
-    for code, off in hprobs:
-        problems.append(problem(locator, code, offset=off))
+    for code, off, length, detail in hprobs:
+        problems.append(problem(locator, code, offset=off, length=length, detail=detail))
     if not fields:
         problems.append(problem(locator, "mime.empty_message"))
 
     hdr_list = []
     decoded: Dict[str, str] = {}
     seen: Dict[str, int] = {}
-    # every decoding step works on values cut at MAX_HEADER_VALUE (a 100 MB header line must not
-    # stall the scan or bloat the manifest); the canonical digest still covers the real bytes
-    all_fields = fields
-    if any(len(f.raw) > MAX_HEADER_VALUE for f in fields):
-        cut = []
-        for f in fields:
-            if len(f.raw) > MAX_HEADER_VALUE:
-                problems.append(problem(locator, "header.too_long", offset=f.offset, length=len(f.raw),
-                                        detail={"header": f.name[:200], "kept": MAX_HEADER_VALUE}))
-                f = headers.Field(f.name[:200], f.raw[:MAX_HEADER_VALUE], f.offset)
-            cut.append(f)
-        fields = cut
+    # every decoding step works on values cut by parse_fields (headers.VALUE_CAP: a 100 MB header
+    # line must not stall the scan or bloat the manifest); the canonical digest still covers the
+    # real bytes
     decoded_values: List[Tuple[str, str]] = []
     bad_words = set()
     for f in fields:
@@ -262,7 +274,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
             problems.append(problem(locator, "header.date_invalid", detail={"value": date_raw[:200]}))
         elif not ("1980" <= date[:4] <= "2100"):
             problems.append(problem(locator, "header.date_implausible", detail={"value": date_raw[:200], "utc": date}))
-    elif fields:
+    elif fields and not any(p[0] == "limit.header_block" and p[3].get("lines_not_read") for p in hprobs):
+        # (a block too large to read to its end may hold a Date: limit.header_block says so)
         problems.append(problem(locator, "header.date_missing"))
     mid_f = headers.get(fields, "message-id")
     message_id = None
@@ -280,7 +293,7 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
 
     from leaktriage.content.digests import digests as _digests
     digests = known_digests or _digests(data, algorithms)
-    eol, canonical = line_endings_and_canonical_digest(all_fields, data, body_start)
+    eol, canonical = line_endings_and_canonical_digest(fields, data, body_start)
     msg = record(
         "message", locator, parent=parent, source=source, length=n, **digests,
         canonical_sha256=canonical,
@@ -290,8 +303,8 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         message_id=message_id,
         in_reply_to=headers.parse_msgids(irt) or None if irt else None,
         references=headers.parse_msgids(refs) or None if refs else None,
-        parts=sum(1 for p in ents.parts if "uu_offset" not in p),
-        attachments=ents.attachments, attachment_names=ents.attachment_names or None,
+        parts=sum(1 for p in ents.parts if is_entity(p)),
+        attachments=ents.attachments, attachment_names=_names(ents.attachment_names, locator, problems, problem),
     )
     for k, v in addrs.items():
         msg[k] = v
@@ -321,6 +334,25 @@ def analyse(data: bytes, locator: str, *, source: str, parent: Optional[str], lo
         recs.extend(rest)
     facts = {"date": date}
     return recs, ents.found, facts
+
+
+NAMES_MAX = 1000        # attachment names listed in a message record (each part record has its own)
+NAME_CHARS = 1024
+
+
+def _names(names: List[str], locator: str, problems: list, problem) -> Optional[List[str]]:
+    """The attachment names a message record lists: at most NAMES_MAX, each cut to NAME_CHARS
+    characters (a hostile message can hold thousands of attachments with 64 KiB names); what was
+    left out is said by a limit.value_cut problem."""
+    if not names:
+        return None
+    if len(names) <= NAMES_MAX and all(len(n) <= NAME_CHARS for n in names):
+        return names
+    out = [n[:NAME_CHARS] for n in names[:NAMES_MAX]]
+    problems.append(problem(locator, "limit.value_cut", detail={
+        "field": "attachment_names", "listed": len(out), "not_listed": len(names) - len(out),
+        "names_cut": sum(1 for n in names[:NAMES_MAX] if len(n) > NAME_CHARS), "kept_chars": NAME_CHARS}))
+    return out
 
 
 def _documents(ents) -> list:

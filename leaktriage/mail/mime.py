@@ -18,7 +18,6 @@ from leaktriage.model.records import record
 
 MAX_DEPTH = 64
 MAX_PARTS = 10000
-CAP = 64 * 1024  # longest header value parsed for MIME parameters
 PREAMBLE_NOTICE = re.compile(
     rb"^\s*(this is a multi-?part message in mime format\.?|this is a message in mime format\.?|"
     rb"this is a multipart message in mime format\.?|this message is in mime format\.?.*|"
@@ -134,13 +133,11 @@ def parse_entities(buf, start: int, end: int, loc_base: str, root_path: str, msg
             fields, hdr_end, body_start = first_fields
         else:
             hdr_end, body_start = headers.find_header_end(buf, s, e)
-            fields, stop, hprobs, _unixfrom = headers.parse_fields(buf, s, hdr_end)
+            fields, stop, hprobs, _unixfrom = headers.parse_fields(buf, s, hdr_end, closed=body_start > hdr_end)
             if stop < hdr_end:
                 body_start = stop
-            for code, off in hprobs:
-                prob(loc, code, offset=off - start)
-        if any(len(f.raw) > CAP for f in fields):  # hostile sizes: parse a bounded prefix of values
-            fields = [headers.Field(f.name, f.raw[:CAP], f.offset) for f in fields]
+            for code, off, length, detail in hprobs:
+                prob(loc, code, offset=None if off is None else off - start, length=length, **(detail or {}))
         ct_f = headers.get(fields, "content-type")
         cte_f = headers.get(fields, "content-transfer-encoding")
         cd_f = headers.get(fields, "content-disposition")
@@ -386,10 +383,20 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
             out.found.append(Found(loc, full(), "message", path + ".1", loc_base, filename, "attachment"))
         elif kind:
             out.found.append(Found(loc, full(), "blob", path, loc_base, filename))
+    # a BinHex 4.0 file: declared, named .hqx, or announced by its first line inside text
+    if data is not None and (ctype in transfer.BINHEX_TYPES or (filename or "").lower().endswith(".hqx")
+                             or (top == "text" and b"BinHex" in data)):
+        hqx = transfer.find_binhex(data, declared=ctype in transfer.BINHEX_TYPES
+                                   or (filename or "").lower().endswith(".hqx"))
+        if hqx is not None:
+            _binhex(hqx, rec, loc, path, prob, out, algorithms, container_kind)
     # uuencoded files inside text
     if top == "text" and data is not None and b"begin " in data:
         n = 0
         for off, length, mode, name, udata, uprobs in transfer.find_uuencoded(data):
+            if n == transfer.MAX_UU_FILES:
+                prob(loc, "uu.too_many", offset=off, max=transfer.MAX_UU_FILES)
+                break
             n += 1
             uloc = child(loc, segment("uu", n))
             fname, _ = charsets.decode_header_bytes(name)
@@ -411,3 +418,38 @@ def _leaf(buf, start, bs, e, rec, ctype, cte, params, filename, disp, loc, loc_b
                 out.found.append(Found(uloc, udata, "message", "1", uloc, fname, "attachment"))
             elif kind:
                 out.found.append(Found(uloc, udata, "blob", path, uloc, fname))
+
+
+def _binhex(hqx, rec, loc, path, prob, out, algorithms, container_kind):
+    """Records of the forks of a BinHex file decoded from entity `loc`: one part per fork (the data
+    fork always, the resource fork when not empty), as uuencoded files are, at loc!hqx:data and
+    loc!hqx:rsrc; problems of the whole file at the entity, of a fork at the fork."""
+    name = hqx.name.decode("mac-roman")
+    meta = {"offset": hqx.offset, "name": name, "type": hqx.type.decode("mac-roman"),
+            "creator": hqx.creator.decode("mac-roman"), "flags": hqx.flags}
+    forks = {}
+    for fork, fdata in (("data", hqx.data), ("rsrc", hqx.rsrc)):
+        if fdata is None or (fork == "rsrc" and not fdata):
+            continue
+        floc = child(loc, segment("hqx", fork))
+        forks[fork] = floc
+        # a resource fork is named as macOS names it, so no extension is judged against its content
+        fname = name if fork == "data" else name + "/..namedfork/rsrc"
+        fmt = types.magic_type(fdata)
+        frec = record("part", floc, message=rec["message"], path=path, depth=rec["depth"],
+                      content_type="application/octet-stream", decoder="binhex", filename=fname,
+                      filename_from="binhex", binhex=dict(meta, fork=fork), size=len(fdata), magic=fmt,
+                      attachment=True, **digesting.digests(fdata, algorithms))
+        if types.extension_mismatch(fname, fmt):
+            frec["mismatch"] = ["extension"]
+            prob(floc, "type.mismatch_extension", filename=fname, detected=fmt)
+        out.parts.append(frec)
+        out.attachments += 1
+        out.attachment_names.append(fname)
+        kind = container_kind(fdata[:65536]) if container_kind and fdata else None
+        if kind == "message":
+            out.found.append(Found(floc, fdata, "message", "1", floc, fname, "attachment"))
+        elif kind:
+            out.found.append(Found(floc, fdata, "blob", path, floc, fname))
+    for code, fork, detail in hqx.problems:
+        prob(forks.get(fork, loc), code, offset=hqx.offset, length=hqx.length, **detail)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 try:  # SIMD base64 (about 4x binascii on line-wrapped input); binascii when it is missing
@@ -165,37 +166,191 @@ def decode_uu_block(raw: bytes) -> Tuple[bytes, Problems]:
     return data, problems
 
 
+MAX_UU_FILES = 1000     # uuencoded files decoded from one text part (uu.too_many beyond)
+_UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
+
+
 def find_uuencoded(text: bytes):
     """Find uuencoded files inside a text body.
 
     Yields (offset, length, mode, name, decoded bytes, problems) for each 'begin MODE NAME' ...
     'end' block, where offset/length are the byte range of the whole block in `text`.
+
+    Linear time: a block ends at its 'end' line, looked for only up to the next 'begin' line; a
+    block without one ends with its last line that can be uuencoded data (uu.no_end). Each stretch
+    of text between two 'begin' lines is read a bounded number of times, so a body of 200,000
+    'begin' lines costs no more than reading it (the search it replaces looked for an 'end' line
+    from every 'begin' line to the end of the text).
     """
-    for m in _UU_BEGIN.finditer(text):
-        if m.group(0).startswith(b"begin-base64"):
-            continue
+    n = len(text)
+    m = _UU_BEGIN.search(text)
+    while m is not None:
         start_body = text.find(b"\n", m.start())
         if start_body < 0:
-            continue
+            return
         start_body += 1
-        end_m = re.compile(rb"^end[ \t]*\r?$", re.M).search(text, start_body)
+        nxt = _UU_BEGIN.search(text, start_body)
+        if m.group(0).startswith(b"begin-base64"):
+            m = nxt
+            continue
+        limit = nxt.start() if nxt is not None else n
         problems: Problems = []
+        end_m = _UU_END.search(text, start_body, limit)
         if end_m:
             block_end = end_m.end()
             body = text[start_body:end_m.start()]
         else:
             problems.append(("uu.no_end", {}))
-            block_end = len(text)
-            body = text[start_body:]
+            body_end = block_end = _uu_run_end(text, start_body, limit)
+            body = text[start_body:body_end]
         lines = [ln for ln in body.split(b"\n") if ln.strip() and ln.strip(b"\r") != b"`"]
         # every line of a real uuencoded block starts with a length char and has ~4/3 ratio
-        if not lines or not all(32 <= ln[0] <= 96 for ln in lines[: min(5, len(lines))]):
-            continue
-        data, bad = decode_uu_lines(lines)
-        if bad:
-            problems.append(("uu.invalid", {"lines": bad}))
-        name = m.group(2).strip()
-        yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), name, data, problems
+        if lines and all(32 <= ln[0] <= 96 for ln in lines[: min(5, len(lines))]):
+            data, bad = decode_uu_lines(lines)
+            if bad:
+                problems.append(("uu.invalid", {"lines": bad}))
+            yield m.start(), block_end - m.start(), m.group(1).decode("ascii"), m.group(2).strip(), data, problems
+        m = nxt
+
+
+def _uu_run_end(text: bytes, pos: int, limit: int) -> int:
+    """End of the run of lines from pos (before limit) that can be uuencoded data: empty lines,
+    '`' lines and lines whose first byte is a uuencode length character; the first other line (text
+    after a block that lost its 'end' line) ends it."""
+    end = pos
+    while pos < limit:
+        nl = text.find(b"\n", pos, limit)
+        stop = limit if nl < 0 else nl + 1
+        line = text[pos:stop].strip(b" \t\r\n")
+        if line and not 32 <= text[pos] <= 96:
+            break
+        end = pos = stop
+    return end
+
+
+# -- BinHex 4.0 (application/mac-binhex40) ----------------------------------------------------------
+#
+# '(This file must be converted with BinHex 4.0)', then a stream between two ':' of characters of a
+# 64-character alphabet, 6 bits each (line breaks ignored), then run-length decoding (0x90 n: the
+# byte before it n times in all; 0x90 0x00: a literal 0x90), then: name length (1 byte), name,
+# version (1), type (4), creator (4), Finder flags (2), data fork length (4), resource fork length
+# (4), CRC; data fork, CRC; resource fork, CRC (CRC-16/XMODEM, binascii.crc_hqx, big-endian).
+# Python 3.11 has no binhex module and no binascii.a2b_hqx / rledecode_hqx any more.
+
+BINHEX_TYPES = frozenset({"application/mac-binhex40", "application/mac-binhex", "application/x-mac-binhex40",
+                          "application/binhex", "application/binhex4", "application/x-binhex40"})
+HQX_ALPHABET = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+_HQX_TO_B64 = bytes.maketrans(HQX_ALPHABET, _B64_ALPHABET)
+_NOT_HQX = bytes(sorted(set(range(256)) - set(HQX_ALPHABET)))
+_HQX_MARK = re.compile(rb"\(This file must be converted with BinHex[^)\r\n]{0,40}\)")
+_HQX_START = re.compile(rb"^[ \t]*:", re.M)
+MAX_HQX = 256 << 20     # bytes of forks decoded from one BinHex file (hqx.too_large beyond)
+
+
+@dataclass
+class BinHex:
+    offset: int                   # the opening ':' in the text
+    length: int                   # to the closing ':' included (or the end of the text)
+    name: bytes = b""
+    type: bytes = b""
+    creator: bytes = b""
+    flags: int = 0
+    data: Optional[bytes] = None  # None: not decoded (damaged header, too large)
+    rsrc: Optional[bytes] = None
+    # (code, fork or None, detail): hqx.invalid, hqx.crc_mismatch, hqx.too_large
+    problems: List[Tuple[str, Optional[str], dict]] = field(default_factory=list)
+
+
+def find_binhex(text: bytes, declared: bool = False) -> Optional[BinHex]:
+    """The BinHex 4.0 file in a text body: after its '(This file must be converted with BinHex'
+    line, or, when the part is declared BinHex (`declared`), from the first line starting with ':'.
+    None when there is none. Never raises; bounded: the forks are decoded only when their declared
+    lengths add up to at most MAX_HQX, and run-length decoding stops there."""
+    m = _HQX_MARK.search(text)
+    if m is None and not declared:
+        return None
+    s = _HQX_START.search(text, m.end() if m else 0)
+    if s is None:
+        return None
+    start = s.end() - 1
+    end = text.find(b":", start + 1)
+    out = BinHex(start, (end + 1 if end >= 0 else len(text)) - start)
+    if end < 0:
+        out.problems.append(("hqx.invalid", None, {"reason": "no closing ':'"}))
+        end = len(text)
+    chars = text[start + 1:end].translate(None, b" \t\r\n")
+    bad = len(chars.translate(None, HQX_ALPHABET))
+    if bad:
+        out.problems.append(("hqx.invalid", None, {"reason": "characters outside the BinHex alphabet were skipped",
+                                                    "count": bad}))
+        chars = chars.translate(None, _NOT_HQX)
+    if len(chars) % 4 == 1:
+        chars = chars[:-1]          # 6 bits: not a byte
+    raw = binascii.a2b_base64(chars.translate(_HQX_TO_B64) + b"=" * (-len(chars) % 4))
+    head = _rle_decode(raw, 128)
+    n = head[0] if head else 0
+    if not 1 <= n <= 63 or len(head) < n + 22:
+        out.problems.append(("hqx.invalid", None, {"reason": "no valid header (name length %d, %d bytes)"
+                                                   % (n, len(head))}))
+        return out
+    hdr = head[:n + 20]
+    out.name, out.type, out.creator = hdr[1:1 + n], hdr[n + 2:n + 6], hdr[n + 6:n + 10]
+    out.flags = int.from_bytes(hdr[n + 10:n + 12], "big")
+    dlen = int.from_bytes(hdr[n + 12:n + 16], "big")
+    rlen = int.from_bytes(hdr[n + 16:n + 20], "big")
+    _crc(out, None, hdr, head[n + 20:n + 22])
+    if dlen + rlen > MAX_HQX:
+        out.problems.append(("hqx.too_large", None, {"data_length": dlen, "rsrc_length": rlen, "max": MAX_HQX}))
+        return out
+    body = _rle_decode(raw, n + 22 + dlen + 2 + rlen + 2)
+    pos = n + 22
+    for fork, flen in (("data", dlen), ("rsrc", rlen)):
+        got = body[pos:pos + flen]
+        setattr(out, fork, got)
+        if len(got) < flen:
+            out.problems.append(("hqx.invalid", fork, {"reason": "the fork ends before its declared length",
+                                                       "declared": flen, "decoded": len(got)}))
+        elif not _crc(out, fork, got, body[pos + flen:pos + flen + 2]):
+            pass
+        pos += flen + 2
+    return out
+
+
+def _crc(out: BinHex, fork: Optional[str], data: bytes, stored: bytes) -> bool:
+    """Check a CRC; a missing or wrong one is a problem."""
+    if len(stored) < 2:
+        out.problems.append(("hqx.invalid", fork, {"reason": "the CRC is missing"}))
+        return False
+    want = int.from_bytes(stored, "big")
+    got = binascii.crc_hqx(data, 0)
+    if want != got:
+        out.problems.append(("hqx.crc_mismatch", fork, {"part": fork or "header", "stored": "%04x" % want,
+                                                          "computed": "%04x" % got}))
+        return False
+    return True
+
+
+def _rle_decode(raw: bytes, cap: int) -> bytes:
+    """BinHex run-length decoding of raw, stopping at cap output bytes."""
+    if b"\x90" not in raw:
+        return raw[:cap]
+    out = bytearray()
+    pos, n = 0, len(raw)
+    while pos < n and len(out) < cap:
+        i = raw.find(b"\x90", pos)
+        if i < 0:
+            out += raw[pos:]
+            break
+        out += raw[pos:i]
+        if i + 1 >= n:
+            break                       # a marker with no count: dropped
+        count = raw[i + 1]
+        if count == 0:
+            out.append(0x90)
+        elif out and count > 1:
+            out += out[-1:] * min(count - 1, cap - len(out))
+        pos = i + 2
+    return bytes(out[:cap])
 
 
 # -- streaming (bodies too large to hold twice in memory) ------------------------------------------

@@ -15,7 +15,7 @@ from leaktriage.version import __version__
 from leaktriage.errors import ManifestError
 from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest, file_sha256
-from leaktriage.model.records import SCHEMA_VERSION
+from leaktriage.model.records import SCHEMA_VERSION, is_entity
 from leaktriage.console import human_bytes, thousands
 
 EXAMPLES = 3
@@ -119,7 +119,7 @@ def _fold(records, top: int) -> dict:
     for rec in records:
         kind = rec["record"]
         if kind == "part":
-            if "uu_offset" not in rec:
+            if is_entity(rec):
                 parts += 1
             if rec.get("attachment"):
                 rk = danger.classify(rec.get("magic"), rec.get("filename"))

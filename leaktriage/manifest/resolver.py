@@ -34,6 +34,7 @@ from leaktriage.content import sniff
 from leaktriage.errors import DumpError, IntegrityError
 from leaktriage.mail import mbox, mime, transfer
 from leaktriage.model import locator as L
+from leaktriage.model.records import is_entity
 from leaktriage.scanner.walk import open_in_dump
 
 DEFAULT_BUDGET = 512 << 20
@@ -132,7 +133,7 @@ class _Entities:
 
     def _add(self, message, root_path: str) -> Dict[str, dict]:
         ents = mime.parse_entities(message, 0, len(message), "r", root_path, "r")
-        recs = {p["path"]: p for p in ents.parts if "uu_offset" not in p}
+        recs = {p["path"]: p for p in ents.parts if is_entity(p)}
         self.levels.append((root_path, message, recs))
         return recs
 
@@ -171,6 +172,14 @@ def _is_mbox_message(loc: str) -> bool:
     """The locator's last step is an mbox message (separators are never escaped characters)."""
     i = loc.rfind("!")
     return i >= 0 and loc.startswith("mbox:", i + 1) and "#" not in loc[i:]
+
+
+def _hqx(data: bytes, fork: str, where: str) -> bytes:
+    found = transfer.find_binhex(bytes(data), declared=True)
+    got = getattr(found, fork, None) if found is not None and fork in ("data", "rsrc") else None
+    if got is None:
+        raise ItemMissing("no BinHex %s fork in %s" % (fork, where))
+    return got
 
 
 def _parent_and_last(loc: str, steps: List[L.Step]) -> Tuple[str, L.Step]:
@@ -253,6 +262,8 @@ class Resolver:
             data = self._mbox_message(parent, last.value, unquoted)
         elif last.kind == "uu":
             data = _uu(self.item(parent), int(last.value) if last.value.isdigit() else -1, parent)
+        elif last.kind == "hqx":
+            data = _hqx(self.item(parent), last.value, parent)
         else:
             data = self._member(parent, "%s:%s" % (last.kind, last.value))
         self._keep(key, data)

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 from leaktriage.errors import DumpError, IntegrityError, UsageError
 from leaktriage.model import locator as L
+from leaktriage.model.records import is_entity
 from leaktriage.manifest.reader import Manifest
 from leaktriage.console import human_bytes, thousands
 
@@ -51,7 +52,7 @@ def collect(m: Manifest, loc: str) -> ShownItem:
         if kind == "part":
             msg = rec.get("message", "")
             if msg == loc or (msg.startswith(hash_prefix) and "!" not in msg[len(loc):]) or \
-                    (rloc.startswith(hash_prefix) and "!" not in rloc[len(loc):].split("!uu:")[0]):
+                    (rloc.startswith(hash_prefix) and "!" not in rloc[len(loc):].split("!uu:")[0].split("!hqx:")[0]):
                 item.parts.append(rec)
             continue
         if kind == "problem":
@@ -323,6 +324,8 @@ def _part_label(p: dict) -> str:
         bits.append("[red]mismatch: %s[/]" % _esc(", ".join(p["mismatch"])))
     if "uu_offset" in p:
         bits.append("uuencoded")
+    if "binhex" in p:
+        bits.append("BinHex %s fork" % p["binhex"].get("fork"))
     if p.get("sha256"):
         bits.append("[dim]sha256 %s[/]" % p["sha256"])
     return "  ".join(bits)
@@ -335,16 +338,16 @@ def _tree(parts: List[dict], root_label: str):
 
     def key(p):
         path = p.get("path", "1")
-        return [int(x) for x in path.split(".") if x.isdigit()] + [1 if "uu_offset" in p else 0]
+        return [int(x) for x in path.split(".") if x.isdigit()] + [0 if is_entity(p) else 1]
 
     for p in sorted(parts, key=key):
         path = p.get("path", "1")
-        if "uu_offset" in p:
+        if not is_entity(p):
             parent = nodes.get(path, tree)
         else:
             parent = nodes.get(path.rpartition(".")[0], tree) if "." in path else tree
         node = parent.add(_part_label(p))  # type: ignore[attr-defined]
-        if "uu_offset" not in p:
+        if is_entity(p):
             nodes[path] = node
     return tree
 

@@ -40,6 +40,7 @@ CODES: Dict[str, Tuple[str, str, str]] = {
     "auth.date_far_from_first_hop": ("warning", STAGE, "The Date header is far from the date of the first Received hop."),
     # hidden timestamps and client fingerprints
     "auth.hidden_time_after_date": ("warning", STAGE, "A hidden timestamp (Gmail MIME boundary, X-Received, Outlook Thread-Index) is later than the Date header beyond the allowance: the Date may have been set back."),
+    "auth.hidden_time_implausible": ("info", STAGE, "A hidden timestamp decodes to a time that cannot be true (an Outlook Thread-Index whose conversation start is outside 1996-2053, or a time more than a day after the message was received): it is kept in hidden_timestamps with the reason and never compared with the Date."),
     "auth.hidden_time_before_date": ("info", STAGE, "A hidden timestamp is earlier than the Date header beyond the allowance (a draft composed long before sending, or a Date set forward)."),
     "auth.message_id_agent_mismatch": ("warning", STAGE, "The Message-ID style belongs to one mail program and X-Mailer/User-Agent names another."),
     # attachment metadata

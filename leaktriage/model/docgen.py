@@ -30,6 +30,7 @@ and `#` and percent-decoding each piece gives back the raw bytes of every name.
 | `INBOX/1.eml#1.2` | MIME entity 1.2 of that message (children of entity P are P.1, P.2, ...) |
 | `INBOX/1.eml#1.2` (message/rfc822) | also the attached message itself; its root entity is `INBOX/1.eml#1.2.1` |
 | `INBOX/1.eml#1.1!uu:1` | the first uuencoded file found in the text of entity 1.1 |
+| `INBOX/1.eml#1.2!hqx:data` | the data fork of the BinHex 4.0 file of entity 1.2 (`hqx:rsrc`: its resource fork) |
 | `Inbox.mbox!mbox:1234` | the mbox message whose `From ` separator line starts at byte 1234 |
 | `Sophie.zip!zip:Inbox/1.eml` | an archive member; `a.zip!zip:b.zip!zip:c.eml` nests |
 | `x.tar.gz!gz:x.tar!tar:in/1.eml` | a decompressed stream, then a tar member |
@@ -48,8 +49,12 @@ MBOX = """\
 ## mbox rules
 
 - A separator is a line starting `From ` that looks like an envelope line (a sender and a date, or
-  Thunderbird's `From - date`) at the start of a line and followed by a header line. Any other
-  `From ` line is a body line: it is never split on and is reported as `mbox.unquoted_from`.
+  Thunderbird's `From - date`) at the start of a line and followed by a header line. A strict RFC 4155
+  envelope line (`From sender Www Mmm dd hh:mm:ss yyyy`) at the start of the file or after a blank
+  line is a separator whatever follows it: the message after it may have no header field, or a
+  damaged one. Any other `From ` line is a body line: it is never split on and is reported as
+  `mbox.unquoted_from`. A file is an mbox when it starts with a separator; its first message does
+  not decide alone (a later separator followed by a message will do).
 - The line break just before a separator belongs to the mbox format, not to the message (RFC 4155's
   separating blank line); the last message runs to the end of the file. A message's `offset`/`length`
   cover exactly those bytes, and `sha256` is their digest: what an audit of the mbox checks.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
 ROOT = "."
-SEGMENT_KINDS = ("mbox", "zip", "tar", "7z", "rar", "gz", "bz2", "xz", "uu", "tnef", "msg", "pst",
+SEGMENT_KINDS = ("mbox", "zip", "tar", "7z", "rar", "gz", "bz2", "xz", "uu", "hqx", "tnef", "msg", "pst",
                  "att", "emlx")
 
 _SPECIAL = frozenset(b"%!#") | frozenset(range(0x20)) | {0x7F}

@@ -41,7 +41,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "mbox.empty_message": ("warning", "mbox", "A 'From ' separator followed by no message."),
     # parse: header block
     "header.no_separator": ("warning", "parse", "No blank line ends the header block; the first line that is not a header starts the body (MissingHeaderBodySeparatorDefect)."),
-    "header.invalid_line": ("warning", "parse", "A line in the header block that is neither a field nor a continuation (InvalidHeaderDefect)."),
+    "header.invalid_line": ("warning", "parse", "A line in the header block that is neither a field nor a continuation, followed by header fields up to the blank line: read past, as mail readers do, and the fields after it kept (detail.line shows it; InvalidHeaderDefect)."),
     "header.leading_continuation": ("warning", "parse", "The header block starts with a continuation line (FirstHeaderLineIsContinuationDefect)."),
     "header.8bit": ("info", "charset", "A header holds raw 8-bit bytes (not RFC 2047 encoded); the charset used is recorded."),
     "header.encoded_word_invalid": ("warning", "charset", "An RFC 2047 encoded-word could not be decoded as declared (bad base64/QP or charset); decoded leniently."),
@@ -52,7 +52,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "header.duplicate_singleton": ("warning", "parse", "A header that must appear at most once (From, To, Subject, Date, Message-ID, ...) appears several times."),
     "header.address_invalid": ("warning", "parse", "An address header could not be parsed completely (ObsoleteHeaderDefect/InvalidHeaderDefect)."),
     "header.message_id_invalid": ("info", "parse", "Message-ID is missing its angle brackets or is otherwise not RFC 5322 syntax."),
-    "header.too_long": ("warning", "limit", "A header field is longer than the configured limit; its value was truncated in the record."),
+    "header.too_long": ("warning", "limit", "A header field value (or the envelope 'From ' line of a message file) is longer than 64 KiB: only its first 64 KiB are kept and decoded (detail.kept, detail.not_kept bytes); the record's canonical digest still covers the whole value."),
     "header.nul_bytes": ("warning", "parse", "NUL bytes in the header block."),
     # parse: MIME structure
     "mime.no_boundary": ("error", "parse", "A multipart part has no boundary parameter; its body is kept as one leaf (NoBoundaryInMultipartDefect)."),
@@ -81,6 +81,15 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "charset.mislabelled": ("warning", "charset", "The declared charset does not decode the text; another charset was detected and used."),
     "charset.replaced": ("warning", "charset", "Some bytes could not be decoded in any charset tried and were replaced (replaced_bytes says how many)."),
     "charset.undeclared_8bit": ("info", "charset", "8-bit text with no declared charset; the charset was detected."),
+    # issue #14 (trust), mail side
+    "limit.header_block": ("error", "limit", "A header block larger than leaktriage keeps: after 1 MiB of values (detail.block_keep) each later value kept only its first 1 KiB (detail.values_cut, detail.bytes_not_kept), and/or after 2000 fields (detail.max_fields) the rest of the block was not read (detail.lines_not_read, detail.bytes_not_read): fields there are not in the record nor in its canonical digest (and a Date there is not reported missing). The sha256 digests still cover every byte."),
+    "limit.value_cut": ("warning", "limit", "A value taken from the mail is longer than a record keeps: detail.field names it (mbox.marker: a 'From ' line over 1 KiB; attachment_names: over 1000 names or names over 1024 characters in the message record, each part record still has its own) and says how much was not kept."),
+    "header.bom": ("info", "parse", "A UTF-8 byte-order mark before the first header field (an editor's artefact); the header block was read from after it."),
+    "hqx.invalid": ("warning", "decode", "A BinHex 4.0 file that could not be decoded completely: no closing ':', characters outside its alphabet (skipped), no valid header, a fork shorter than its declared length or a missing CRC (detail.reason); what was decoded is kept."),
+    "hqx.crc_mismatch": ("error", "decode", "A CRC of a BinHex 4.0 file does not match (detail.part: header, data or rsrc fork): the bytes are kept as decoded but are damaged."),
+    "hqx.too_large": ("error", "limit", "A BinHex 4.0 file declaring forks of more than 256 MiB in all (detail.max): its forks were not decoded."),
+    "uu.too_many": ("error", "limit", "More uuencoded files in one text part than the limit (1000, detail.max): the first ones were decoded; the rest, from the 'begin' line at this record's offset (in the decoded text of the part), were not."),
+    "charset.refused": ("warning", "charset", "A charset label (of a text part, an RFC 2047 encoded-word or an RFC 2231 parameter) names a Python codec that is not a text encoding (rot13, base64, hex, zlib, bz2, uu, quopri, idna, punycode, undefined, unicode-escape, charmap...): it was not used; the text was read as if the label were unknown (detail.declared or detail.header says where)."),
     # types
     "type.mismatch_declared": ("info", "parse", "The detected type of a part's content contradicts its declared Content-Type."),
     "type.mismatch_extension": ("warning", "parse", "The detected type of a part's content contradicts its file name's extension."),

@@ -126,12 +126,12 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
         "preamble": (BYTE_RANGE, "Multipart preamble: offset/length in the message, SHA-256, and data=true when it holds more than the usual notice."),
         "epilogue": (BYTE_RANGE, "Multipart epilogue, as preamble."),
         "cte": (STRING, "Content-Transfer-Encoding as declared (lower case)."),
-        "decoder": (STRING, "Which transfer decoding produced the bytes: identity, base64, base64-repaired, quoted-printable, uuencode."),
+        "decoder": (STRING, "Which transfer decoding produced the bytes: identity, base64, base64-repaired, quoted-printable, uuencode, binhex."),
         "disposition": (STRING, "Content-Disposition type (lower case)."),
         "disposition_raw": (STRING, "Content-Disposition as written (unfolded)."),
         "filename": (STRING, "Decoded file name (RFC 2231 / RFC 2047)."),
         "filename_raw": (STRING, "File name parameter as written."),
-        "filename_from": (STRING, "Which parameter gave the name: filename, name, or uuencode."),
+        "filename_from": (STRING, "Which parameter gave the name: filename, name, uuencode or binhex."),
         "content_id": (STRING, "Content-ID."),
         "description": (STRING, "Decoded Content-Description."),
         "charset_declared": (STRING, "Charset declared in Content-Type (text parts)."),
@@ -151,6 +151,10 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
         "mismatch": (STRINGS, "declared-type and/or extension when the detected type contradicts them."),
         "attachment": (BOOLEAN, "True for attachments (not the message text)."),
         "uu_offset": (COUNT, "For a uuencoded file: offset of its 'begin' line in the decoded text of its entity."),
+        "binhex": ({"type": "object", "additionalProperties": False,
+                    "properties": {"fork": {"enum": ["data", "rsrc"]}, "offset": COUNT, "name": STRING,
+                                   "type": STRING, "creator": STRING, "flags": COUNT}},
+                   "For a fork of a BinHex 4.0 file (application/mac-binhex40) decoded from its entity: which fork (data, or rsrc: the resource fork), the offset of the opening ':' in the decoded body of the entity, the Macintosh file name, type and creator codes and Finder flags."),
         "docmeta": (OBJECT, "Metadata inside an attached document: OOXML docProps, OLE SummaryInformation or PDF Info/XMP (author, last modified by, created, modified, application, producer, ...)."),
     },
     "problem": {
@@ -196,7 +200,7 @@ FIELDS: Dict[str, Dict[str, Tuple[dict, str]]] = {
 RECORD_DESCRIPTIONS = {
     "file": "Every directory entry of the dump, every archive member and every decompressed stream.",
     "message": "Every email: loose files, Maildir, mbox messages, attached messages, Outlook items, archive members.",
-    "part": "Every MIME entity of every message (and every uuencoded file found in a text part).",
+    "part": "Every MIME entity of every message (and every uuencoded file found in a text part, every fork of a BinHex file).",
     "problem": "Every defect or failure, at its exact location. Nothing is dropped silently.",
     "duplicate_group": "Messages stored more than once (written after all messages, sorted by digest).",
     "mailbox": "One per custodian, after the duplicate groups (sorted by custodian): counts and the document indicators that need the whole mailbox.",
@@ -212,6 +216,12 @@ REQUIRED = {
     "mailbox": ["messages", "documents", "scripts"],
     "summary": ["files", "messages", "problems"],
 }
+
+
+def is_entity(part: Dict[str, Any]) -> bool:
+    """True for a part record that is a MIME entity, False for a file decoded from inside one
+    (a uuencoded file, a fork of a BinHex file): those share their entity's path."""
+    return "uu_offset" not in part and "binhex" not in part
 
 
 def json_schema() -> dict:

@@ -5,7 +5,7 @@ from collections import Counter
 from typing import Dict, List, Optional
 
 from leaktriage.auth.mailbox import MailboxEvidence
-from leaktriage.model.records import record
+from leaktriage.model.records import is_entity, record
 
 EXAMPLES = 3
 
@@ -92,7 +92,7 @@ class Tally:
                 if len(ex) < EXAMPLES:
                     ex.append(rec["locator"])
         elif kind == "part":
-            if "uu_offset" not in rec:
+            if is_entity(rec):
                 self.parts += 1
             if rec.get("docmeta"):
                 self.mailbox.add_document(rec)
