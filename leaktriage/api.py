@@ -125,24 +125,24 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     remove_stale_spills(spill_parent)     # left by a scan killed with kill -9 (its process is gone)
     spill_dir = tempfile.mkdtemp(prefix=spill_prefix(), dir=spill_parent)
     opts = dataclasses.replace(opts, spill_dir=spill_dir)
+    cpu_walk = _cpu() - cpu0
     engine = None
     task_fn = None
     if opts.cluster:
         # the workers read the dump at the same absolute path and check that they see this walk
         from leaktriage.cluster import DaskExecutor
         try:
-            engine = DaskExecutor(opts.cluster, os.path.abspath(root), entries)
+            engine = DaskExecutor(opts.cluster, os.path.abspath(root), entries, opts.keystore)
         except Exception:
             shutil.rmtree(spill_dir, ignore_errors=True)
             writer.close(complete=False)
             raise
-        opts = dataclasses.replace(opts, executor=engine)
+        opts = dataclasses.replace(opts, executor=engine, workers=engine.workers)
         task_fn = engine.task_fn
         scan_root = os.path.abspath(root)
     else:
         scan_root = root
     stats = RunStats()
-    cpu_walk = _cpu() - cpu0
     bar = _progress_bar(total, len(todo), progress)
     interrupted = False
     try:
@@ -161,6 +161,10 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             bar.update(res.size)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException:
+        if engine is not None:
+            engine.shutdown()
+        raise
     finally:
         bar.close()
         shutil.rmtree(spill_dir, ignore_errors=True)
