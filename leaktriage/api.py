@@ -16,7 +16,7 @@ from typing import Optional
 
 from leaktriage.version import __version__
 from leaktriage.model import records
-from leaktriage.scanner.pipeline import Options, RunStats, run_units
+from leaktriage.scanner.pipeline import Options, RunStats, executor_for, run_units
 from leaktriage.scanner.sinks import (ManifestWriter, UsageError, inside, remove_stale_spills, spill_prefix,
                                       write_sidecars)
 from leaktriage.scanner.summary import Tally
@@ -126,8 +126,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     spill_dir = tempfile.mkdtemp(prefix=spill_prefix(), dir=spill_parent)
     opts = dataclasses.replace(opts, spill_dir=spill_dir)
     cpu_walk = _cpu() - cpu0
+    wall_walk = time.monotonic() - t0
     engine = None
-    task_fn = None
     if opts.cluster:
         # the workers read the dump at the same absolute path and check that they see this walk
         from leaktriage.cluster import DaskExecutor
@@ -138,15 +138,14 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             writer.close(complete=False)
             raise
         opts = dataclasses.replace(opts, executor=engine, workers=engine.workers)
-        task_fn = engine.task_fn
         scan_root = os.path.abspath(root)
     else:
         scan_root = root
-    stats = RunStats()
+        opts = dataclasses.replace(opts, executor=executor_for(opts))
     bar = _progress_bar(total, len(todo), progress)
     interrupted = False
     try:
-        for res in run_units(scan_root, todo, opts, stats, task_fn):
+        for res in run_units(scan_root, todo, opts):
             if res.spill:
                 writer.write_file(res.spill)
                 os.unlink(res.spill)
@@ -169,6 +168,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         bar.close()
         shutil.rmtree(spill_dir, ignore_errors=True)
     cpu_loop = _cpu() - cpu0 - cpu_walk
+    wall_loop = time.monotonic() - t0 - wall_walk
     summary = None
     if not interrupted:
         groups = tally.duplicate_groups()
@@ -183,7 +183,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         writer.write_line(records.dumps(summary))
     digest = writer.close(complete=not interrupted)
     elapsed = time.monotonic() - t0
-    engine_info = engine.info() if engine is not None else {"engine": "local", "workers": opts.workers}
+    stats = opts.executor.stats or RunStats()
+    engine_info = opts.executor.info()
     if engine is not None:
         engine.shutdown()
     cpu_main = _cpu()
@@ -210,6 +211,10 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         "dependencies": _versions(),
         "cpu_seconds": _cpu_record(cpu_main - inline, cpu_main - cpu0 - inline, cpu_walk, cpu_loop - inline,
                                    workers_cpu, stats),
+        # where the wall time went; worker_idle: worker-seconds of the scan loop not spent in a task
+        "wall_seconds": {"walk": round(wall_walk, 3), "tasks": round(wall_loop, 3),
+                         "end": round(max(0.0, elapsed - wall_walk - wall_loop), 3),
+                         "worker_idle": round(max(0.0, engine_info.get("workers", 1) * wall_loop - stats.task_cpu), 3)},
         "tasks": {"count": stats.tasks, "split_files": stats.splits, "ranges": stats.ranges,
                   "ranges_redone": stats.ranges_redone, "resubmitted": stats.resubmitted,
                   "isolated": stats.isolated},

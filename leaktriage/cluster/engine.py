@@ -85,7 +85,7 @@ class DaskExecutor(Executor):
         try:
             if kind == "local":
                 self.cluster = distributed.LocalCluster(n_workers=arg, threads_per_worker=1, processes=True,
-                                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                                        dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = distributed.Client(self.cluster)
             else:
                 self.client = distributed.Client(arg, timeout=CONNECT_TIMEOUT)
@@ -169,6 +169,8 @@ class DaskExecutor(Executor):
                "dump_walk_sha256": self.digest, "dask": self._d.__version__}
         try:
             out["scheduler"] = self.scheduler
+            if self.client.dashboard_link:
+                out["dashboard"] = self.client.dashboard_link
             out["worker_hosts"] = sorted({w.split("://")[-1].rsplit(":", 1)[0] for w in self.client.nthreads()})
         except Exception:
             pass

@@ -873,16 +873,16 @@ class RunStats:
         self.longest_task_cpu = 0.0
 
 
-def run_units(root: str, entries: Sequence[Entry], opts: Options, stats: Optional[RunStats] = None,
-              task_fn=None) -> Iterator[UnitResult]:
+def run_units(root: str, entries: Sequence[Entry], opts: Options) -> Iterator[UnitResult]:
     """Results in the order of `entries`, each with .entry and .last (a split mbox gives several
     results: its head, its ranges, its tail, the last one with last=True). Computed by the engine
-    of executor_for(opts); task_fn (default `work`) is what the engine runs for each task."""
+    of executor_for(opts), which runs its `task_fn` (default `work`) for each task; what it did is
+    left in the engine's `stats` (a RunStats)."""
     from leaktriage.scanner.schedule import Ordered
     ex = executor_for(opts)
-    stats = stats if stats is not None else RunStats()
+    stats = ex.stats = RunStats()
     wopts = dataclasses.replace(opts, executor=None)
-    fn = task_fn or work
+    fn = ex.task_fn or work
     driver = Ordered(ex, fn, on_died=lambda task: died(task, lambda t: ex.isolated(fn, t)))
 
     def follow(task: Task, results: List[UnitResult]):

@@ -33,6 +33,8 @@ class Executor:
     # True when the engine itself reruns the tasks of a worker that died and reports a task only
     # once it has killed several workers (Dask's allowed-failures): no isolated retry is then made
     retries_itself: bool = False
+    task_fn: Optional[Callable[[Any], Any]] = None   # what runs a task there (None: the caller's default)
+    stats: Any = None                                 # what the caller recorded of the run
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> Any:
         raise NotImplementedError
