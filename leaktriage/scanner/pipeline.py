@@ -69,22 +69,29 @@ class TimeBudgetExceeded(Exception):
 
 
 class time_budget:
-    """Interrupt the enclosed work after `seconds` (SIGALRM, main thread of a process only; a no-op
-    elsewhere or with seconds <= 0), so that one pathological message cannot stall the scan."""
+    """Interrupt the enclosed work after `seconds` (0 or less: no limit), so that one pathological
+    message cannot stall the scan. In a process's main thread (leaktriage's own workers) with
+    SIGALRM; in another thread (a Dask worker runs its tasks in a thread pool) the process's
+    watchdog thread raises the exception in that thread instead. Either way the exception comes at
+    the next Python instruction, not inside a call into C."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.armed = False
+        self.token = None
 
     # the C-level functions: signal.signal() wraps handlers in enums, and its failed enum lookup
     # of a Python handler costs an exception per call (about 1% of a scan, once per message)
     def __enter__(self):
         import _signal
         import threading
-        if self.seconds and self.seconds > 0 and threading.current_thread() is threading.main_thread():
-            self.old = _signal.signal(_signal.SIGALRM, _fire)
-            _signal.setitimer(_signal.ITIMER_REAL, self.seconds)
-            self.armed = True
+        if self.seconds and self.seconds > 0:
+            if threading.current_thread() is threading.main_thread():
+                self.old = _signal.signal(_signal.SIGALRM, _fire)
+                _signal.setitimer(_signal.ITIMER_REAL, self.seconds)
+                self.armed = True
+            else:
+                self.token = _watchdog().arm(self.seconds)
         return self
 
     def __exit__(self, *exc):
@@ -92,11 +99,70 @@ class time_budget:
             import _signal
             _signal.setitimer(_signal.ITIMER_REAL, 0)
             _signal.signal(_signal.SIGALRM, self.old)
+        elif self.token is not None:
+            _watchdog().disarm(self.token)
         return False
 
 
 def _fire(signum, frame):
     raise TimeBudgetExceeded()
+
+
+class _Watchdog:
+    """One daemon thread per process that raises TimeBudgetExceeded in a thread whose budget ran
+    out (PyThreadState_SetAsyncExc). disarm(), under the same lock, withdraws an exception sent but
+    not raised yet, so none escapes the time_budget block. The lock is a plain C lock: an
+    exception raised asynchronously inside threading.Condition's Python code could leave it held."""
+
+    POLL = 0.25   # seconds between looks at the deadlines when none is nearer
+
+    def __init__(self):
+        import _thread
+        import threading
+        self.lock = _thread.allocate_lock()
+        self.armed: dict = {}      # token -> [deadline, thread id, fired]
+        self.next = 0
+        self.thread = threading.Thread(target=self._run, name="leaktriage-time-budget", daemon=True)
+        self.thread.start()
+
+    def arm(self, seconds: float) -> int:
+        import threading
+        with self.lock:
+            self.next += 1
+            self.armed[self.next] = [time.monotonic() + seconds, threading.get_ident(), False]
+            return self.next
+
+    def disarm(self, token: int) -> None:
+        with self.lock:
+            entry = self.armed.pop(token, None)
+            if entry is not None and entry[2]:
+                _async_raise(entry[1], None)      # clears an exception not raised yet
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                for e in self.armed.values():
+                    if not e[2] and e[0] <= now:
+                        e[2] = True
+                        _async_raise(e[1], TimeBudgetExceeded)
+                waiting = [e[0] for e in self.armed.values() if not e[2]]
+            time.sleep(min([self.POLL] + [max(0.001, d - now) for d in waiting]))
+
+
+def _async_raise(thread_id: int, exc) -> None:
+    import ctypes
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc) if exc is not None else None)
+
+
+_WATCHDOG: list = []
+
+
+def _watchdog() -> _Watchdog:
+    if not _WATCHDOG:
+        _WATCHDOG.append(_Watchdog())
+    return _WATCHDOG[0]
 
 
 _KEYSTORES: dict = {}
