@@ -19,12 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, SAMPLES
+from conftest import REPO, SAMPLES, need_generator
 from leaktriage import Options, api
 from leaktriage.cli.main import cli
 from leaktriage.errors import UsageError
-
-MAKE_DUMP = Path(os.environ.get("LEAKTRIAGE_MAKE_DUMP") or REPO.parent / "shared" / "bench" / "make_dump.py")
 
 
 def _need(what: str, ok: bool):
@@ -62,9 +60,9 @@ def cluster():
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """The 1,500-message dump of the acceptance test, and its 1-worker manifest."""
-    _need("the dump generator %s" % MAKE_DUMP, MAKE_DUMP.is_file())
+    make_dump = need_generator()
     d = tmp_path_factory.mktemp("gen") / "dump"
-    subprocess.run([sys.executable, str(MAKE_DUMP), "--messages", "1500", "--seed", "18", "--quiet", str(d)],
+    subprocess.run([sys.executable, str(make_dump), "--messages", "1500", "--seed", "18", "--quiet", str(d)],
                    check=True)
     ref = d.parent / "w1.jsonl"
     api.scan(str(d), str(ref), Options(workers=1))

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 import os
-from typing import Any, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from leaktriage.errors import UsageError
 from leaktriage.pool import WorkerDied

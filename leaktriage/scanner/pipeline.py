@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from leaktriage.content import digests as digesting, pages, sniff
 from leaktriage.model import locator as L, records
