@@ -211,7 +211,8 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         "dependencies": _versions(),
         "cpu_seconds": _cpu_record(cpu_main - inline, cpu_main - cpu0 - inline, cpu_walk, cpu_loop - inline,
                                    workers_cpu, stats),
-        # where the wall time went; worker_idle: worker-seconds of the scan loop not spent in a task
+        # where the wall time went; worker_idle: worker-seconds of the scan loop not spent on a task's
+        # CPU (waiting for a task, for its data, or for a CPU on a busy machine)
         "wall_seconds": {"walk": round(wall_walk, 3), "tasks": round(wall_loop, 3),
                          "end": round(max(0.0, elapsed - wall_walk - wall_loop), 3),
                          "worker_idle": round(max(0.0, engine_info.get("workers", 1) * wall_loop - stats.task_cpu), 3)},
