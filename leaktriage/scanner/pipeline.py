@@ -160,9 +160,10 @@ _WATCHDOG: list = []
 
 
 def _watchdog() -> _Watchdog:
-    if not _WATCHDOG:
-        _WATCHDOG.append(_Watchdog())
-    return _WATCHDOG[0]
+    """This process's watchdog (a forked process does not inherit the parent's thread: it gets its own)."""
+    if not _WATCHDOG or _WATCHDOG[0][0] != os.getpid():
+        _WATCHDOG[:] = [(os.getpid(), _Watchdog())]
+    return _WATCHDOG[0][1]
 
 
 _KEYSTORES: dict = {}
