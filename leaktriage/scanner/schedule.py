@@ -254,10 +254,12 @@ class Ordered:
                             if not self.ex.lost(exc):
                                 raise
                             self.resubmitted += 1
-                            if i == 0:
-                                # the oldest task: once more on its own, then on_died
+                            if i == 0 or self.ex.retries_itself:
+                                # the oldest task (or one the engine already retried on other
+                                # workers): once more on its own, then on_died
                                 settle(i, s, self._retry(s.task))
-                            # any other is submitted again with the next round
+                            # any other is submitted again with the next round (a broken local
+                            # pool fails every task in flight, not only the one that killed it)
                         else:
                             settle(i, s, value)
                         finally:
