@@ -190,3 +190,36 @@ def test_cli_checks_the_cluster_option(tmp_path):
                                  "--workers", "2"])
     assert r.exit_code == 2 and "--workers" in r.output
     assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_a_file_that_kills_every_worker_is_recorded_as_failed(tmp_path, monkeypatch):
+    """A file whose reading kills the worker each time (SIGBUS on a file truncated while mapped):
+    Dask gives up on its task after `allowed-failures` deaths, each file of that task is then run
+    alone, and the one that kills its worker again is a failed file record with internal.worker_died;
+    the other files are scanned. (local:N forks its workers from this process, so they inherit the
+    patched reader.)"""
+    import dask
+    from leaktriage.scanner import pipeline
+    dump = tmp_path / "dump"
+    (dump / "box").mkdir(parents=True)
+    for i in range(6):
+        (dump / "box" / ("%d.eml" % i)).write_bytes(b"From: a@example.org\r\nSubject: %d\r\n\r\nhi\r\n" % i)
+    real = pipeline.Unit._disk_file
+
+    def crash_on_3(self, entry, loc, base):
+        if entry.rel.endswith(b"3.eml"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, entry, loc, base)
+
+    monkeypatch.setattr(pipeline.Unit, "_disk_file", crash_on_3)
+    out = tmp_path / "m.jsonl"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        res = api.scan(str(dump), str(out), Options(cluster="local:2"))
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    files = {r["locator"]: r for r in recs if r["record"] == "file"}
+    assert files["box/3.eml"]["status"] == "failed"
+    assert any(r["record"] == "problem" and r["code"] == "internal.worker_died" and r["locator"] == "box/3.eml"
+               for r in recs)
+    assert sorted(r["locator"] for r in recs if r["record"] == "message") == \
+        ["box/%d.eml" % i for i in (0, 1, 2, 4, 5)]
+    assert res.run["tasks"]["isolated"] >= 1

@@ -102,9 +102,10 @@ class DaskExecutor(Executor):
                      "distributed.core", "distributed.comm"):
             logging.getLogger(name).setLevel(logging.ERROR)
         import dask
+        # for as long as the cluster lives: the nannies read it again when they restart a worker
+        self._config = dask.config.set(QUIET_CONFIG if kind == "local" else {})
         try:
-            with dask.config.set(QUIET_CONFIG if kind == "local" else {}):
-                self._connect(kind, arg)
+            self._connect(kind, arg)
         except (OSError, TimeoutError) as exc:
             self.shutdown()
             raise UsageError("cannot use the Dask cluster %s: %s" % (address, exc))
@@ -191,6 +192,9 @@ class DaskExecutor(Executor):
                 cluster.close()
             except Exception:
                 pass
+        config, self._config = getattr(self, "_config", None), None
+        if config is not None:
+            config.__exit__(None, None, None)
 
     def info(self):
         out = {"engine": "dask", "cluster": self.address, "workers": self.workers,
