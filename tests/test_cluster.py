@@ -114,6 +114,11 @@ def test_a_big_mbox_is_split_across_the_cluster(tmp_path, cluster):
     res = api.scan(str(dump), str(tmp_path / "c.jsonl"), opts)
     assert res.run["tasks"]["ranges"] > 3
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "w1.jsonl").read_bytes()
+    # the same mbox as a one-file dump (`leaktriage scan archive.mbox`): the workers see the file
+    api.scan(str(dump / "archive.mbox"), str(tmp_path / "f1.jsonl"), Options(workers=1, split_bytes=0))
+    res = api.scan(str(dump / "archive.mbox"), str(tmp_path / "fc.jsonl"), opts)
+    assert res.run["tasks"]["ranges"] > 3
+    assert (tmp_path / "fc.jsonl").read_bytes() == (tmp_path / "f1.jsonl").read_bytes()
 
 
 def test_a_worker_killed_in_the_middle_of_a_scan_loses_nothing(generated, tmp_path, cluster):

@@ -276,3 +276,16 @@ def test_time_budget_stops_work_in_another_thread_and_nothing_escapes():
     assert isinstance(res["slow"], float) and 0.3 <= res["slow"] < 10
     assert res["fast"] == "finished"
     assert all(res[k + "/after"] == "clean" for k in ["slow", "fast"] + ["edge%d" % i for i in range(30)])
+
+
+def test_a_one_file_dump_that_is_a_big_mbox_is_split_too(dump, tmp_path):
+    """`leaktriage scan Inbox.mbox`: the dump is the file itself; its ranges reopen it as the walk does."""
+    box = dump / "Alice" / "archive.mbox"
+    ref, _ = _scan(box, tmp_path / "whole.jsonl", workers=1, split_bytes=0)
+    for workers in (1, 2):
+        data, res = _scan(box, tmp_path / ("m%d.jsonl" % workers), workers=workers, split_bytes=1 << 20,
+                          split_range_bytes=300_000)
+        assert res.run["tasks"]["ranges"] > 3
+        assert data == ref
+    first = json.loads(ref.split(b"\n")[0])
+    assert (first["record"], first["locator"], first["kind"], first["status"]) == ("file", "archive.mbox", "mbox", "ok")

@@ -60,7 +60,7 @@ def check(root: str, digest: str, keystore: Optional[str] = None, keys_digest: O
 def _check(root: str, digest: str, keystore: Optional[str], keys_digest: Optional[str]) -> Optional[str]:
     import socket
     host = socket.gethostname()
-    if not os.path.isdir(root):
+    if not os.path.exists(root):      # a folder, or a one-file dump
         return "worker on %s: the dump %s is not there (the workers must see it at the same path)" % (host, root)
     mine = walk_digest(walk(root))
     if mine != digest:

@@ -23,7 +23,7 @@ from leaktriage.mail import mbox, message
 from leaktriage.containers import Context, Limits, Problem, reader
 from leaktriage.model.problems import problem_record
 from leaktriage.scanner.summary import Tally
-from leaktriage.scanner.walk import Entry, open_in_dump
+from leaktriage.scanner.walk import Entry, lstat_in_dump, open_in_dump
 
 IN_MEMORY_MAX = 64 << 20  # files larger than this are memory-mapped, not read into memory
 # A unit's serialised records are held in memory up to this many characters, then appended to a
@@ -652,7 +652,7 @@ class Unit:
                 ranges.append([])
                 start = e.marker_offset
             ranges[-1].append(e)
-        st = os.stat(os.path.join(os.fsencode(self.root), self.entry.rel), follow_symlinks=False)
+        st = lstat_in_dump(self.root, self.entry.rel)
         self.plan = SplitPlan(item.locator, item.depth, item.custodian, sp.variant, st.st_size, st.st_mtime_ns,
                               self.expanded, ranges)
         self.flush()
@@ -663,14 +663,14 @@ class Unit:
         self.entry = entry
         self.expanded = rng.expanded_start
         plan = rng.plan
-        full = os.path.join(os.fsencode(self.root), entry.rel)
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         data = None
         try:
+            # as the unit that split it opened it: by its path, past PATH_MAX, or a one-file dump
             try:
-                fd = os.open(full, flags | getattr(os, "O_NOATIME", 0))
+                fd = open_in_dump(self.root, entry.rel, flags | getattr(os, "O_NOATIME", 0))
             except PermissionError:
-                fd = os.open(full, flags)
+                fd = open_in_dump(self.root, entry.rel, flags)
             try:
                 st = os.fstat(fd)
                 if st.st_size == plan.size and st.st_mtime_ns == plan.mtime_ns:
@@ -855,7 +855,7 @@ def entry_stamp(root: str, rel: bytes) -> Optional[list]:
     """What --resume compares for a finished file (the same as leaktriage.api.file_stamp), taken
     by the worker after reading it, so that the main process does not stat every file itself."""
     try:
-        st = os.lstat(os.path.join(os.fsencode(root), rel))
+        st = lstat_in_dump(root, rel)       # past PATH_MAX too; a one-file dump is the root itself
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
