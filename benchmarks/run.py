@@ -5,6 +5,7 @@
     python3 benchmarks/run.py --messages 300     # quick smoke run
     python3 benchmarks/run.py --memory           # peak RSS on a ~2 GiB mbox and a 500 MiB attachment
     python3 benchmarks/run.py --profile          # cProfile of a 1-worker scan, top functions
+    python3 benchmarks/run.py --scale --workers 2 --repeat 3   # main-process CPU share, Dask LocalCluster
 
 What it does (see benchmarks/README.md for the method and how to read the table):
 1. generates a dump with ../shared/bench/make_dump.py, cached in the work dir under a key made of its
@@ -394,15 +395,23 @@ def check_leaktriage() -> None:
 # running the tools
 # --------------------------------------------------------------------------------------------------
 
-def run_leaktriage(label: str, target: Path, out_dir: Path, workers: int) -> Measure:
+def run_leaktriage(label: str, target: Path, out_dir: Path, workers: int, cluster: Optional[str] = None) -> Measure:
+    """One scan; with `cluster` (local:N or an address) on Dask instead of `workers` local processes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "manifest.jsonl"
     for p in (manifest, out_dir / "manifest.jsonl.run.json", out_dir / "manifest.jsonl.sha256"):
         p.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "leaktriage", "scan", str(target), "-o", str(manifest), "--quiet",
-           "--workers", str(workers)]
+    how = ["--cluster", cluster] if cluster else ["--workers", str(workers)]
+    cmd = [sys.executable, "-m", "leaktriage", "scan", str(target), "-o", str(manifest), "--quiet", *how]
     m = measure(label, cmd, stdout_path=out_dir / "stdout.txt", env=leaktriage_env(), cwd=SRC_ROOT)
-    m.info["cmd"] = f"leaktriage scan DIR -o OUT --quiet --workers {workers}"
+    m.info["cmd"] = "leaktriage scan DIR -o OUT --quiet " + " ".join(how)
+    run_json = out_dir / "manifest.jsonl.run.json"
+    if m.ok and run_json.is_file():
+        # the scan's own account: CPU seconds of the main process and of the workers, phases, tasks
+        run = json.loads(run_json.read_text(encoding="utf-8"))
+        for k in ("cpu_seconds", "wall_seconds", "tasks", "engine"):
+            if k in run:
+                m.info[k] = run[k]
     if m.ok and manifest.is_file():
         m.info["manifest_sha256"] = file_sha256(manifest)
         m.info["manifest_bytes"] = manifest.stat().st_size
@@ -789,6 +798,148 @@ def speed(args, work: Path) -> int:
     return 0 if all(m.ok for m in rows + whole) else 1
 
 
+# --------------------------------------------------------------------------------------------------
+# scale mode (issue 18): the main process's share of the CPU time, local processes and a Dask cluster
+# --------------------------------------------------------------------------------------------------
+
+TARGET_MAIN_SHARE = 0.03     # the main process at most 3% of the CPU seconds of a 2-worker scan
+TARGET_CLUSTER_WALL = 1.10   # --cluster local:N within 10% of --workers N (wall time)
+
+
+def predicted_speedup(main: float, workers: float, longest: float, cores: int) -> tuple[float, float]:
+    """Two predictions of the speed-up on `cores` cores (over one core doing all the work), from
+    the CPU seconds of one run: Amdahl's, the main process's time counted as wholly serial; and the
+    same bounded by the longest task (no scan is shorter than its longest task)."""
+    total = main + workers
+    amdahl = total / (main + workers / cores)
+    bounded = total / max(main + workers / cores, longest)
+    return amdahl, bounded
+
+
+def scale_markdown(ctx: dict, runs: dict, args, dump_files: int, dump_bytes: int) -> tuple[str, str]:
+    n = args.workers
+    lw1, lwn, lcl = "1 worker", f"{n} workers", f"cluster local:{n}"
+    L = ["## Scale", ""]
+    L += context_lines(ctx)
+    L += [f"- **Dump**: the whole generated dump (`make_dump.py --messages {args.messages} --seed {args.seed} "
+          f"--attachment-scale {args.attachment_scale:g}`, {ctx['dump_key']}): {dump_files:,} files, "
+          f"{dump_bytes / MB:,.0f} MB, loose files, Maildir, mbox and zip archives.",
+          f"- **Runs**: {args.repeat} round(s), each round 1 worker, {n} workers and a Dask LocalCluster of "
+          f"{n} workers one after the other; every run listed. CPU seconds from the scan's own run record "
+          "(MANIFEST.run.json `cpu_seconds`): `main` is the whole main process (start-up, imports, walk, "
+          "receiving and writing, duplicate groups, summary; with --cluster local:N also the Dask "
+          "scheduler and nannies that live in it), `workers` the worker processes (getrusage of the "
+          "children; on Dask the tasks' own thread CPU time).", "",
+          "| run | round | wall s | CPU s (all processes) | main CPU s | workers CPU s | main share | "
+          "main: walk / loop / end s | longest task s | other load |",
+          "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for label in (lw1, lwn, lcl):
+        for i, m in enumerate(runs.get(label, [])):
+            if not m.ok:
+                L.append(f"| {label} | {i + 1} | failed (exit {m.returncode}) | | | | | | | |")
+                continue
+            c = m.info.get("cpu_seconds", {})
+            share = c.get("main_share")
+            L.append(f"| {label} | {i + 1} | {fmt(m.wall)} | {fmt(m.cpu)} | {fmt(c.get('main'))} | "
+                     f"{fmt(c.get('workers'))} | {fmt(share * 100 if share is not None else None)}% | "
+                     f"{fmt(c.get('main_walk'))} / {fmt(c.get('main_loop'))} / {fmt(c.get('main_end'))} | "
+                     f"{fmt(c.get('longest_task'))} | {m.others:.2f} |")
+
+    def shares(label):
+        return [m.info["cpu_seconds"]["main_share"] for m in runs.get(label, []) if m.ok and "cpu_seconds" in m.info]
+
+    sh = shares(lwn)
+    L += ["", "### Targets (issue 18)", "", "| target | measured | verdict |", "|---|---|---|"]
+    if sh:
+        L.append(f"| main process ≤ {TARGET_MAIN_SHARE:.0%} of the CPU seconds of a {n}-worker scan | "
+                 f"{min(sh) * 100:.2f}–{max(sh) * 100:.2f}% over {len(sh)} run(s) | "
+                 f"{met(max(sh) <= TARGET_MAIN_SHARE)} |")
+    both = [(a, b) for a, b in zip(runs.get(lwn, []), runs.get(lcl, [])) if a.ok and b.ok]
+    if both:
+        rs = [b.wall / a.wall for a, b in both]
+        cs = [b.cpu / a.cpu for a, b in both]
+        L.append(f"| --cluster local:{n} within {TARGET_CLUSTER_WALL - 1:.0%} of --workers {n} (wall) | "
+                 f"{min(rs):.2f}–{max(rs):.2f}x the local wall time, same round | "
+                 f"{met(max(rs) <= TARGET_CLUSTER_WALL)} |")
+        L.append(f"| the same on CPU seconds (all processes; what the cluster costs on a machine with no "
+                 f"idle core) | {min(cs):.2f}–{max(cs):.2f}x | "
+                 f"{met(max(cs) <= TARGET_CLUSTER_WALL)} |")
+        noisy = max(m.others for pair in both for m in pair)
+        if noisy >= 0.2:
+            L += ["", f"**The wall-time verdict is not reliable here**: other processes kept up to {noisy:.1f} "
+                  f"CPUs busy (and the disk: wall times of the same run moved by several times between rounds). "
+                  "The CPU-seconds ratio is the steadier figure; rerun on an idle machine for the wall time."]
+    ok_n = [m for m in runs.get(lwn, []) if m.ok and "cpu_seconds" in m.info]
+    if ok_n:
+        L += ["", f"### Predicted speed-up on more cores (from the {n}-worker runs)", "",
+              "Amdahl: the main process's CPU seconds counted as serial, the workers' divided among the cores. "
+              "With the longest task: no scan is shorter than its longest task (one file, or one batch of "
+              "small files), so the same prediction bounded by it; the longest task is what a bigger "
+              "machine meets first on this dump (its largest zip archive; mboxes are split, archives are "
+              "not yet).", "",
+              "| run | main share | 16 cores (Amdahl) | 16 cores (longest task) | 64 cores (Amdahl) | "
+              "64 cores (longest task) |", "|---|---:|---:|---:|---:|---:|"]
+        for i, m in enumerate(ok_n):
+            c = m.info["cpu_seconds"]
+            p16 = predicted_speedup(c["main"], c["workers"], c.get("longest_task", 0.0), 16)
+            p64 = predicted_speedup(c["main"], c["workers"], c.get("longest_task", 0.0), 64)
+            L.append(f"| {lwn}, round {i + 1} | {c['main_share'] * 100:.2f}% | {p16[0]:.1f}x | {p16[1]:.1f}x | "
+                     f"{p64[0]:.1f}x | {p64[1]:.1f}x |")
+    digests = {m.info.get("manifest_sha256") for ms in runs.values() for m in ms if m.ok}
+    L += ["", "Checks: " + ("every manifest byte-identical" if len(digests) == 1 else
+                            f"**{len(digests)} different manifests**")
+          + (f" (SHA-256 {next(iter(digests))[:16]}…)" if len(digests) == 1 else "") + "."]
+    hist = (f"| {ctx['date']} | `{ctx['commit']}` | scale | {args.messages} msgs, whole dump | "
+            f"main share {n}w " + (f"{min(sh) * 100:.2f}–{max(sh) * 100:.2f}%" if sh else "n/a")
+            + "; " + ", ".join(f"{label} {'/'.join(fmt(m.wall) for m in runs.get(label, []) if m.ok)} s"
+                               for label in (lw1, lwn, lcl)) + " |")
+    return "\n".join(L) + "\n", hist
+
+
+def scale(args, work: Path) -> int:
+    ctx = {"machine": machine_info(), "commit": code_version(), "date": now_utc(),
+           "source": snapshot_source(work)}
+    check_leaktriage()
+    dump_dir = ensure_dump(work, args)
+    ctx["dump_key"] = dump_dir.name
+    dump_files, dump_bytes = tree_size(dump_dir / "dump")
+    run_dir = work / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True)
+    warm_page_cache(dump_dir / "dump")
+    ctx["load_before"] = loadavg()
+    n = args.workers
+    try:
+        import distributed  # noqa: F401 - the cluster case needs the extra
+        cluster = True
+    except ImportError:
+        log("scale: Dask is not installed (pip install '.[cluster]'): no cluster runs")
+        cluster = False
+    plan = [("1 worker", 1, None), (f"{n} workers", n, None)]
+    if cluster:
+        plan.append((f"cluster local:{n}", n, f"local:{n}"))
+    runs: dict = {}
+    for rep in range(args.repeat):
+        for label, workers, where in plan:
+            d = run_dir / f"{slug(label)}-{rep + 1}"
+            m = run_leaktriage(label, dump_dir / "dump", d, workers, where)
+            runs.setdefault(label, []).append(m)
+            c = m.info.get("cpu_seconds", {})
+            log(f"{label} round {rep + 1}: {m.wall:.2f} s, cpu {m.cpu:.1f} s, main {c.get('main')} s, "
+                f"share {c.get('main_share')}, other load {m.others:.2f} ({'ok' if m.ok else 'FAILED'})")
+    ctx["load_after"] = loadavg()
+    body, hist = scale_markdown(ctx, runs, args, dump_files, dump_bytes)
+    print(body)
+    (run_dir / "results.json").write_text(json.dumps(
+        {"context": ctx, "args": vars(args),
+         "results": {label: [measure_dict(m) for m in ms] for label, ms in runs.items()}}, indent=1))
+    if args.doc != "-":
+        update_doc(Path(args.doc), "scale", body, hist)
+        log(f"wrote {args.doc}")
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0 if all(m.ok for ms in runs.values() for m in ms) else 1
+
+
 def measure_dict(m: Measure) -> dict:
     return {"label": m.label, "wall": m.wall, "cpu": m.cpu, "others": m.others, "maxrss_mib": m.maxrss_mib, "tree_anon_mib": m.tree_anon_mib,
             "busiest_process_cpu": m.busiest_cpu,
@@ -1062,6 +1213,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="--memory: address-space cap of each scan, so a runaway fails rather than "
                          "exhausting the machine (default 12 GiB)")
     ap.add_argument("--profile", action="store_true", help="cProfile a 1-worker scan of the whole dump")
+    ap.add_argument("--scale", action="store_true",
+                    help="the main process's share of the CPU seconds and the Dask LocalCluster against local "
+                         "workers, on the whole dump (issue 18); --repeat rounds, every run reported")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions to print (default 25)")
     args = ap.parse_args(argv)
 
@@ -1087,6 +1241,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return memory(args, work)
     if args.profile:
         return profile(args, work)
+    if args.scale:
+        return scale(args, work)
     return speed(args, work)
 
 

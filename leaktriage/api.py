@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import resource
 import shutil
 import socket
 import sys
@@ -15,7 +16,7 @@ from typing import Optional
 
 from leaktriage.version import __version__
 from leaktriage.model import records
-from leaktriage.scanner.pipeline import Options, run_units
+from leaktriage.scanner.pipeline import Options, RunStats, executor_for, run_units
 from leaktriage.scanner.sinks import (ManifestWriter, UsageError, inside, remove_stale_spills, spill_prefix,
                                       write_sidecars)
 from leaktriage.scanner.summary import Tally
@@ -96,6 +97,7 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
                              % (run_record, root))
     started = time.time()
     t0 = time.monotonic()
+    cpu0, children0 = _cpu(), _children_cpu()
     header = {"options": opts.manifest_options(), "leaktriage": __version__, "schema": records.SCHEMA_VERSION}
     writer = ManifestWriter(output, dump_root=root, header=header, resume=resume)
     entries = list(walk(root))
@@ -123,23 +125,50 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
     remove_stale_spills(spill_parent)     # left by a scan killed with kill -9 (its process is gone)
     spill_dir = tempfile.mkdtemp(prefix=spill_prefix(), dir=spill_parent)
     opts = dataclasses.replace(opts, spill_dir=spill_dir)
+    cpu_walk = _cpu() - cpu0
+    wall_walk = time.monotonic() - t0
+    engine = None
+    if opts.cluster:
+        # the workers read the dump at the same absolute path and check that they see this walk
+        from leaktriage.cluster import DaskExecutor
+        try:
+            engine = DaskExecutor(opts.cluster, os.path.abspath(root), entries, opts.keystore)
+        except Exception:
+            shutil.rmtree(spill_dir, ignore_errors=True)
+            writer.close(complete=False)
+            raise
+        opts = dataclasses.replace(opts, executor=engine, workers=engine.workers)
+        scan_root = os.path.abspath(root)
+    else:
+        scan_root = root
+        opts = dataclasses.replace(opts, executor=executor_for(opts))
     bar = _progress_bar(total, len(todo), progress)
     interrupted = False
     try:
-        for entry, res in zip(todo, run_units(root, todo, opts)):
+        for res in run_units(scan_root, todo, opts):
             if res.spill:
                 writer.write_file(res.spill)
                 os.unlink(res.spill)
             writer.write_block(res.data, res.count)
             if res.tally is not None:
                 tally.merge(res.tally)
-            writer.unit_done(entry.rel, entry.size, file_stamp(root, entry.rel))
+            if res.last:
+                # the stamp --resume compares: taken by the worker that read the file (a stat per
+                # file in this process is serial work: minutes for millions of files on a network mount)
+                writer.unit_done(res.entry.rel, res.entry.size,
+                                 res.stamp if res.stamp is not None else file_stamp(root, res.entry.rel))
             bar.update(res.size)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException:
+        if engine is not None:
+            engine.shutdown()
+        raise
     finally:
         bar.close()
         shutil.rmtree(spill_dir, ignore_errors=True)
+    cpu_loop = _cpu() - cpu0 - cpu_walk
+    wall_loop = time.monotonic() - t0 - wall_walk
     summary = None
     if not interrupted:
         groups = tally.duplicate_groups()
@@ -154,19 +183,74 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
         writer.write_line(records.dumps(summary))
     digest = writer.close(complete=not interrupted)
     elapsed = time.monotonic() - t0
+    stats = opts.executor.stats or RunStats()
+    engine_info = opts.executor.info()
+    if engine is not None:
+        engine.shutdown()
+    cpu_main = _cpu()
+    children = _children_cpu() - children0
+    inline = 0.0
+    if engine is not None:
+        # the workers are not this process's children: their tasks report their own CPU time
+        workers_cpu = stats.task_cpu
+    elif opts.workers <= 1:
+        # one worker: the tasks ran in this process (but for those isolated in a child)
+        inline = max(0.0, stats.task_cpu - children)
+        workers_cpu = inline + children
+    else:
+        workers_cpu = children
     run = {
         "record": "run", "v": records.SCHEMA_VERSION, "locator": ".", "volatile": True,
         "dump_root": os.path.abspath(root), "manifest": output, "manifest_sha256": digest,
         "manifest_records": writer.records, "manifest_bytes": writer.bytes,
         "started": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "duration_seconds": round(elapsed, 3), "workers": opts.workers, "host": socket.gethostname(),
+        "duration_seconds": round(elapsed, 3), "workers": engine_info.get("workers", opts.workers),
+        "engine": engine_info, "host": socket.gethostname(),
         "python": platform.python_version(), "platform": platform.platform(),
         "leaktriage": __version__, "argv": argv or [], "completed": not interrupted, "resumed": resume,
         "dependencies": _versions(), "dkim_keys_path": opts.keystore,
+        "cpu_seconds": _cpu_record(cpu_main - inline, cpu_main - cpu0 - inline, cpu_walk, cpu_loop - inline,
+                                   workers_cpu, stats),
+        # where the wall time went; worker_idle: worker-seconds of the scan loop not spent on a task's
+        # CPU (waiting for a task, for its data, or for a CPU on a busy machine)
+        "wall_seconds": {"walk": round(wall_walk, 3), "tasks": round(wall_loop, 3),
+                         "end": round(max(0.0, elapsed - wall_walk - wall_loop), 3),
+                         "worker_idle": round(max(0.0, engine_info.get("workers", 1) * wall_loop - stats.task_cpu), 3)},
+        "tasks": {"count": stats.tasks, "split_files": stats.splits, "ranges": stats.ranges,
+                  "ranges_redone": stats.ranges_redone, "resubmitted": stats.resubmitted,
+                  "isolated": stats.isolated},
     }
     if not interrupted:
         write_sidecars(output, digest, run, run_record)
     return ScanResult(summary or {}, output, digest, writer.records, run, interrupted, writer.done_units)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far (every thread: the pool's and Dask's too)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the local pool's workers, once joined)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _cpu_record(process: float, scan: float, walk: float, loop: float, workers: float, stats) -> dict:
+    """The main process's CPU seconds beside the workers'. `main` is the whole process (start-up
+    and imports included), `main_scan` the part spent in scan(): walking the dump (`main_walk`),
+    receiving and writing the results (`main_loop`), then the duplicate groups, mailbox records,
+    summary and final files (`main_end`). `workers`: the local pool's processes (rusage of the
+    children), or on a cluster the sum of the tasks' own CPU time (`tasks`). With one worker the
+    tasks run in the main process: their time is counted as the workers', not the main's."""
+    out = {"main": round(process, 3), "main_scan": round(scan, 3), "main_walk": round(walk, 3),
+           "main_loop": round(loop, 3), "main_end": round(max(0.0, scan - walk - loop), 3),
+           "workers": round(workers, 3), "tasks": round(stats.task_cpu, 3),
+           "longest_task": round(stats.longest_task_cpu, 3)}
+    total = process + workers
+    out["main_share"] = round(process / total, 5) if total > 0 else None
+    return out
 
 
 def file_stamp(root: str, rel: bytes) -> Optional[list]:

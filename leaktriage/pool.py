@@ -14,6 +14,10 @@
   result (the scanner turns it into a problem record). Nothing hangs and nothing is lost.
 - with workers <= 1 everything runs in this process (no pickling), except that `isolate(item)`
   may ask for a child process for items that could crash it (the scanner's memory-mapped files).
+
+The scanner does not use imap: its driver (leaktriage.scanner.schedule) needs tasks added while it
+runs (a big mbox split into ranges), so it uses the pool's futures directly: `submit(fn, item)`,
+`kill()`, `run_in_child(...)`. The other commands use imap/ordered.
 """
 from __future__ import annotations
 
@@ -75,6 +79,10 @@ class WorkerPool:
             self._ex = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker,
                                            initargs=(self.initializer, self.initargs))
         return self._ex
+
+    def kill(self) -> None:
+        """Stop every worker now (Ctrl-C, an error): in-flight work is dropped."""
+        self._kill()
 
     def _kill(self) -> None:
         ex, self._ex = self._ex, None
@@ -144,6 +152,11 @@ class WorkerPool:
         except BaseException:
             self._kill()
             raise
+
+    def submit(self, fn: Callable[[Any], Any], item: Any):
+        """A concurrent.futures.Future of fn(item). A pool broken by a worker that died is
+        restarted first; the futures of the broken pool raise BrokenProcessPool."""
+        return self._submit(fn, item)
 
     def _submit(self, fn, item):
         try:

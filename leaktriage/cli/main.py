@@ -81,6 +81,11 @@ def cli():
               help="Manifest to write ('-' for stdout). Default: DUMPNAME.manifest.jsonl in the current folder.")
 @click.option("-w", "--workers", type=click.IntRange(1, 256), default=None,
               help="Parser processes (default: number of CPUs). The manifest is identical for any value.")
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="Run the scan on a Dask cluster: tcp://HOST:8786 (a running scheduler; the workers must "
+                   "see the dump at the same path) or local:N (N worker processes on this machine). Needs "
+                   "pip install 'leaktriage[cluster]'. The manifest is identical to a local scan; see "
+                   "docs/cluster.md.")
 @click.option("--hash", "hashes", default="sha256", show_default=True, metavar="LIST",
               help="Digests to compute, comma-separated: sha256 (always), md5, sha1.")
 @click.option("--max-depth", type=click.IntRange(1, 1000), default=24, show_default=True,
@@ -103,7 +108,7 @@ def cli():
                    "result is byte-identical to an uninterrupted scan.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no report on stderr.")
 @click.option("--no-report", is_flag=True, help="No report at the end (progress still shown on a terminal).")
-def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout, run_record, db, resume, quiet,
+def scan(dump, output, workers, cluster, hashes, max_depth, dkim_keys, dns, item_timeout, run_record, db, resume, quiet,
          no_report):
     """Scan DUMP and write its manifest (JSON Lines).
 
@@ -122,6 +127,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
       leaktriage scan ./dump -o m.jsonl --resume     # after Ctrl-C, kill or a crash
       leaktriage scan ./dump -o m.jsonl --dkim-keys keys.json --db triage.db
       leaktriage scan Inbox.mbox -o inbox.manifest.jsonl
+      leaktriage scan /mnt/leak -o m.jsonl --cluster tcp://scheduler:8786
     """
     from leaktriage.api import Options, scan as do_scan
     from leaktriage.pool import default_workers
@@ -143,7 +149,7 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
     opts = Options(algorithms=tuple(algos), workers=workers or default_workers(),
                    limits=Limits(max_depth=max_depth),
                    keystore=os.path.abspath(dkim_keys) if dkim_keys else None, dns=dns,
-                   item_timeout=item_timeout)
+                   item_timeout=item_timeout, cluster=cluster)
     if db:     # checked before the scan, not after it
         from leaktriage.scanner.sinks import inside
         if output == "-":
@@ -153,6 +159,12 @@ def scan(dump, output, workers, hashes, max_depth, dkim_keys, dns, item_timeout,
         if inside(db, dump):
             raise UsageError("refusing to write the search database %s inside the dump %s: evidence is read-only"
                              % (db, dump))
+    if cluster and workers:
+        raise click.BadParameter("--workers is for a scan on this machine; a cluster has its own workers",
+                                 param_hint="--cluster")
+    if cluster:
+        from leaktriage.cluster import parse_address
+        parse_address(cluster)
     tty = sys.stderr.isatty()
     res = do_scan(dump, output, opts, progress=(not quiet and tty), run_record=run_record,
                   argv=sys.argv[1:], resume=resume)

@@ -184,11 +184,11 @@ class ManifestWriter:
         self.done_units += 1
         if self.ckpt is None:
             return
-        unit = {"unit": self.done_units - 1, "rel": base64.b64encode(rel).decode("ascii"), "size": size,
-                "offset": self.bytes}
-        if stamp is not None:
-            unit["stamp"] = stamp    # what --resume compares: a file edited in place keeps its size, not these
-        self.ckpt.write(json.dumps(unit, sort_keys=True) + "\n")
+        # json.dumps(unit, sort_keys=True), spelt out: one line per file of the dump, written by the
+        # main process, whose time is the scan's serial part
+        stamp_s = (', "stamp": [%s]' % ", ".join("%d" % x for x in stamp)) if stamp is not None else ""
+        self.ckpt.write('{"offset": %d, "rel": "%s", "size": %d%s, "unit": %d}\n'
+                        % (self.bytes, base64.b64encode(rel).decode("ascii"), size, stamp_s, self.done_units - 1))
         now = time.monotonic()
         if now - self._last_flush < self.FLUSH_EVERY:
             return
