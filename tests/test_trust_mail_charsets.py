@@ -75,3 +75,31 @@ def test_lookup_allows_only_text_encodings():
     # chardet's guesses go through the same gate
     assert all(_real_text_encoding(charsets.decode_text(b, "rot13").charset)
                for b in (b"\xe9t\xe9", b"\\u00e9\xff", "привет".encode("koi8-r"), b"\x00\xff\x00\xfe"))
+
+
+@pytest.mark.parametrize("label", ["iso-8859-1", "windows-1252", "iso-8859-15"])
+def test_utf8_text_under_a_single_byte_label_is_read_as_utf8(tmp_path, label):
+    """A mailer that labels everything latin-1 sends UTF-8 bytes: read as labelled, 'trésorier' became
+    'trÃ©sorier' in show --text and in the index, and a search for trésorier missed the message (266
+    parts of the 10,000-message generated dump). The part is read as UTF-8, the label recorded as wrong."""
+    body = "Le trésorier a validé la note, à bientôt.\r\n".encode("utf-8")
+    data = msg(*BASIC, b"MIME-Version: 1.0", b"Content-Type: text/plain; charset=" + label.encode(),
+               b"Content-Transfer-Encoding: 8bit", body=body)
+    recs = scan_one(tmp_path, "m.eml", data)
+    part = [r for r in by_kind(recs, "part") if r["locator"] == "m.eml#1"][0]
+    assert (part["charset"], part["charset_source"], part["charset_method"]) == ("utf-8", "detected", "utf-8")
+    assert part["charset_declared"] == label
+    assert "charset.mislabelled" in codes_at(recs, "m.eml#1")
+
+
+def test_real_latin1_text_keeps_its_label(tmp_path):
+    body = "Le trésorier a validé la note, à bientôt. Ça coûte 5 €.\r\n".encode("cp1252")
+    data = msg(*BASIC, b"MIME-Version: 1.0", b"Content-Type: text/plain; charset=windows-1252",
+               b"Content-Transfer-Encoding: 8bit", body=body)
+    recs = scan_one(tmp_path, "m.eml", data)
+    part = [r for r in by_kind(recs, "part") if r["locator"] == "m.eml#1"][0]
+    assert (part["charset"], part["charset_source"]) == ("cp1252", "declared")
+    assert "charset.mislabelled" not in codes_at(recs, "m.eml#1")
+    # and text in a multi-byte charset is never taken for UTF-8 by this rule
+    assert charsets.single_byte("cp1252") and not charsets.single_byte("shift_jis") \
+        and not charsets.single_byte("utf-8") and not charsets.single_byte("gb2312")

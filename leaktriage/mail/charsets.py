@@ -12,6 +12,7 @@ Decoding order for a body (decode_text):
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -151,6 +152,21 @@ def _cp1252_lenient(data: bytes) -> str:
                        for b in data)
 
 
+_ALL_BYTES = bytes(range(256))
+
+
+@functools.lru_cache(maxsize=256)
+def single_byte(codec: str) -> bool:
+    """A charset of one byte per character, ASCII below 0x80 (iso-8859-*, windows-125x, koi8, mac-*)."""
+    if codec.replace("_", "-").startswith(("utf", "ascii")):
+        return False
+    try:
+        text = _ALL_BYTES.decode(codec, "replace")
+    except (LookupError, TypeError, ValueError, UnicodeError):
+        return False
+    return len(text) == 256 and text[:128] == _ALL_BYTES[:128].decode("ascii")
+
+
 def decode_strict(data: bytes, codec: str) -> Optional[str]:
     try:
         if codec == "cp1252":
@@ -203,6 +219,16 @@ def decode_text(data: bytes, declared: Optional[str]) -> TextResult:
     if data.isascii() and _ascii_compatible(codec):
         return TextResult(data.decode("ascii"), codec or "ascii", "declared" if codec else "default",
                           problems=problems)
+    if codec and single_byte(codec):
+        # valid UTF-8 with multi-byte characters under a single-byte label (iso-8859-1, windows-1252, ...):
+        # the label is wrong (a mailer that labels whatever it sends latin-1); read as labelled, every
+        # accented letter would be two characters of mojibake ("trÃ©sorier") that search never finds.
+        # Text really written in a single-byte charset is almost never valid UTF-8: it would need an
+        # 'Ã' or 'Â' (0xC2-0xF4) followed by 0x80-0xBF at every non-ASCII place.
+        t = decode_strict(data, "utf-8")
+        if t is not None:
+            return TextResult(t, "utf-8", "detected", confidence=1.0, method="utf-8",
+                              problems=problems + ["charset.mislabelled"])
     if codec:
         t = decode_strict(data, codec)
         if t is not None:

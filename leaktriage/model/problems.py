@@ -78,7 +78,7 @@ CORE_CODES: Dict[str, Tuple[str, str, str]] = {
     "uu.no_end": ("warning", "decode", "A uuencoded block without its 'end' line."),
     # charset
     "charset.unknown": ("warning", "charset", "A declared charset that no codec knows; another was chosen (see charset_source)."),
-    "charset.mislabelled": ("warning", "charset", "The declared charset does not decode the text; another charset was detected and used."),
+    "charset.mislabelled": ("warning", "charset", "The declared charset does not decode the text, or the text is valid UTF-8 under a single-byte label; another charset was detected and used (the part's charset_source says which)."),
     "charset.replaced": ("warning", "charset", "Some bytes could not be decoded in any charset tried and were replaced (replaced_bytes says how many)."),
     "charset.undeclared_8bit": ("info", "charset", "8-bit text with no declared charset; the charset was detected."),
     # issue #14 (trust), mail side
