@@ -103,3 +103,12 @@ def test_real_latin1_text_keeps_its_label(tmp_path):
     # and text in a multi-byte charset is never taken for UTF-8 by this rule
     assert charsets.single_byte("cp1252") and not charsets.single_byte("shift_jis") \
         and not charsets.single_byte("utf-8") and not charsets.single_byte("gb2312")
+
+
+def test_seven_bit_charsets_are_not_taken_for_utf8():
+    """ISO-2022-JP is pure ASCII bytes with escape sequences: valid UTF-8, and still not UTF-8 (MimeKit's
+    japanese.txt and mikel-mail's japanese_iso_2022.eml read as escape codes with a first cut of the rule)."""
+    data = "すみません。".encode("iso2022_jp")
+    res = charsets.decode_text(data, "iso-2022-jp")
+    assert (res.text, res.charset, res.source) == ("すみません。", "iso2022_jp", "declared")
+    assert not charsets.single_byte("iso2022_jp")

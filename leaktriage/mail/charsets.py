@@ -158,7 +158,7 @@ _ALL_BYTES = bytes(range(256))
 @functools.lru_cache(maxsize=256)
 def single_byte(codec: str) -> bool:
     """A charset of one byte per character, ASCII below 0x80 (iso-8859-*, windows-125x, koi8, mac-*)."""
-    if codec.replace("_", "-").startswith(("utf", "ascii")):
+    if codec.replace("_", "-").startswith(("utf", "ascii")) or not _ascii_compatible(codec):
         return False
     try:
         text = _ALL_BYTES.decode(codec, "replace")
@@ -219,7 +219,7 @@ def decode_text(data: bytes, declared: Optional[str]) -> TextResult:
     if data.isascii() and _ascii_compatible(codec):
         return TextResult(data.decode("ascii"), codec or "ascii", "declared" if codec else "default",
                           problems=problems)
-    if codec and single_byte(codec):
+    if codec and not data.isascii() and single_byte(codec):
         # valid UTF-8 with multi-byte characters under a single-byte label (iso-8859-1, windows-1252, ...):
         # the label is wrong (a mailer that labels whatever it sends latin-1); read as labelled, every
         # accented letter would be two characters of mojibake ("trÃ©sorier") that search never finds.
