@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Dict, Sequence
 
 from leaktriage.content.pages import release
@@ -27,6 +28,17 @@ def digests(data, algorithms: Sequence[str] = ("sha256",)) -> Dict[str, str]:
         release(data, off, off + len(piece))
     view.release()
     return {a: h.hexdigest() for a, h in hs}
+
+
+def sha256_of_fd(fd: int, chunk: int = 1 << 20) -> str:
+    """SHA-256 of what is left to read from an open file descriptor (read in 1 MiB pieces; the caller
+    opens and closes it, and sees its OSError)."""
+    h = hashlib.sha256()
+    while True:
+        b = os.read(fd, chunk)
+        if not b:
+            return h.hexdigest()
+        h.update(b)
 
 
 class MultiHash:

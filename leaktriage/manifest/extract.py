@@ -26,7 +26,6 @@ filter, or reported with the reason it was not (no bytes recorded, not readable,
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from leaktriage.content.digests import sha256_of_fd
 from leaktriage.errors import LeaktriageError
 from leaktriage.manifest import danger
 from leaktriage.manifest.export import Filters, groups
@@ -169,17 +169,11 @@ def _safe_dir(out: str, *parts: str) -> str:
 
 
 def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            h.update(b)
+        return sha256_of_fd(fd)
     finally:
         os.close(fd)
-    return h.hexdigest()
 
 
 def store(out: str, data: bytes, digest: str, name: Optional[str] = None) -> str:

@@ -13,13 +13,13 @@ missing and new items of the same level with the same digest are paired as `move
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, TextIO, Tuple
 
+from leaktriage.content.digests import sha256_of_fd
 from leaktriage.model import locator as L
 from leaktriage.manifest.reader import Manifest, top_path
 from leaktriage.scanner.walk import Entry, open_in_dump, walk
@@ -73,22 +73,16 @@ def _hash_entry(args: Tuple[str, Entry]) -> Tuple[bytes, Optional[str], Optional
         return e.rel, "symlink:" + (e.symlink_target or b"").decode("utf-8", "replace"), None
     if e.entry != "file":
         return e.rel, "entry:" + ("other" if e.entry == "unreadable-dir" else e.entry), None
-    h = hashlib.sha256()
     try:
         fd = open_in_dump(root, e.rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         return e.rel, None, exc.strerror or str(exc)
     try:
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            h.update(b)
+        return e.rel, sha256_of_fd(fd), None
     except OSError as exc:
         return e.rel, None, exc.strerror or str(exc)
     finally:
         os.close(fd)
-    return e.rel, h.hexdigest(), None
 
 
 def _hash_batch(batch: List[Tuple[str, Entry]]) -> List[Tuple[bytes, Optional[str], Optional[str]]]:
