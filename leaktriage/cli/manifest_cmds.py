@@ -123,7 +123,10 @@ def _filters(kw):
               help="Width of the text report (default: the terminal's, or 100 in a file).")
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
-def report(manifest, fmt, output, top, width, workers):
+@click.option("--db", metavar="DB", default=None,
+              help="The index of this manifest (leaktriage index): adds the publication-safety section (private "
+                   "mail, personal data, sensitive topics, per custodian).")
+def report(manifest, fmt, output, top, width, workers, db):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
     First a start-here block: messages and distinct emails, custodians, dates, messages verified by
@@ -135,12 +138,17 @@ def report(manifest, fmt, output, top, width, workers):
     recorded them, and problems by code with their first locators. Reads MANIFEST in one streaming
     pass ('-' for stdin) and checks it against MANIFEST.sha256 when that file is beside it.
 
+    With --db DB (the index built from MANIFEST), a publication-safety section: how many emails are
+    private mail, per custodian, which kinds of personal data and sensitive topics they hold, and the
+    searches and export that withhold them (docs/privacy.md). Without it the section says how to get it.
+
     \b
     Examples:
       leaktriage report manifest.jsonl
       leaktriage report manifest.jsonl --format md > report.md
       leaktriage report manifest.jsonl --format json | jq .overview
       NO_COLOR=1 leaktriage report manifest.jsonl -o report.txt
+      leaktriage report manifest.jsonl --db triage.db --format md > report.md
 
     \b
     Exit codes: 0 done, 2 usage error, 3 manifest truncated, hand-edited or not a
@@ -150,17 +158,26 @@ def report(manifest, fmt, output, top, width, workers):
     m = _open_manifest(manifest)
     if workers is None:
         workers = default_workers(limit=8)
+    from leaktriage.search import privacy_report
     doc = reporting.aggregate(m, top=top, workers=workers)
+    safety = privacy_report.section(db, (doc.get("manifest") or {}).get("sha256")) if db else \
+        privacy_report.missing(manifest)
     if fmt == "json":
+        if db:
+            doc["publication_safety"] = safety
         text = reporting.to_json(doc)
     elif fmt == "md":
-        text = reporting.render_markdown(doc, top=top)
+        text = reporting.render_markdown(doc, top=top) + privacy_report.render_markdown(safety)
     else:
         if output:
             with open(output, "w", encoding="utf-8") as f:
-                reporting.render_rich(doc, _console(file=f, width=width), top=top)
+                con = _console(file=f, width=width)
+                reporting.render_rich(doc, con, top=top)
+                privacy_report.render_rich(safety, con)
         else:
-            reporting.render_rich(doc, _console(width=width), top=top)
+            con = _console(width=width)
+            reporting.render_rich(doc, con, top=top)
+            privacy_report.render_rich(safety, con)
         return
     if output:
         with open(output, "w", encoding="utf-8") as f:
