@@ -11,9 +11,13 @@ leaktriage.search.engine, as a user's `leaktriage search DB --all-copies QUERY` 
 copy per line, and compared with the generator's truth (DUMP.truth.jsonl), per message:
 
 - sphere: `sphere:personal` / `sphere:work` against the truth's `sphere` (unknown counts as wrong);
+  only the truth items that the manifest holds as messages are scored (a file the generator broke
+  beyond recognition as mail is not a message, nor in the index), and the rest are counted;
 - personal data: `pii:KIND` against the messages holding planted values of that kind (outside images:
   no OCR); precision over the flagged messages; decoy errors = messages flagged for a kind of which
-  they hold only decoys (values that fail their checksum); `email` is reported apart;
+  they hold only decoys (values that fail their checksum); `email` is reported apart. A forwarded
+  message attached to another is indexed as a message of its own: the truth gives its personal data
+  to the message that carries it, so a hit on X#1.2 counts for X;
 - sensitive topics: `sensitive:CATEGORY` against the truth's `sensitive`.
 
 With --cost the dump is indexed twice more from scratch, with and without the privacy analyses
@@ -74,6 +78,18 @@ def located(con, query: str) -> set:
     return {h.locator for h in search(con, query, all_copies=True, limit=None)}
 
 
+def with_enclosing(locs: set) -> set:
+    """The flagged messages and the messages they are attached to: the truth gives the personal data of a
+    forwarded message (X#1.2, indexed as a message of its own) to the message that carries it (X)."""
+    out = set(locs)
+    for loc in locs:
+        i = loc.find("#")
+        while i >= 0:
+            out.add(loc[:i])
+            i = loc.find("#", i + 1)
+    return out
+
+
 def score(db: Path, truth_by_loc: dict, unread) -> dict:
     con = open_db(str(db))
     res: dict = {}
@@ -93,7 +109,7 @@ def score(db: Path, truth_by_loc: dict, unread) -> dict:
                      "confusion": {"%s->%s" % k: v for k, v in sorted(conf.items())}, "errors": errors[:10]}
     pii = {}
     for k in PII_KINDS:
-        flagged = located(con, "pii:" + k)
+        flagged = with_enclosing(located(con, "pii:" + k))
         tp = fn = fp = decoy = 0
         truth_msgs = 0
         ex = defaultdict(list)
@@ -149,6 +165,8 @@ def report(name: str, res: dict) -> str:
         out.append("sensitive:%-9s messages %4d flagged %4d  P %.2f  R %.2f" % (c, v["messages"], v["flagged"],
                                                                            v["precision"], v["recall"]))
     out.append("learned mail providers: %s" % ", ".join(res["learned_providers"]))
+    out.append("truth items the scan did not take for messages (not scored): %d"
+               % res.get("truth_items_not_messages_in_the_manifest", 0))
     if "cost" in res:
         c = res["cost"]
         out.append("index without privacy: %(wall_s)s s wall, %(cpu_s)s s CPU, %(db_bytes)d bytes" % c["without"])
@@ -176,6 +194,10 @@ def main(argv=None) -> int:
     truth = a.truth or a.dump.parent / (a.dump.name + ".truth.jsonl")
     records, _ = pe.read_manifest(manifest)
     by_loc = pe.read_truth(truth, records)
+    # what the scan did not take for a message (a malformed file) cannot be in the index: not scored
+    messages = {r["locator"] for r in records}
+    not_messages = sum(1 for loc in by_loc if loc not in messages)
+    by_loc = {loc: t for loc, t in by_loc.items() if loc in messages}
     res: dict = {}
     cost = {}
     if a.cost:
@@ -188,6 +210,7 @@ def main(argv=None) -> int:
         cost["with"] = timed_build(manifest, a.dump, tmp / "with.db", a.workers, True)
         db = tmp / "with.db"
     res = score(db, by_loc, pe._unread)
+    res["truth_items_not_messages_in_the_manifest"] = not_messages
     if cost:
         res["cost"] = cost
     res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count() or 0, "workers": a.workers,

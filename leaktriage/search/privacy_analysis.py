@@ -92,9 +92,86 @@ SPHERES = ("personal", "work", "unknown")
 Part = tuple
 
 
+# single-byte charsets a scan may have read UTF-8 text with (text.charset_suspect, charset.mislabelled)
+_MOJIBAKE_CODECS = ("cp1252", "latin-1", "hp_roman8", "mac_roman")
+
+
+def utf8_repaired(text: str) -> Tuple[str, Optional[List[int]], List[Tuple[int, int]]]:
+    """(text to analyse, map): lines of UTF-8 that were decoded with a single-byte charset ("NÃ©e le")
+    read again as UTF-8 ("Née le"); map[i] is the offset in `text` of character i of the repaired text
+    (one more entry for the end), or None when nothing was repaired; and the spans of the repaired
+    lines in the repaired text. A line is repaired only when it
+    holds non-ASCII characters and re-reads as strict UTF-8: text in its right charset does not."""
+    if not text or text.isascii():
+        return text, None, []
+    lines = text.splitlines(keepends=True)
+    fixed = []
+    changed = False
+    for line in lines:
+        new = line
+        if not line.isascii():
+            for codec in _MOJIBAKE_CODECS:
+                try:
+                    cand = line.encode(codec).decode("utf-8")
+                except (UnicodeEncodeError, UnicodeDecodeError):
+                    continue
+                if cand != line:
+                    new = cand
+                    changed = True
+                break
+        fixed.append((line, new))
+    if not changed:
+        return text, None, []
+    out: List[str] = []
+    mp: List[int] = []
+    spans: List[Tuple[int, int]] = []
+    pos = 0
+    for line, new in fixed:
+        if new is line:
+            mp.extend(range(pos, pos + len(line)))
+        else:       # each byte was one character of the single-byte reading
+            spans.append((len(mp), len(mp) + len(new)))
+            b = pos
+            for ch in new:
+                mp.append(b)
+                b += len(ch.encode("utf-8"))
+        out.append(new)
+        pos += len(line)
+    mp.append(pos)
+    return "".join(out), mp, spans
+
+
+def analyse_text(where: str, text: str, pii: bool = True):
+    """leaktriage.privacy's analyse_part on a text as the index or show holds it, charset slips repaired
+    (utf8_repaired): findings and topic hits have offsets into `text` itself; a finding seen only through
+    the repair says so in its rule ("+utf8-repaired")."""
+    from dataclasses import replace
+    from leaktriage.privacy.analysis import analyse_part
+    fixed, mp, spans = utf8_repaired(text or "")
+    p = analyse_part(where, fixed, pii=pii)
+    if mp is None:
+        return p
+    orig = text
+
+    def back(f, mark):
+        s, e = mp[f.start], mp[f.end]
+        kw = {"start": s, "end": e}
+        if hasattr(f, "value"):
+            kw["value"] = orig[s:e]
+            if mark and any(a <= f.start < b or a < f.end <= b for a, b in spans):
+                kw["rule"] = f.rule + "+utf8-repaired"
+        return replace(f, **kw)
+
+    p.findings = [back(f, True) for f in p.findings]
+    p.emails = [back(f, False) for f in p.emails]
+    p.topics = [back(h, False) for h in p.topics]
+    p.text = orig
+    return p
+
+
 def _part(where: str, locator: str, sha256: Optional[str], text: str, pii: bool = True) -> Part:
-    from leaktriage.privacy.analysis import analyse_part, content_signals
-    p = analyse_part(where, text or "", pii=pii)
+    from leaktriage.privacy.analysis import content_signals
+    p = analyse_text(where, text or "", pii=pii)
     tu = 0
     words = 0
     if p.text:

@@ -59,10 +59,7 @@ class PrivacyView:
 
     def findings(self, text: str):
         """[Finding] in text, by position; e-mail addresses only on personal mail providers."""
-        from leaktriage.privacy import MessageAnalysis
-        from leaktriage.privacy.analysis import analyse_part
-        a = MessageAnalysis([analyse_part("text", text)], None)
-        return [f for _, f in a.findings(self.providers)]
+        return text_findings(text, self.providers)
 
     def message_locator(self, loc: str) -> Optional[str]:
         """The indexed message that holds loc: loc itself, or the nearest enclosing message."""
@@ -90,6 +87,14 @@ class PrivacyView:
         """{message locator: sphere} for the whole index."""
         return dict(self.con.execute("SELECT m.locator, p.sphere FROM messages m JOIN privacy p "
                                      "ON p.message_id = m.id"))
+
+
+def text_findings(text: str, providers=()):
+    """[Finding] in a text, by position (the index's rules: leaktriage.search.privacy_analysis.analyse_text,
+    charset slips repaired); e-mail addresses only on the known providers and `providers`."""
+    from leaktriage.privacy import MessageAnalysis
+    from leaktriage.search.privacy_analysis import analyse_text
+    return [f for _, f in MessageAnalysis([analyse_text("text", text)], None).findings(providers)]
 
 
 def _line_col(text: str, pos: int) -> str:

@@ -93,9 +93,8 @@ class TextExport:
     def _findings(self, text: str):
         if self.view is not None:
             return self.view.findings(text)
-        from leaktriage.privacy import MessageAnalysis
-        from leaktriage.privacy.analysis import analyse_part
-        return [f for _, f in MessageAnalysis([analyse_part("text", text)], None).findings(())]
+        from leaktriage.search.privacy_view import text_findings
+        return text_findings(text)
 
     def _clean(self, locator: str, field: str, text: Optional[str]) -> tuple:
         if not text or not self.redact:
