@@ -302,3 +302,42 @@ def test_export_privacy_usage_errors(dump, argv, msg):
     _, manifest, _, _, _ = dump
     r = run("export", manifest, *argv)
     assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output
+
+
+# -- serve ----------------------------------------------------------------------------------------------
+
+def test_serve_has_the_private_sphere(dump):
+    import asyncio
+    try:
+        import datasette  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("datasette is not installed")
+        pytest.skip("datasette is not installed")
+    from leaktriage.site.server import make_datasette
+    _, _, db, _, _ = dump
+    ds = make_datasette(str(db))
+    asyncio.run(ds.invoke_startup())
+    name = [n for n in ds.databases if n != "_internal"][0]
+
+    def get(path):
+        async def go():
+            return await ds.client.get("/%s/%s" % (name, path))
+        return asyncio.run(go())
+
+    con = sqlite3.connect(str(db))
+    personal = con.execute("SELECT count(*) FROM privacy WHERE sphere = 'personal'").fetchone()[0]
+    emails = con.execute("SELECT count(DISTINCT email_id) FROM messages m JOIN privacy p ON p.message_id = m.id "
+                         "WHERE p.sphere = 'personal'").fetchone()[0]
+    con.close()
+    r = get("private_mail.json?_shape=objects&_size=max")
+    assert r.status_code == 200 and len(r.json()["rows"]) == personal
+    r = get("privacy.json?_facet=sphere&_facet_array=pii_kinds&_size=0")
+    assert r.status_code == 200
+    facets = r.json()["facet_results"]
+    facets = facets.get("results", facets)
+    assert {x["value"]: x["count"] for x in facets["sphere"]["results"]}["personal"] == personal
+    assert "iban" in {x["value"] for x in facets["pii_kinds"]["results"]}
+    r = get("inbox.json?_shape=objects&_size=max&_q=sphere:personal")      # the search box knows sphere:
+    assert len(r.json()["rows"]) == emails
+    assert get("personal_data_in_work_mail").status_code == 200
