@@ -103,6 +103,7 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
       risk:executable  risk:macro  risk:script  risk:disguised  has:risk
       text:ocr  text:scan  text:none  text:encrypted  text:failed    attachment text extraction
       mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:text.*
+      sphere:personal  sensitive:health  pii:iban  pii:any     private mail, sensitive topics, personal data
       AND  OR  NOT  -word  ( )        juxtaposition means AND
 
     \b

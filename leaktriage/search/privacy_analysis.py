@@ -24,8 +24,6 @@ import json
 import sqlite3
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from leaktriage.search.analysis import MessageText
-
 # The tables (Datasette shows columns in this order: what a reader looks at first)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS privacy (
@@ -200,7 +198,8 @@ class PrivacyAnalysis:
     def __setstate__(self, state):
         self._docs = {}
 
-    def analyse(self, msg: MessageText) -> dict:
+    def analyse(self, msg) -> dict:
+        """msg: a leaktriage.search.analysis.MessageText (not imported: analysis.py lists this module)."""
         rec = msg.record
         loc = msg.locator
         parts = [_part("subject", loc, None, rec.get("subject") or ""), _part("body", loc, None, msg.body or "")]
