@@ -140,7 +140,8 @@ class TextExport:
                 body = message_body(data, own)
                 yield self._row(loc, loc, "message", None, head.get("subject"), body.text, "ok")
                 for p in own:
-                    if p.get("attachment") and p.get("sha256") and p["locator"] not in messages:
+                    # an attached message is a message of its own: its row (and its attachments') follow
+                    if p.get("attachment") and p.get("sha256") and not _is_message_part(p):
                         yield self._document(p, loc, data)
             elif head.get("record") == "file" and "#" in head.get("locator", ""):
                 owner = owner_locator(messages, head["locator"])
@@ -159,6 +160,10 @@ class TextExport:
             return self._row(loc, message, kind, name, None, None, "unreadable: %s" % exc)
         r = extract_text(blob, content_type=rec.get("content_type"), magic=rec.get("magic"), filename=name)
         return self._row(loc, message, kind, name, None, r.text, r.status)
+
+
+def _is_message_part(p: dict) -> bool:
+    return "message/rfc822" in ((p.get("content_type") or "").lower(), (p.get("magic") or "").lower())
 
 
 _CONTAINERS = frozenset({"message", "mbox", "emlx", "msg", "pst", "zip", "tar", "gzip", "bzip2", "xz", "7z", "rar",
