@@ -149,11 +149,19 @@ def _content(db):
         con.close()
 
 
-def test_same_results_with_one_or_two_workers(dump):
-    _, _, db, db2, _ = dump
+def test_same_results_with_one_or_two_workers_and_after_an_update(dump, tmp_path):
+    import shutil
+    from leaktriage.search.build import build_index
+    d, manifest, db, db2, _ = dump
     a, b = _content(db), _content(db2)
     assert a["pii"] and a["topics"]
     assert a == b
+    # an update of an unchanged dump re-reads nothing, and the sphere pass gives the same again
+    db3 = tmp_path / "again.db"
+    shutil.copy(db2, db3)
+    st = build_index(str(manifest), str(d), str(db3), workers=1)
+    assert st.unchanged == st.messages and not st.rebuilt
+    assert _content(db3) == a
 
 
 def test_utf8_read_with_a_single_byte_charset_is_read_again():
