@@ -168,9 +168,8 @@ def report(name: str, res: dict) -> str:
     out.append("truth items the scan did not take for messages (not scored): %d"
                % res.get("truth_items_not_messages_in_the_manifest", 0))
     if "cost" in res:
-        c = res["cost"]
-        out.append("index without privacy: %(wall_s)s s wall, %(cpu_s)s s CPU, %(db_bytes)d bytes" % c["without"])
-        out.append("index with privacy:    %(wall_s)s s wall, %(cpu_s)s s CPU, %(db_bytes)d bytes" % c["with"])
+        for k, v in sorted(res["cost"].items(), reverse=True):
+            out.append("index %-8s privacy: %s s wall, %s s CPU, %d bytes" % (k, v["wall_s"], v["cpu_s"], v["db_bytes"]))
     return "\n".join(out)
 
 
@@ -215,9 +214,9 @@ def main(argv=None) -> int:
         res["cost"] = cost
     res["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count() or 0, "workers": a.workers,
                       "load_average": round(os.getloadavg()[0], 1)}
-    print(report(str(a.dump), res))
     if a.json:
         a.json.write_text(json.dumps({str(a.dump): res}, indent=1, sort_keys=True), "utf-8")
+    print(report(str(a.dump), res))
     return 0
 
 
