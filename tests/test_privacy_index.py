@@ -192,6 +192,8 @@ def test_report_publication_safety_section(dump):
     assert sec["mail_providers"]["learned"]
     md = run("report", manifest, "--db", db, "-f", "md")
     assert "## Publication safety" in md.stdout and "`pii:iban`" in md.stdout and "`sensitive:health`" in md.stdout
+    text = run("report", manifest, "--db", db, "--width", "120")           # the terminal report, on stderr
+    assert text.exit_code == 0 and "Publication safety" in text.stderr and "Personal data by kind" in text.stderr
     # without the index the report says how to get the section
     plain = run("report", manifest, "-f", "md")
     assert "## Publication safety" in plain.stdout and "--db triage.db" in plain.stdout
