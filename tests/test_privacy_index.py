@@ -300,6 +300,10 @@ def test_export_exclude_sphere_leaves_out_private_mail(dump, tmp_path):
     att = run("export", manifest, "--db", db, "--exclude-sphere", "personal", "-t", "attachments", "-f", "jsonl")
     assert att.exit_code == 0
     assert not any(json.loads(x)["locator"].split("#")[0] in personal for x in att.stdout.splitlines())
+    probs = run("export", manifest, "--db", db, "--exclude-sphere", "personal", "-t", "problems", "-f", "jsonl")
+    every = [json.loads(x)["locator"] for x in run("export", manifest, "-t", "problems", "-f", "jsonl").stdout.splitlines()]
+    kept = [json.loads(x)["locator"] for x in probs.stdout.splitlines()]
+    assert len(kept) < len(every) and not any(x in personal or x.split("#")[0] in personal for x in kept)
 
 
 @pytest.mark.parametrize("argv,msg", [

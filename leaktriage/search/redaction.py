@@ -72,8 +72,10 @@ class SphereFilter:
                 if self.excluded(r["locator"]):
                     self.dropped += 1
                     continue
-            elif kind in ("part", "problem", "file") and "#" in r.get("locator", ""):
-                if self.excluded(r.get("message") or r["locator"]):
+            elif kind in ("part", "problem") or (kind == "file" and "#" in r.get("locator", "")):
+                # a problem of the message itself has its locator; a document in an attachment X#1.3!zip:a
+                # (a part names its message; a problem's "message" is its text)
+                if self.excluded((r.get("message") if kind == "part" else None) or r["locator"]):
                     continue
             yield r
 
