@@ -112,6 +112,23 @@ def _section(con, meta: dict, db_path: str, manifest_sha256: Optional[str]) -> d
     return sec
 
 
+def summary_line(db_path: str) -> Optional[str]:
+    """One line for the end of `leaktriage index`: private mail and personal data, in emails."""
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(db_path), uri=True)
+        try:
+            n, personal, data = con.execute(
+                "SELECT count(*), coalesce(sum(p.sphere = 'personal'), 0), coalesce(sum(p.pii_kinds != '[]'), 0) "
+                "FROM messages m JOIN emails e ON e.id = m.email_id AND e.first_message = m.id "
+                "JOIN privacy p ON p.message_id = m.id").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return None
+    return ("private sphere: %d of %d emails personal, %d with personal data (search 'sphere:personal', "
+            "'pii:any'; leaktriage report MANIFEST --db %s)" % (personal, n, data, db_path))
+
+
 def _pct(n: int, total: int) -> str:
     return "%d (%.1f%%)" % (n, 100.0 * n / total) if total else str(n)
 
