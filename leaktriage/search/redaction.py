@@ -131,6 +131,9 @@ class TextExport:
                 if not flt.message_ok(g):
                     continue
                 loc = head["locator"]
+                own = [p for p in g.parts if p.get("message") == loc]
+                if flt.types and not any(p.get("attachment") and flt.attachment_ok(p) for p in own):
+                    continue        # --type: the messages with such an attachment (as -t messages)
                 messages.add(loc)
                 try:
                     data = self.resolver.message(head, unquoted=True)
@@ -138,16 +141,16 @@ class TextExport:
                     self.failed += 1
                     yield self._row(loc, loc, "message", None, head.get("subject"), None, "unreadable: %s" % exc)
                     continue
-                own = [p for p in g.parts if p.get("message") == loc]
                 body = message_body(data, own)
                 yield self._row(loc, loc, "message", None, head.get("subject"), body.text, "ok")
                 for p in own:
                     # an attached message is a message of its own: its row (and its attachments') follow
-                    if p.get("attachment") and p.get("sha256") and not _is_message_part(p):
+                    if p.get("attachment") and p.get("sha256") and not _is_message_part(p) and flt.attachment_ok(p):
                         yield self._document(p, loc, data)
             elif head.get("record") == "file" and "#" in head.get("locator", ""):
                 owner = owner_locator(messages, head["locator"])
-                if owner is not None and head.get("sha256") and head.get("kind") not in _CONTAINERS:
+                if owner is not None and head.get("sha256") and head.get("kind") not in _CONTAINERS \
+                        and flt.attachment_ok(head):
                     yield self._document(head, owner, None)
 
     def _document(self, rec: dict, message: str, data: Optional[bytes]) -> dict:
