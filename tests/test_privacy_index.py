@@ -355,3 +355,12 @@ def test_serve_has_the_private_sphere(dump):
     r = get("inbox.json?_shape=objects&_size=max&_q=sphere:personal")      # the search box knows sphere:
     assert len(r.json()["rows"]) == emails
     assert get("personal_data_in_work_mail").status_code == 200
+    # the message page: the sphere, its reasons, the personal data marked in the body
+    con = sqlite3.connect(str(db))
+    mid, value = con.execute("SELECT x.message_id, x.value FROM pii x JOIN privacy p ON p.message_id = x.message_id "
+                             "WHERE x.kind = 'iban' AND x.part = 'body' AND p.sphere = 'personal' LIMIT 1").fetchone()
+    con.close()
+    page = get("messages/%d" % mid)
+    assert page.status_code == 200
+    assert "Sphere: personal" in page.text and '<mark class="lt-pii" title="iban' in page.text
+    assert value in page.text
