@@ -364,3 +364,12 @@ def test_serve_has_the_private_sphere(dump):
     assert page.status_code == 200
     assert "Sphere: personal" in page.text and '<mark class="lt-pii" title="iban' in page.text
     assert value in page.text
+
+
+def test_export_never_writes_inside_the_dump(dump, tmp_path):
+    d, manifest, db, _, _ = dump
+    for argv in (["-o", Path(d) / "texts.jsonl", "--redaction-log", tmp_path / "log.jsonl"],
+                 ["-o", tmp_path / "texts.jsonl", "--redaction-log", Path(d) / "log.jsonl"]):
+        r = run("export", manifest, "--db", db, "--redact", "pii", *argv)
+        assert r.exit_code == 2 and "inside the dump" in r.output
+    assert not (Path(d) / "texts.jsonl").exists() and not (Path(d) / "log.jsonl").exists()
