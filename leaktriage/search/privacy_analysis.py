@@ -11,7 +11,9 @@ Two pieces plug into the index (leaktriage.search.analysis):
   whole index (custodians' own addresses, the dump's mail providers, how private each correspondent's
   mail reads), then classify every message: `privacy.sphere`, `confidence`, `reasons`; the personal
   e-mail addresses (rows of `pii` with kind 'email', rewritten from `email_mentions`); each message's
-  `sensitive` categories and `pii_kinds`. What it learned is kept in meta `privacy_knowledge`.
+  `sensitive` categories and `pii_kinds`. What it learned is kept in meta `privacy_knowledge`. An update
+  of the index that changed no message does not redo it (meta `privacy_input`: a digest of the messages'
+  ids and manifest records).
 
 Offsets: `start`/`end` are Python string offsets into the text of the part: the subject, the body as
 the index stores it (messages.body), or the attachment's extracted text (attachment `locator`).
@@ -290,8 +292,18 @@ class SpherePass:
     schema = SCHEMA
 
     def run(self, con: sqlite3.Connection) -> None:
+        import hashlib
         from leaktriage.privacy import PII_KINDS, SphereModel, known_personal_domains
         from leaktriage.privacy.topics import SENSITIVE, THRESHOLD
+        # the same messages as when it last ran (an update that changed nothing): nothing to redo
+        h = hashlib.sha1()
+        for mid, digest in con.execute("SELECT id, record_sha1 FROM messages ORDER BY id"):
+            h.update(("%d:%s\n" % (mid, digest)).encode())
+        fingerprint = h.hexdigest()
+        row = con.execute("SELECT value FROM meta WHERE key = 'privacy_input'").fetchone()
+        if row and row[0] == fingerprint and con.execute("SELECT 1 FROM privacy WHERE sphere IS NULL LIMIT 1").fetchone() \
+                is None:
+            return
         con.execute("INSERT INTO privacy (message_id) SELECT id FROM messages WHERE id NOT IN "
                     "(SELECT message_id FROM privacy)")
         addrs: Dict[int, Dict[str, list]] = {}
@@ -342,6 +354,7 @@ class SpherePass:
                         "p_personal = ? WHERE message_id = ?", updates)
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('privacy_knowledge', ?)",
                     (json.dumps(model.knowledge(), sort_keys=True, ensure_ascii=False),))
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('privacy_input', ?)", (fingerprint,))
 
 
 def knowledge(con: sqlite3.Connection) -> Optional[dict]:
