@@ -373,3 +373,25 @@ def test_export_never_writes_inside_the_dump(dump, tmp_path):
         r = run("export", manifest, "--db", db, "--redact", "pii", *argv)
         assert r.exit_code == 2 and "inside the dump" in r.output
     assert not (Path(d) / "texts.jsonl").exists() and not (Path(d) / "log.jsonl").exists()
+
+
+def test_sphere_pass_runs_again_when_the_messages_change(dump, tmp_path):
+    import shutil
+    from leaktriage.search.privacy_analysis import SpherePass
+    _, _, db, _, _ = dump
+    copy = tmp_path / "c.db"
+    shutil.copy(db, copy)
+    con = sqlite3.connect(str(copy))
+    con.execute("PRAGMA foreign_keys = ON")
+
+    def meta(k):
+        return con.execute("SELECT value FROM meta WHERE key = ?", (k,)).fetchone()[0]
+
+    before, know = meta("privacy_input"), json.loads(meta("privacy_knowledge"))
+    SpherePass().run(con)                                   # nothing changed: nothing redone
+    assert meta("privacy_input") == before
+    con.execute("DELETE FROM messages WHERE id = (SELECT max(id) FROM messages)")
+    SpherePass().run(con)
+    assert meta("privacy_input") != before
+    assert json.loads(meta("privacy_knowledge"))["messages"] == know["messages"] - 1
+    con.close()
