@@ -123,7 +123,10 @@ def _filters(kw):
               help="Width of the text report (default: the terminal's, or 100 in a file).")
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
-def report(manifest, fmt, output, top, width, workers):
+@click.option("--db", metavar="DB", default=None,
+              help="The index of this manifest (leaktriage index): adds the publication-safety section (private "
+                   "mail, personal data, sensitive topics, per custodian).")
+def report(manifest, fmt, output, top, width, workers, db):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
     First a start-here block: messages and distinct emails, custodians, dates, messages verified by
@@ -135,12 +138,17 @@ def report(manifest, fmt, output, top, width, workers):
     recorded them, and problems by code with their first locators. Reads MANIFEST in one streaming
     pass ('-' for stdin) and checks it against MANIFEST.sha256 when that file is beside it.
 
+    With --db DB (the index built from MANIFEST), a publication-safety section: how many emails are
+    private mail, per custodian, which kinds of personal data and sensitive topics they hold, and the
+    searches and export that withhold them (docs/privacy.md). Without it the section says how to get it.
+
     \b
     Examples:
       leaktriage report manifest.jsonl
       leaktriage report manifest.jsonl --format md > report.md
       leaktriage report manifest.jsonl --format json | jq .overview
       NO_COLOR=1 leaktriage report manifest.jsonl -o report.txt
+      leaktriage report manifest.jsonl --db triage.db --format md > report.md
 
     \b
     Exit codes: 0 done, 2 usage error, 3 manifest truncated, hand-edited or not a
@@ -150,17 +158,26 @@ def report(manifest, fmt, output, top, width, workers):
     m = _open_manifest(manifest)
     if workers is None:
         workers = default_workers(limit=8)
+    from leaktriage.search import privacy_report
     doc = reporting.aggregate(m, top=top, workers=workers)
+    safety = privacy_report.section(db, (doc.get("manifest") or {}).get("sha256")) if db else \
+        privacy_report.missing(manifest)
     if fmt == "json":
+        if db:
+            doc["publication_safety"] = safety
         text = reporting.to_json(doc)
     elif fmt == "md":
-        text = reporting.render_markdown(doc, top=top)
+        text = reporting.render_markdown(doc, top=top) + privacy_report.render_markdown(safety)
     else:
         if output:
             with open(output, "w", encoding="utf-8") as f:
-                reporting.render_rich(doc, _console(file=f, width=width), top=top)
+                con = _console(file=f, width=width)
+                reporting.render_rich(doc, con, top=top)
+                privacy_report.render_rich(safety, con)
         else:
-            reporting.render_rich(doc, _console(width=width), top=top)
+            con = _console(width=width)
+            reporting.render_rich(doc, con, top=top)
+            privacy_report.render_rich(safety, con)
         return
     if output:
         with open(output, "w", encoding="utf-8") as f:
@@ -189,8 +206,11 @@ def report(manifest, fmt, output, top, width, workers):
 @click.option("--pager/--no-pager", default=True, show_default=True,
               help="With --text on a terminal, page through $PAGER (default: less).")
 @click.option("-q", "--quiet", is_flag=True, help="With --text, no notes on stderr (charsets replaced, HTML-only body).")
+@click.option("--db", metavar="DB", default=None,
+              help="With --text: the index (leaktriage index) - personal data highlighted (on a terminal), the "
+                   "sphere with its reasons, and every piece of personal data listed after the text.")
 @allow_modified_option
-def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
+def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, db):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
     For a message: its main fields, every header, the MIME tree (types, sizes, file names, digests,
@@ -207,10 +227,16 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
     to stdout, but only after their SHA-256 has been checked against the manifest: nothing is written
     if they differ.
 
+    With --text --db DB: personal data in the text are highlighted on a terminal (piped, the text is
+    left as it is), and a privacy block follows it: the message's sphere (work or personal) with its
+    confidence and reasons, its sensitive topics, and each piece of personal data with its
+    line:column, kind and the rule that validated it (docs/privacy.md).
+
     \b
     Examples:
       leaktriage show 'INBOX/1.eml' -m manifest.jsonl
       leaktriage show 'INBOX/1.eml' -m manifest.jsonl --text
+      leaktriage show 'INBOX/1.eml' -m manifest.jsonl --text --db triage.db
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --text --no-pager > facture.txt
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --dump ./dump --raw > report.pdf
       export LEAKTRIAGE_MANIFEST=manifest.jsonl; leaktriage show 'Inbox.mbox!mbox:1234'
@@ -223,6 +249,8 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
     from leaktriage.manifest import show as showitem
     if sum(map(bool, (raw, as_json, as_text))) > 1:
         raise UsageError("--raw, --json and --text exclude each other")
+    if db and not as_text:
+        raise UsageError("--db applies to --text (the message as a person reads it, with its personal data)")
     m = _open_manifest(manifest)
     if manifest == "-":
         raise UsageError("show needs a manifest file, not stdin")
@@ -249,7 +277,15 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
         root = _dump_root(m, dump, "--text")
         got = showitem.readable(item, root)
         out = click.get_binary_stream("stdout")
-        showitem.page(got.text, out, pager and out.isatty())
+        text = got.text
+        if db:
+            from leaktriage.search.privacy_view import PrivacyView, decorate
+            view = PrivacyView.open(db)
+            try:
+                text = decorate(text, item.locator, view, color=out.isatty() and not os.environ.get("NO_COLOR"))
+            finally:
+                view.close()
+        showitem.page(text, out, pager and out.isatty())
         if not quiet:
             for code, sev, where, msg in got.notes:
                 _say("leaktriage: %s%s: %s (%s)" % ("" if code in ("html", "status") else code + " ",
@@ -267,8 +303,9 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
 @allow_modified_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default="csv", show_default=True,
               help="csv (RFC 4180, UTF-8), jsonl (one object per line) or json (one array).")
-@click.option("-t", "--table", type=click.Choice(["messages", "attachments", "problems"]), default="messages",
-              show_default=True, help="Which table to write.")
+@click.option("-t", "--table", type=click.Choice(["messages", "attachments", "problems", "text"]), default=None,
+              help="Which table to write: messages (the default), attachments, problems, or text (the text of each "
+                   "message and attachment; the default with --redact).")
 @click.option("--fields", metavar="A,B,...", default=None,
               help="Columns, in this order (default: the table's standard columns; 'all' for every column; "
                    "--list-fields shows them).")
@@ -280,7 +317,23 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
               help="Write CSV cells that start with = + - @ as they are (by default they get a leading ' so a "
                    "spreadsheet does not run them as formulas).")
 @click.option("-q", "--quiet", is_flag=True, help="No row count on stderr.")
-def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_guard, quiet, **kw):
+@click.option("--redact", type=click.Choice(["pii"]), default=None,
+              help="With -t text: replace personal data by labelled placeholders ([IBAN], [TÉLÉPHONE], ...); "
+                   "needs --redaction-log.")
+@click.option("--redaction-log", metavar="FILE", default=None,
+              help="With --redact: write what was replaced (locator, field, offsets, kind, placeholder, rule, "
+                   "SHA-256 of the removed text) to FILE, one JSON object per line.")
+@click.option("--labels", type=click.Choice(["fr", "en"]), default="fr", show_default=True,
+              help="Language of the --redact placeholders.")
+@click.option("--exclude-sphere", "exclude_sphere", multiple=True, type=click.Choice(["personal", "work", "unknown"]),
+              help="Leave out the messages of this sphere (and their attachments and problems); needs --db.")
+@click.option("--db", metavar="DB", default=None,
+              help="The index of MANIFEST (leaktriage index): the spheres for --exclude-sphere, and the mail "
+                   "providers it learned for --redact (personal e-mail addresses).")
+@click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
+              help="The dump folder (for -t text). Default: the dump root recorded in MANIFEST.run.json.")
+def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_guard, quiet, redact, redaction_log,
+           labels, exclude_sphere, db, dump, **kw):
     """Export a table of messages, attachments or problems from MANIFEST ('-' for stdin).
 
     Columns come in a stable, documented order (or the order given with --fields); lists are joined
@@ -298,19 +351,58 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
     \b
     Exit codes: 0 done (also when no row matched), 2 usage error (unknown field,
     conflicting filters), 3 manifest truncated or hand-edited, 4 newer schema version.
+
+    \b
+    Publication (docs/privacy.md):
+      leaktriage export manifest.jsonl --db triage.db --redact pii --redaction-log redactions.jsonl \\
+          --exclude-sphere personal -f jsonl -o texts.jsonl
+    -t text writes one row per message (subject, body text) and per attachment (its text); --redact
+    pii replaces the personal data found in them and logs each replacement; --exclude-sphere personal
+    leaves the private mail out and says how many messages that was. The evidence is never changed.
     """
     from leaktriage.manifest import export as ex
+    from leaktriage.search import redaction
+    table = table or ("text" if redact else "messages")
+    if redact and table != "text":
+        raise UsageError("--redact applies to -t text (the texts of messages and attachments)")
+    if redact and not redaction_log:
+        raise UsageError("--redact needs --redaction-log FILE (the record of what was withheld, for the editor)")
+    if redaction_log and not redact:
+        raise UsageError("--redaction-log goes with --redact pii")
+    if exclude_sphere and not db:
+        raise UsageError("--exclude-sphere needs --db DB (the index, where the spheres are)")
     if list_fields:
-        cols, default = ex.TABLES[table]
+        cols, default = (redaction.TEXT_COLUMNS, redaction.TEXT_DEFAULT) if table == "text" else ex.TABLES[table]
         for c in cols:
             click.echo("%s%s" % (c, " (default)" if c in default else ""))
         return
     flt = _filters(kw)
-    ex.check_filters_for(table, flt)
-    cols = ex.choose_fields(table, fields)
+    if table != "text":
+        ex.check_filters_for(table, flt)
+    cols = redaction.choose_text_fields(fields) if table == "text" else ex.choose_fields(table, fields)
     if bom and fmt != "csv":
         raise UsageError("--bom only applies to --format csv")
     m = _open_manifest(manifest)
+    view = None
+    if db:
+        from leaktriage.search.privacy_view import PrivacyView
+        view = PrivacyView.open(db)
+    records = m.records()
+    drop = None
+    if exclude_sphere:
+        drop = redaction.SphereFilter(view.spheres(), exclude_sphere)
+        records = drop.records(records)
+    texts = log = None
+    if table == "text":
+        if manifest == "-":
+            raise UsageError("-t text needs a manifest file (its dump is read), not stdin")
+        root = _dump_root(m, dump, "-t text")
+        for target, what in ((output, "-o"), (redaction_log, "--redaction-log")):
+            if target and _inside(target, root):
+                raise UsageError("%s %s is inside the dump: write it elsewhere (the dump is evidence)" % (what, target))
+        from leaktriage.manifest.resolver import Resolver
+        log = open(redaction_log, "w", encoding="utf-8") if redaction_log else None
+        texts = redaction.TextExport(Resolver(root), view, redact=bool(redact), log=log, language=labels)
     if output:
         fh = open(output, "w", encoding="utf-8", newline="")
     else:
@@ -318,14 +410,42 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
     try:
         if bom:
             fh.write("\ufeff")
-        n = ex.write(fh, ex.rows(m.records(), table, cols, flt), cols, fmt, formula_guard=not no_formula_guard)
+        rows = texts.rows(records, flt) if texts is not None else ex.rows(records, table, cols, flt)
+        if texts is not None:
+            rows = ({c: r[c] for c in cols} for r in rows)
+        n = ex.write(fh, rows, cols, fmt, formula_guard=not no_formula_guard)
         fh.flush()
     finally:
         if output:
             fh.close()
-    _say("%d %s exported" % (n, table if n != 1 else table[:-1]), quiet)
+        if log is not None:
+            log.close()
+        if view is not None:
+            view.close()
+    _say("%d %s exported" % (n, (table if n != 1 else table[:-1]) if table != "text" else
+                             "text row" + ("s" if n != 1 else "")), quiet)
+    if texts is not None and redact:
+        _say("%d personal data replaced in %d items (log: %s)%s" % (
+            texts.redactions, texts.items_redacted, redaction_log,
+            "" if view is not None else "; without --db, personal e-mail addresses are recognised only on the "
+                                        "known mail providers (not those learned from the dump)"), quiet)
+    if texts is not None and texts.failed:
+        click.echo("leaktriage: warning: %d items could not be read from the dump (their rows say why)" % texts.failed,
+                   err=True)
+    if drop is not None:
+        _say("%d message%s left out (sphere %s)%s" % (drop.dropped, "" if drop.dropped == 1 else "s",
+                                                     " or ".join(exclude_sphere),
+                                                     "; %d messages not in the index were kept" % drop.not_indexed
+                                                     if drop.not_indexed else ""), quiet)
     for w in flt.unmatched_custodians():
         click.echo("leaktriage: warning: %s" % w, err=True)
+
+
+def _inside(path: str, root: str) -> bool:
+    """path (a file to write) lies inside the dump root."""
+    p = os.path.realpath(os.path.abspath(path))
+    r = os.path.realpath(os.path.abspath(root))
+    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
 
 
 # -- extract ----------------------------------------------------------------------------------------

@@ -31,7 +31,9 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
 
     Re-indexing after a new scan of a grown dump updates the database in place: unchanged
     messages (same locator, same SHA-256, same manifest record) are kept, others are added,
-    re-indexed or removed. The database opens in Datasette (`datasette triage.db`).
+    re-indexed or removed. The database opens in Datasette (`datasette triage.db`). Every message
+    also gets its sphere (work or personal), sensitive topics and validated personal data
+    (search: sphere:, sensitive:, pii:; docs/privacy.md).
 
     \b
     Examples:
@@ -68,6 +70,10 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
             click.echo("problems found while indexing: %s (leaktriage search DB 'problem:CODE' lists them)"
                        % ", ".join("%s %d" % kv for kv in sorted(st.text_codes.items(), key=lambda kv: (-kv[1], kv[0]))),
                        err=True)
+        from leaktriage.search.privacy_report import summary_line
+        line = summary_line(db)
+        if line:
+            click.echo(line, err=True)
 
 
 @click.command()
@@ -103,6 +109,7 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
       risk:executable  risk:macro  risk:script  risk:disguised  has:risk
       text:ocr  text:scan  text:none  text:encrypted  text:failed    attachment text extraction
       mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:text.*
+      sphere:personal  sensitive:health  pii:iban  pii:any     private mail, sensitive topics, personal data
       AND  OR  NOT  -word  ( )        juxtaposition means AND
 
     \b

@@ -108,13 +108,15 @@ class SameEmail:
 
 
 def message_analyses() -> Sequence[MessageAnalysis]:
-    """The per-message analyses every index runs (none yet: leaktriage.privacy adds its own here)."""
-    return ()
+    """The per-message analyses every index runs."""
+    from leaktriage.search.privacy_analysis import PrivacyAnalysis
+    return (PrivacyAnalysis(),)
 
 
 def dump_passes() -> Sequence[DumpPass]:
     """The dump-wide passes every index runs, in order."""
-    return (SameEmail(),)
+    from leaktriage.search.privacy_analysis import SpherePass
+    return (SameEmail(), SpherePass())
 
 
 def signature(analyses: Sequence[MessageAnalysis], passes: Sequence[DumpPass]) -> str:

@@ -20,6 +20,13 @@ class SearchError(Exception):
     pass
 
 
+def _query_failed(exc: Exception) -> str:
+    if "no such table" in str(exc):      # a filter whose tables an index built by an older leaktriage lacks
+        return "this index has no table %s (it was built by an older leaktriage): rebuild it with leaktriage index" \
+            % str(exc).rpartition(":")[2].strip()
+    return "the index could not run this query: %s" % exc
+
+
 def open_db(path: str) -> sqlite3.Connection:
     if not os.path.isfile(path):
         raise SearchError("no index at %s (build one with: leaktriage index MANIFEST --dump DIR -o %s)" % (path, path))
@@ -221,7 +228,7 @@ def count(con: sqlite3.Connection, query: str, copies: bool = False) -> int:
         return con.execute("SELECT count(DISTINCT email_id) FROM messages INDEXED BY messages_id_email "
                            "WHERE id IN (%s)" % ids, params).fetchone()[0]
     except sqlite3.OperationalError as exc:
-        raise SearchError("the index could not run this query: %s" % exc)
+        raise SearchError(_query_failed(exc))
 
 
 def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: int | None = None,
@@ -235,7 +242,7 @@ def search(con: sqlite3.Connection, query: str, *, sort: str = "newest", limit: 
     try:
         rows = con.execute(sql, params)
     except sqlite3.OperationalError as exc:
-        raise SearchError("the index could not run this query: %s" % exc)
+        raise SearchError(_query_failed(exc))
     pattern = _term_regex(c.terms) if snippets else None
     seen: set = set()
     n = 0

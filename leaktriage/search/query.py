@@ -28,6 +28,9 @@ text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
     mailbox: custodian:  substring of the mailbox / custodian (folded)
     finding: problem:  code (auth.dkim_body_hash_mismatch; a trailing * matches a prefix)
     id:                Message-ID
+    sphere:            personal, work, unknown (the private sphere of the message: leaktriage.privacy)
+    sensitive:         health, finances, family, intimate, legal, any (sensitive topics of the message)
+    pii:               iban, nir, card, phone, dob, address, passport, email, any (validated personal data)
 
 compile_query(text) -> Compiled(where, params, fts, terms); parse errors raise QueryError with the
 character position. Only the standard library is imported here (the search start-up is budgeted).
@@ -38,8 +41,13 @@ import re
 
 from leaktriage.text.fold import ELIDED_WORD, fold
 
+# the private sphere (issue #17; tables privacy and pii, written by leaktriage.search.privacy_analysis)
+PRIVACY_FIELDS = ("sphere", "sensitive", "pii")
+PRIVACY_VALUES = {"sphere": ("personal", "work", "unknown"),
+                  "sensitive": ("health", "finances", "family", "intimate", "legal", "any"),
+                  "pii": ("iban", "nir", "card", "phone", "dob", "address", "passport", "email", "any")}
 FIELDS = ("from", "to", "cc", "subject", "date", "has", "filename", "type", "sha256", "dkim", "mailbox",
-          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk")
+          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk") + PRIVACY_FIELDS
 HAS_VALUES = ("attachment", "problem", "finding", "dkim", "text", "risk")
 # in:X restricts the free words of the whole query to these FTS columns
 SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{attachment_names attachment_text}",
@@ -442,6 +450,8 @@ class _Compiler:
                 return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code >= ? AND code < ?)" % table,
                              params=[lo, hi])
             return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[lv])
+        if f in PRIVACY_FIELDS:
+            return _Part(*privacy_sql(f, v.lower(), tok, self.q))
         if f == "id":
             mid = v if v.startswith("<") else "<%s>" % v
             return _Part(sql=_msel("header_message_id = ?"), params=[mid])
@@ -485,6 +495,23 @@ class _Compiler:
             return _Part(fts=fts)
         parts = ([_fts_sql(fts)] if fts else []) + [_as_sql(k) for k in sql]
         return _Part(sql="(" + " AND ".join(s for s, _ in parts) + ")", params=[p for _, ps in parts for p in ps])
+
+
+def privacy_sql(f: str, v: str, tok: Tok, q: str) -> tuple:
+    """(None, sql, params) of a sphere: / sensitive: / pii: term (an index built without the privacy
+    analyses has no such tables: the engine says so)."""
+    if v not in PRIVACY_VALUES[f]:
+        raise QueryError("%s:%s is not known (use %s)" % (f, v, ", ".join(f + ":" + x for x in PRIVACY_VALUES[f])),
+                         tok.pos, q)
+    if f == "sphere":
+        return None, "m.id IN (SELECT message_id FROM privacy WHERE sphere = ?)", [v]
+    if f == "sensitive":
+        if v == "any":
+            return None, "m.id IN (SELECT message_id FROM privacy WHERE sensitive LIKE '[\"%')", []
+        return None, "m.id IN (SELECT message_id FROM privacy WHERE sensitive LIKE ?)", ['%%"%s"%%' % v]
+    if v == "any":
+        return None, "m.id IN (SELECT message_id FROM pii)", []
+    return None, "m.id IN (SELECT message_id FROM pii WHERE kind = ?)", [v]
 
 
 _OCR = ("text.no_text_layer", "text.partial_text_layer", "text.needs_ocr")

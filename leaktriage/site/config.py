@@ -66,6 +66,22 @@ def queries() -> dict:
                    "a.text_status, a.text_codes, a.locator FROM attachments a JOIN messages m ON m.id = a.message_id "
                    "WHERE %s ORDER BY m.date, a.id" % TEXT_SQL["scan"],
         },
+        "private_mail": {
+            "title": "Private mail (sphere personal)",
+            "description": "Messages leaktriage classified as personal mail, with the confidence, sensitive topics "
+                           "and kinds of personal data; the reasons are on the privacy table (docs/privacy.md).",
+            "sql": "SELECT p.message_id AS message, m.date, m.custodian, m.subject, p.confidence, p.sensitive, "
+                   "p.pii_kinds FROM privacy p JOIN messages m ON m.id = p.message_id WHERE p.sphere = 'personal' "
+                   "ORDER BY m.date, m.id",
+        },
+        "personal_data_in_work_mail": {
+            "title": "Personal data in work mail",
+            "description": "Bank accounts, social security and card numbers, phones, dates of birth, addresses, "
+                           "passports and personal e-mail addresses found in messages classified as work.",
+            "sql": "SELECT x.message_id AS message, m.date, m.custodian, m.subject, x.kind, x.value, x.part, x.rule "
+                   "FROM pii x JOIN privacy p ON p.message_id = x.message_id JOIN messages m ON m.id = x.message_id "
+                   "WHERE p.sphere = 'work' ORDER BY m.date, x.id",
+        },
         "text_extraction_problems": {
             "title": "Attachments whose text could not be read",
             "description": "Encrypted, damaged or too large documents, timeouts: their words are not searchable.",
@@ -98,6 +114,11 @@ def metadata(db_name: str) -> dict:
         "emails": {"hidden": True},
         "meta": {"hidden": True},
         "addresses": {"facets": ["role", "domain"]},
+        "privacy": {"title": "Private sphere of each message (work, personal)", "sort_desc": "p_personal",
+                    "facets": ["sphere", {"array": "sensitive"}, {"array": "pii_kinds"}]},
+        "pii": {"title": "Personal data found (validated)", "facets": ["kind", "rule", "part"]},
+        "topics": {"title": "Sensitive-topic words", "facets": ["category", "language"]},
+        "email_mentions": {"hidden": True},
     }
     return {
         "title": "leaktriage",

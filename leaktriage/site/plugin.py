@@ -155,7 +155,37 @@ async def message_context(datasette, database: str, mid: int) -> Optional[dict]:
         ctx["thread"] = await _rows(db, "SELECT id, date, subject, from_text FROM messages WHERE thread_id = ? "
                                         "ORDER BY date, id LIMIT 200", [m["thread_id"]])
     ctx["messages_url"] = datasette.urls.table(database, "messages")
+    await _privacy_context(db, mid, m, ctx)
     return ctx
+
+
+async def _privacy_context(db, mid: int, m: dict, ctx: dict) -> None:
+    """The private sphere of the message (leaktriage.search.privacy_analysis): sphere, reasons, sensitive
+    topics, personal data, and the body with its personal data marked (the stored offsets)."""
+    ctx["privacy"], ctx["pii"], ctx["body_html"] = None, [], None
+    if not await db.table_exists("privacy"):
+        return
+    rows = await _rows(db, "SELECT sphere, confidence, sensitive, pii_kinds, reasons FROM privacy WHERE message_id = ?",
+                       [mid])
+    if rows and rows[0]["sphere"]:
+        p = rows[0]
+        p["sensitive"] = json.loads(p["sensitive"] or "[]")
+        p["reasons"] = json.loads(p["reasons"] or "[]")[:6]
+        ctx["privacy"] = p
+    ctx["pii"] = await _rows(db, 'SELECT kind, value, part, rule, validated, start, "end" FROM pii WHERE message_id = ? '
+                                 'ORDER BY part, start', [mid])
+    body = m.get("body") or ""
+    marks = sorted((x["start"], x["end"], x["kind"], x["rule"]) for x in ctx["pii"] if x["part"] == "body")
+    if body and marks:
+        out, pos = [], 0
+        for a, b, kind, rule in marks:
+            if a < pos or b > len(body):
+                continue
+            out.append(escape(body[pos:a]))
+            out.append(Markup('<mark class="lt-pii" title="%s (%s)">%s</mark>') % (kind, rule, body[a:b]))
+            pos = b
+        out.append(escape(body[pos:]))
+        ctx["body_html"] = Markup("").join(out)
 
 
 def _link(datasette, database: str, mid, text) -> Markup:
