@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from leaktriage.cli.options import allow_modified, allow_modified_option
+from leaktriage.cli.options import CONTEXT, allow_modified, allow_modified_option
 from leaktriage.errors import UsageError
 from leaktriage.manifest.reader import Manifest
 
 
-@click.group()
+@click.group(context_settings=CONTEXT)
 def keys():
     """DKIM key stores: recover keys from the dump's own signatures.
 
@@ -19,7 +19,7 @@ def keys():
     """
 
 
-@keys.command()
+@keys.command(context_settings=CONTEXT)
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dump", "dump", required=True, type=click.Path(exists=True, file_okay=False),
               help="The dump the manifest was made from (messages are re-read from it).")

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from leaktriage.cli.options import CONTEXT
 from leaktriage.cli.outcome import guarded
 from leaktriage.errors import EXIT_INTERRUPTED, UsageError
 from leaktriage.version import __version__
@@ -60,7 +61,7 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(spec[0]), spec[1])
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="leaktriage")
 def cli():
     """Forensic triage of leaked email dumps.
@@ -75,7 +76,7 @@ def cli():
     """
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 @click.argument("dump", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.option("-o", "--output", default=None, metavar="FILE",
               help="Manifest to write ('-' for stdout). Default: DUMPNAME.manifest.jsonl in the current folder.")
@@ -188,7 +189,7 @@ def scan(dump, output, workers, cluster, hashes, max_depth, dkim_keys, dns, item
             click.echo("Search database: %s (%s)" % (db, stats), err=True)
 
 
-@cli.command()
+@cli.command(context_settings=CONTEXT)
 def schema():
     """Print the JSON Schema of a manifest line (draft 2020-12).
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 import click
 
-from leaktriage.cli.options import allow_modified, allow_modified_option
+from leaktriage.cli.options import CONTEXT, allow_modified, allow_modified_option
 from leaktriage.console import make_console
 from leaktriage.errors import (EXIT_DUMP, EXIT_INTEGRITY, DumpError, IntegrityError, LeaktriageError,
                                ManifestError, NotFoundError, UsageError)
@@ -110,7 +110,7 @@ def _filters(kw):
 
 # -- report -----------------------------------------------------------------------------------------
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @manifest_arg
 @allow_modified_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True,
@@ -190,7 +190,7 @@ def report(manifest, fmt, output, top, width, workers, db):
 
 # -- show -------------------------------------------------------------------------------------------
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @click.argument("locator")
 @click.option("-m", "--manifest", required=True, envvar="LEAKTRIAGE_MANIFEST", metavar="MANIFEST",
               help="The manifest that names the item (or set LEAKTRIAGE_MANIFEST).")
@@ -298,7 +298,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
 
 # -- export -----------------------------------------------------------------------------------------
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @manifest_arg
 @allow_modified_option
 @click.option("-f", "--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default="csv", show_default=True,
@@ -450,7 +450,7 @@ def _inside(path: str, root: str) -> bool:
 
 # -- extract ----------------------------------------------------------------------------------------
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @manifest_arg
 @allow_modified_option
 @click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",
@@ -528,7 +528,7 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
 
 # -- verify -----------------------------------------------------------------------------------------
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @manifest_arg
 @allow_modified_option
 @click.option("-d", "--dump", default=None, envvar="LEAKTRIAGE_DUMP", metavar="DIR",

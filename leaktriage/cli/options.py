@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import click
 
+# every command, invoked through `leaktriage` or on its own (a Python user, a test calling
+# make_context): Click caches a command's help option the first time it builds it
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
 
 def _remember_allow_modified(ctx, _param, value):
     ctx.meta["leaktriage.allow_modified"] = bool(value)

@@ -9,11 +9,11 @@ import sys
 
 import click
 
-from leaktriage.cli.options import allow_modified, allow_modified_option
+from leaktriage.cli.options import CONTEXT, allow_modified, allow_modified_option
 from leaktriage.errors import LeaktriageError, UsageError
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.option("--dump", "dump", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
               help="The dump the manifest describes (message text is re-read from it).")
@@ -76,7 +76,7 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
             click.echo(line, err=True)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("query", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", type=click.Choice(["auto", "table", "jsonl", "locators"]), default="auto",
@@ -126,7 +126,7 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
         sys.exit(code)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT)
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
 @click.option("-p", "--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
