@@ -280,3 +280,18 @@ def test_dangerous_attachments_section(tmp_path):
     text = run(["report", str(tmp_path / "m.jsonl")], COLUMNS="160").stderr
     assert "1 executables (1 named as something else), 1 scripts, 1 macro documents" in text
     assert 'executable, disguised: "Facture_1.pdf" is' in text and "x/1.eml#1.2" in text
+
+
+def test_next_commands_name_the_dump(manifest, tmp_path):
+    """The next commands can be pasted as printed: `index --dump` names the dump (it said DUMP), taken
+    from the scan's arguments, or for `report` from the run record while the dump is still there."""
+    doc = json.loads(run(["report", str(manifest), "-f", "json"]).stdout)
+    assert doc["start_here"]["next"][0] == "leaktriage index %s --dump %s -o triage.db" % (manifest, SAMPLES)
+    import shutil
+    moved = tmp_path / "m 1.jsonl"              # no run record beside it: a placeholder, and quoting
+    shutil.copy(manifest, moved)
+    shutil.copy(str(manifest) + ".sha256", str(moved) + ".sha256")
+    doc = json.loads(run(["report", str(moved), "-f", "json"]).stdout)
+    assert doc["start_here"]["next"][0] == "leaktriage index '%s' --dump DUMP -o triage.db" % moved
+    r = run(["scan", str(SAMPLES), "-o", str(tmp_path / "s.jsonl"), "--workers", "1"], COLUMNS="200")
+    assert "leaktriage index %s --dump %s -o triage.db" % (tmp_path / "s.jsonl", SAMPLES) in r.stderr

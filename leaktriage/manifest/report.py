@@ -388,13 +388,25 @@ def _finish(st: dict, manifest: Manifest, top: int) -> dict:
     return doc
 
 
+def _dump_root(manifest: str) -> Optional[str]:
+    """The dump the manifest was made from, as its run record (MANIFEST.run.json) gives it, when the
+    record is there and the dump still is (so that the next commands can be pasted as they are)."""
+    try:
+        with open(manifest + ".run.json", encoding="utf-8") as f:
+            root = json.load(f).get("dump_root")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return root if isinstance(root, str) and os.path.exists(root) else None
+
+
 def start_here(doc: dict, manifest: str, custodians: int) -> dict:
     """The figures that matter first, and the next commands to run."""
     ov = doc["overview"]
     au = doc.get("authenticity") or {}
     d = doc["duplicates"]["canonical"]
-    name = manifest if manifest != "<stdin>" else "MANIFEST"
-    q = "'%s'" % name.replace("'", "'\\''") if any(c in name for c in " !#'\"$") else name
+    import shlex
+    q = shlex.quote(manifest) if manifest != "<stdin>" else "MANIFEST"
+    dump = _dump_root(manifest) if manifest != "<stdin>" else None
     return {
         "messages": ov["messages"], "distinct_emails": ov["messages"] - d["redundant"], "custodians": custodians,
         "date_min": ov["date_min"], "date_max": ov["date_max"],
@@ -403,7 +415,7 @@ def start_here(doc: dict, manifest: str, custodians: int) -> dict:
         "dangerous": {k: [v["attachments"], v["disguised"]] for k, v in doc["dangerous"].items()},
         "top_problems": [{"code": r["code"], "count": r["count"], "severity": r.get("severity")}
                          for r in doc["problems"][:3]],
-        "next": ["leaktriage index %s --dump DUMP -o triage.db" % q,
+        "next": ["leaktriage index %s --dump %s -o triage.db" % (q, shlex.quote(dump) if dump else "DUMP"),
                  "leaktriage search triage.db 'risk:any'",
                  "leaktriage serve triage.db",
                  "leaktriage show LOCATOR -m %s --text" % q],

@@ -7,7 +7,7 @@ from leaktriage.console import human_bytes, thousands
 
 
 def render(summary: dict, console, manifest: Optional[str] = None, digest: Optional[str] = None,
-           top: int = 15) -> None:
+           top: int = 15, dump: Optional[str] = None) -> None:
     from rich.table import Table
     from rich.panel import Panel
     wide = (console.width or 80) >= 110  # locator columns only where they fit; `leaktriage report` lists them
@@ -54,10 +54,11 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         top3 = sorted(by_code.items(), key=lambda kv: (order.get(CODES.get(kv[0], ("?",))[0], 3), -kv[1], kv[0]))[:3]
         sh.add_row("Top problems", ", ".join("%s %s x%s" % (k, CODES.get(k, ("?",))[0], thousands(v)) for k, v in top3))
     console.print(Panel(sh, title="leaktriage scan: start here", expand=False))
-    m = manifest or "MANIFEST"
-    q = "'%s'" % m.replace("'", "'\\''") if any(c in m for c in " !#'\"$") else m
+    import shlex
+    q = shlex.quote(manifest) if manifest else "MANIFEST"
     console.print("Next:")
-    for c in ("leaktriage report %s" % q, "leaktriage index %s --dump DUMP -o triage.db" % q,
+    for c in ("leaktriage report %s" % q,
+              "leaktriage index %s --dump %s -o triage.db" % (q, shlex.quote(dump) if dump else "DUMP"),
               "leaktriage search triage.db 'risk:any'", "leaktriage serve triage.db"):
         console.print(Text("  " + c, overflow="fold"))
 
