@@ -109,12 +109,14 @@ class SameEmail:
 
 def message_analyses() -> Sequence[MessageAnalysis]:
     """The per-message analyses every index runs (none yet: leaktriage.privacy adds its own here)."""
-    return ()
+    from leaktriage.search.conversation_passes import DocumentTexts
+    return (DocumentTexts(),)
 
 
 def dump_passes() -> Sequence[DumpPass]:
     """The dump-wide passes every index runs, in order."""
-    return (SameEmail(),)
+    from leaktriage.search.conversation_passes import Conversations
+    return (SameEmail(), Conversations())
 
 
 def signature(analyses: Sequence[MessageAnalysis], passes: Sequence[DumpPass]) -> str:

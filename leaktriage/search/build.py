@@ -378,9 +378,9 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
         init_db(con, [x.schema for x in analyses + passes if x.schema])
         con.execute("BEGIN")
         _fill(con, man, existing, stats, manifest_path, dump_root, workers, attachment_text, progress, analyses)
+        _write_meta(con, manifest_path, dump_root, man.sha256, signature)   # passes may read it
         for p in passes:
             p.run(con)
-        _write_meta(con, manifest_path, dump_root, man.sha256, signature)
         stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
         con.execute("COMMIT")
         if stats.added or stats.updated or stats.removed:
