@@ -123,7 +123,11 @@ def _filters(kw):
               help="Width of the text report (default: the terminal's, or 100 in a file).")
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
-def report(manifest, fmt, output, top, width, workers):
+@click.option("--db", "db", default=None, metavar="FILE",
+              help="The search index of this manifest (leaktriage index): adds, next to the DKIM figures, how many "
+                   "emails stored more than once are corroborated by independent custodians or contradict each "
+                   "other (the comparison needs the decoded texts the index holds).")
+def report(manifest, fmt, output, top, width, workers, db):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
     First a start-here block: messages and distinct emails, custodians, dates, messages verified by
@@ -141,6 +145,7 @@ def report(manifest, fmt, output, top, width, workers):
       leaktriage report manifest.jsonl --format md > report.md
       leaktriage report manifest.jsonl --format json | jq .overview
       NO_COLOR=1 leaktriage report manifest.jsonl -o report.txt
+      leaktriage report manifest.jsonl --db triage.db
 
     \b
     Exit codes: 0 done, 2 usage error, 3 manifest truncated, hand-edited or not a
@@ -150,7 +155,13 @@ def report(manifest, fmt, output, top, width, workers):
     m = _open_manifest(manifest)
     if workers is None:
         workers = default_workers(limit=8)
+    con = None
+    if db:
+        from leaktriage.search import conversation_views as cv
+        con = cv.open_index(db)
     doc = reporting.aggregate(m, top=top, workers=workers)
+    if con is not None:
+        doc["corroboration"] = doc["start_here"]["copies"] = cv.corroboration_counts(con)
     if fmt == "json":
         text = reporting.to_json(doc)
     elif fmt == "md":
@@ -189,8 +200,14 @@ def report(manifest, fmt, output, top, width, workers):
 @click.option("--pager/--no-pager", default=True, show_default=True,
               help="With --text on a terminal, page through $PAGER (default: less).")
 @click.option("-q", "--quiet", is_flag=True, help="With --text, no notes on stderr (charsets replaced, HTML-only body).")
+@click.option("--db", "db", default=None, metavar="FILE",
+              help="The search index (leaktriage index): --text then adds how the message's copies corroborate "
+                   "or contradict it; needed by --thread.")
+@click.option("--thread", "as_thread", is_flag=True,
+              help="Print the message's thread as an indented tree on stdout (needs --db): every email with its "
+                   "copies, missing parents marked, this message marked with *.")
 @allow_modified_option
-def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
+def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, db, as_thread):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
     For a message: its main fields, every header, the MIME tree (types, sizes, file names, digests,
@@ -214,6 +231,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --text --no-pager > facture.txt
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --dump ./dump --raw > report.pdf
       export LEAKTRIAGE_MANIFEST=manifest.jsonl; leaktriage show 'Inbox.mbox!mbox:1234'
+      leaktriage show 'INBOX/1.eml' -m manifest.jsonl --thread --db triage.db
 
     \b
     Exit codes: 0 done, 2 usage error, 3/4 manifest unreadable, 5 the bytes in the dump
@@ -221,8 +239,16 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
     document without text, 7 locator not in the manifest.
     """
     from leaktriage.manifest import show as showitem
-    if sum(map(bool, (raw, as_json, as_text))) > 1:
-        raise UsageError("--raw, --json and --text exclude each other")
+    if sum(map(bool, (raw, as_json, as_text, as_thread))) > 1:
+        raise UsageError("--raw, --json, --text and --thread exclude each other")
+    if as_thread:
+        if not db:
+            raise UsageError("--thread needs the search index: --db triage.db (made by leaktriage index)")
+        from leaktriage.search import conversation_views as cv
+        out = _stdout_text()
+        out.write(cv.thread_tree(cv.open_index(db), locator))
+        out.flush()
+        return
     m = _open_manifest(manifest)
     if manifest == "-":
         raise UsageError("show needs a manifest file, not stdin")
@@ -248,6 +274,9 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet):
     if as_text:
         root = _dump_root(m, dump, "--text")
         got = showitem.readable(item, root)
+        if db:
+            from leaktriage.search import conversation_views as cv
+            got.text = cv.with_copy_lines(got.text, cv.open_index(db), locator)
         out = click.get_binary_stream("stdout")
         showitem.page(got.text, out, pager and out.isatty())
         if not quiet:

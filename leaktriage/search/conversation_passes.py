@@ -7,7 +7,7 @@ near-duplicates and correspondents, written into the search database (see docs/c
                     was built from (meta `manifest`: the fields the index does not keep, References,
                     Thread-Index, preamble/epilogue, part offsets) and rewrites, wholesale:
                       messages.thread_id / parent / parent_locator / parent_missing / thread_method /
-                      thread_depth, tables threads, copy_groups, message_copies, findings of kind 'copy'
+                      thread_depth / thread_key, tables threads, thread_gaps, copy_groups, message_copies, findings of kind 'copy'
                       (copy.contradiction, copy.corroborated, copy.message_id_reused),
                       near_duplicate_groups, near_duplicates, persons, person_addresses, person_edges.
 
@@ -18,13 +18,15 @@ compared apart. Everything is keyed by locator and sorted: the rows are the same
 count of the index.
 
 The pass is skipped when the manifest and the set of indexed messages are those it last ran on (meta
-`conversations_input`), so re-indexing an unchanged dump stays cheap.
+`conversations_input`), so re-indexing an unchanged dump stays cheap; meta `conversations_seconds`
+records the time of each stage of its last run.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
+import time
 import zlib
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -56,6 +58,12 @@ CREATE TABLE IF NOT EXISTS threads (
     missing_ids TEXT
 );
 CREATE INDEX IF NOT EXISTS threads_first_date ON threads(first_date);
+CREATE TABLE IF NOT EXISTS thread_gaps (
+    thread_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    parent TEXT
+);
+CREATE INDEX IF NOT EXISTS thread_gaps_thread ON thread_gaps(thread_id);
 CREATE TABLE IF NOT EXISTS copy_groups (
     id TEXT PRIMARY KEY,
     verdict TEXT NOT NULL,
@@ -237,12 +245,19 @@ class Conversations:
         if meta.get("conversations_input") == stamp and meta.get("manifest_sha256"):
             return
         manifest = meta.get("manifest")
+        seconds = {}
+        t0 = time.monotonic()
         msgs, parts = read_records(manifest, ids) if manifest else ([], {})
-        self.threads(con, msgs, ids)
-        self.copies(con, msgs, parts, ids, meta.get("dump"))
-        self.near(con, ids)
-        self.people(con, msgs)
-        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('conversations_input', ?)", (stamp,))
+        for stage, run in (("read", None), ("threads", lambda: self.threads(con, msgs, ids)),
+                           ("copies", lambda: self.copies(con, msgs, parts, ids, meta.get("dump"))),
+                           ("near_duplicates", lambda: self.near(con, ids)), ("correspondents", lambda: self.people(con, msgs))):
+            if run is not None:
+                run()
+            t1 = time.monotonic()
+            seconds[stage] = round(t1 - t0, 2)
+            t0 = t1
+        con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        [("conversations_input", stamp), ("conversations_seconds", _json(seconds))])
 
     # threads ---------------------------------------------------------------------------------
     def threads(self, con, msgs: List[dict], ids: Dict[str, int]) -> None:
@@ -266,12 +281,15 @@ class Conversations:
                         "root_locator=excluded.root_locator, root_missing=excluded.root_missing, "
                         "missing_ids=excluded.missing_ids", rows)
         con.execute("UPDATE messages SET thread_id = NULL, parent = NULL, parent_locator = NULL, "
-                    "parent_missing = NULL, thread_method = NULL, thread_depth = NULL "
+                    "parent_missing = NULL, thread_method = NULL, thread_depth = NULL, thread_key = NULL "
                     "WHERE thread_id IS NOT NULL")
         con.executemany("UPDATE messages SET thread_id = ?, parent = ?, parent_locator = ?, parent_missing = ?, "
-                        "thread_method = ?, thread_depth = ? WHERE id = ?",
+                        "thread_method = ?, thread_depth = ?, thread_key = ? WHERE id = ?",
                         [(m.thread_id, m.parent, m.parent_locator, None if m.parent is None else int(m.parent_missing),
-                          m.method, m.depth, ids[m.locator]) for m in res.members if m.locator in ids])
+                          m.method, m.depth, res.keys.get(m.locator), ids[m.locator])
+                         for m in res.members if m.locator in ids])
+        con.execute("DELETE FROM thread_gaps")
+        con.executemany("INSERT INTO thread_gaps (thread_id, key, parent) VALUES (?, ?, ?)", res.gaps)
         con.execute("DELETE FROM threads WHERE id NOT IN (SELECT id FROM new_threads)")
         con.execute("DROP TABLE new_threads")
 

@@ -28,6 +28,9 @@ text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
     mailbox: custodian:  substring of the mailbox / custodian (folded)
     finding: problem:  code (auth.dkim_body_hash_mismatch; a trailing * matches a prefix)
     id:                Message-ID
+    thread:            a thread id (t + 20 hex digits: `leaktriage show --thread`, the threads table)
+    corroborated:      yes (identical copies held by two custodians or more), no (every other message)
+    near:              yes, body, attachment: in a near-duplicate group (of bodies, of attachment texts), or no
 
 compile_query(text) -> Compiled(where, params, fts, terms); parse errors raise QueryError with the
 character position. Only the standard library is imported here (the search start-up is budgeted).
@@ -39,7 +42,8 @@ import re
 from leaktriage.text.fold import ELIDED_WORD, fold
 
 FIELDS = ("from", "to", "cc", "subject", "date", "has", "filename", "type", "sha256", "dkim", "mailbox",
-          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk")
+          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk", "thread",
+          "corroborated", "near")
 HAS_VALUES = ("attachment", "problem", "finding", "dkim", "text", "risk")
 # in:X restricts the free words of the whole query to these FTS columns
 SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{attachment_names attachment_text}",
@@ -47,6 +51,7 @@ SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{a
 # text:X - what text extraction gave for an attachment (attachments.text_status / text_codes)
 TEXT_VALUES = ("ok", "partial", "empty", "failed", "unsupported", "none", "ocr", "scan", "encrypted")
 RISK_VALUES = ("executable", "script", "macro", "any", "disguised")
+NEAR_VALUES = ("yes", "no", "body", "attachment")
 # every word the manifest uses for DKIM: the message summary (dkim_summary) and the verdict of each
 # signature (auth.dkimverify.VERDICTS; tests/test_search_query.py checks both lists), and "none"
 DKIM_SUMMARIES = ("pass", "pass-weak-key", "fail", "expired", "no-key", "unverifiable")
@@ -379,7 +384,7 @@ class _Compiler:
             if lv in ("problem", "problems"):
                 return _Part(sql="m.id IN (SELECT message_id FROM problems WHERE message_id IS NOT NULL)")
             if lv in ("finding", "findings"):
-                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind IN ('indicator', 'mailbox'))")
+                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind IN ('indicator', 'mailbox', 'copy'))")
             if lv == "dkim":
                 return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim')")
             if lv == "text":
@@ -442,10 +447,34 @@ class _Compiler:
                 return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code >= ? AND code < ?)" % table,
                              params=[lo, hi])
             return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[lv])
+        if f in ("thread", "corroborated", "near"):
+            return self.conversation(f, v, tok)
         if f == "id":
             mid = v if v.startswith("<") else "<%s>" % v
             return _Part(sql=_msel("header_message_id = ?"), params=[mid])
         raise QueryError("unknown field %s:" % f, tok.pos, self.q)  # pragma: no cover
+
+    def conversation(self, f: str, v: str, tok: Tok) -> _Part:
+        """thread:ID, corroborated:yes|no, near:yes|no|body|attachment (leaktriage.search.conversation_passes)."""
+        lv = v.lower()
+        if f == "thread":
+            if not re.fullmatch(r"t[0-9a-f]{20}", lv):
+                raise QueryError("thread: needs a thread id (t and 20 hex digits, as `leaktriage show --thread` "
+                                 "prints it)", tok.pos, self.q)
+            return _Part(sql=_msel("thread_id = ?"), params=[lv])
+        if f == "corroborated":
+            if lv not in ("yes", "no"):
+                raise QueryError("corroborated:%s is not known (use corroborated:yes or corroborated:no)" % v,
+                                 tok.pos, self.q)
+            sub = "m.id IN (SELECT message_id FROM findings WHERE code = 'copy.corroborated' AND kind = 'copy')"
+            return _Part(sql=sub if lv == "yes" else "NOT " + sub)
+        if lv not in NEAR_VALUES:
+            raise QueryError("near:%s is not known (use %s)" % (v, ", ".join("near:" + x for x in NEAR_VALUES)),
+                             tok.pos, self.q)
+        if lv in ("body", "attachment"):
+            return _Part(sql="m.id IN (SELECT message_id FROM near_duplicates WHERE kind = ?)", params=[lv])
+        sub = "m.id IN (SELECT message_id FROM near_duplicates)"
+        return _Part(sql=sub if lv == "yes" else "NOT " + sub)
 
     # tree --------------------------------------------------------------------------------
     def node(self, n: Node, negated: bool = False) -> _Part:

@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS messages (
     parent_locator TEXT,
     parent_missing INTEGER,
     thread_depth INTEGER,
+    thread_key TEXT,
     email_id INTEGER REFERENCES emails(id),
     locator TEXT NOT NULL UNIQUE,
     sha256 TEXT NOT NULL,
