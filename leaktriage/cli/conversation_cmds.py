@@ -7,11 +7,24 @@ import click
 from leaktriage.errors import UsageError
 
 
+class _Stdout:
+    """stdout as UTF-8 text whatever the locale (never closed here)."""
+
+    def __init__(self):
+        self.b = click.get_binary_stream("stdout")
+
+    def write(self, s: str) -> int:
+        self.b.write(s.encode("utf-8", "surrogateescape"))
+        return len(s)
+
+    def flush(self) -> None:
+        self.b.flush()
+
+
 def _out(output):
     if output:
         return open(output, "w", encoding="utf-8", newline="")
-    from leaktriage.cli.manifest_cmds import _stdout_text
-    return _stdout_text()
+    return _Stdout()
 
 
 def _write(records, output, quiet, what):
