@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 import time
 import zlib
+from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Tuple
 
 DOC_SCHEMA = """
@@ -192,18 +196,24 @@ def read_records(manifest_path: str, wanted: Iterable[str]):
 
 class _BodyTexts:
     """Decoded texts of a message's body parts and text/* attachments (HTML as HTML), through the
-    resolver; the last message decoded is kept (corroboration asks for differing passages in turn)."""
+    resolver (with the index workers' cache budget: an archive is read once for its messages, which
+    come in locator order); the last KEEP messages decoded are kept (corroboration then asks for the
+    differing passages of the copies of one email in turn)."""
+
+    KEEP = 4
 
     def __init__(self, dump_root: Optional[str]):
         self.resolver = None
         if dump_root:
             from leaktriage.manifest.resolver import Resolver
-            self.resolver = Resolver(dump_root, budget=64 << 20)
-        self.last: Tuple[Optional[str], Dict[str, str]] = (None, {})
+            self.resolver = Resolver(dump_root, budget=256 << 20)
+        self.kept: "OrderedDict[str, Dict[str, str]]" = OrderedDict()
 
     def texts(self, msg: dict, parts: List[dict]) -> Dict[str, str]:
-        if self.last[0] == msg["locator"]:
-            return self.last[1]
+        got = self.kept.get(msg["locator"])
+        if got is not None:
+            self.kept.move_to_end(msg["locator"])
+            return got
         out: Dict[str, str] = {}
         want = [p for p in parts if "body_offset" in p and "uu_offset" not in p and (
             (not p.get("attachment") and p.get("content_type") in ("text/plain", "text/html"))
@@ -220,8 +230,43 @@ class _BodyTexts:
                         out[p["locator"]] = part_text(data, p)[0]
                     except Exception:  # noqa: BLE001 - a damaged part: its digest is compared
                         pass
-        self.last = (msg["locator"], out)
+        self.kept[msg["locator"]] = out
+        if len(self.kept) > self.KEEP:
+            self.kept.popitem(last=False)
         return out
+
+
+_WORKER: Dict[str, object] = {}
+
+
+def _top(loc: str) -> str:
+    cut = len(loc)
+    for ch in "!#":
+        i = loc.find(ch)
+        if i >= 0:
+            cut = min(cut, i)
+    return loc[:cut]
+
+
+def _copies_init(dump_root: Optional[str]) -> None:
+    _WORKER["bodies"] = _BodyTexts(dump_root)
+
+
+def _copies_batch(batch: List[tuple]) -> list:
+    """[(Copy, {part locator: decoded text})] of a batch of (message record, part records)."""
+    from leaktriage.conversations.copies import Copy
+    bodies = _WORKER["bodies"]
+    out = []
+    for m, ps in batch:
+        texts = bodies.texts(m, ps)
+        out.append((Copy.from_records(m, ps, texts), texts))
+    return out
+
+
+def _copies_died(batch: List[tuple], _exitcode=None) -> list:
+    """A worker died on this batch: its copies are compared by the digests of their parts."""
+    from leaktriage.conversations.copies import Copy
+    return [(Copy.from_records(m, ps, {}), {}) for m, ps in batch]
 
 
 class Conversations:
@@ -231,9 +276,10 @@ class Conversations:
     version = 1
     schema = SCHEMA
 
-    def __init__(self, threshold=None, workers: int = 1):
+    def __init__(self, threshold=None, workers: Optional[int] = None, neardup_workers: int = 1):
         self.threshold = threshold      # near-duplicates: None = the library's THRESHOLDS
-        self.workers = workers
+        self.workers = workers          # processes decoding the copies (None: the CPUs, at most 4)
+        self.neardup_workers = neardup_workers
 
     def run(self, con: sqlite3.Connection) -> None:
         meta = dict(con.execute("SELECT key, value FROM meta"))
@@ -296,25 +342,49 @@ class Conversations:
     # corroboration ---------------------------------------------------------------------------
     def copies(self, con, msgs: List[dict], parts: Dict[str, List[dict]], ids: Dict[str, int],
                dump_root: Optional[str]) -> None:
-        from leaktriage.conversations.copies import Copy, corroborate, duplicate_candidates
+        from leaktriage.conversations.copies import duplicate_candidates
         cand = duplicate_candidates(msgs)
-        bodies = _BodyTexts(dump_root)
-        by_loc = {m["locator"]: m for m in msgs if m["locator"] in cand}
-        part_owner = {p["locator"]: loc for loc in by_loc for p in parts.get(loc, ())}
+        # the decoded texts of the copies, kept (compressed) in a scratch database for the differing
+        # passages: reading a message again out of a large archive costs the whole archive
+        scratch_dir = tempfile.mkdtemp(prefix="leaktriage-copies-")
+        scratch = sqlite3.connect(os.path.join(scratch_dir, "texts.db"))
+        scratch.execute("CREATE TABLE t (locator TEXT PRIMARY KEY, text BLOB)")
         doc_text: Dict[str, Optional[str]] = {}
+        try:
+            self._copies(con, msgs, parts, ids, dump_root, cand, scratch, doc_text)
+        finally:
+            scratch.close()
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+
+    def _copies(self, con, msgs, parts, ids, dump_root, cand, scratch, doc_text) -> None:
+        from leaktriage.conversations.copies import corroborate
 
         def copies():
+            # decoded in worker processes, in batches of one top-level file (one read of an archive), in order
+            batches: List[List[tuple]] = []
+            last = None
             for m in msgs:
                 if m["locator"] in cand:
-                    ps = parts.get(m["locator"], [])
-                    yield Copy.from_records(m, ps, bodies.texts(m, ps))
+                    top = _top(m["locator"])
+                    if top != last or len(batches[-1]) >= 100:
+                        batches.append([])
+                        last = top
+                    batches[-1].append((m, parts.get(m["locator"], [])))
+            from leaktriage.pool import default_workers, ordered
+            workers = self.workers if self.workers is not None else default_workers(limit=4)
+            if len(cand) < 400:
+                workers = 1
+            for got in ordered(_copies_batch, batches, workers, _copies_init, (dump_root,),
+                               on_died=_copies_died):
+                for copy, texts in got:
+                    scratch.executemany("INSERT OR REPLACE INTO t VALUES (?, ?)", [
+                        (k, zlib.compress(v.encode("utf-8", "surrogatepass"), 1)) for k, v in sorted(texts.items())])
+                    yield copy
 
         def text_of(ploc: str) -> Optional[str]:
-            owner = part_owner.get(ploc)
-            if owner is not None:
-                got = bodies.texts(by_loc[owner], parts.get(owner, [])).get(ploc)
-                if got is not None:
-                    return got
+            row = scratch.execute("SELECT text FROM t WHERE locator = ?", (ploc,)).fetchone()
+            if row is not None:
+                return document_text(row[0])
             if ploc not in doc_text:     # a document: its extracted text (this copy's, or the same bytes')
                 row = con.execute("SELECT d.text FROM document_texts d WHERE d.locator = ? UNION ALL "
                                   "SELECT d.text FROM attachments a JOIN document_texts d ON d.sha256 = a.sha256 "
@@ -361,7 +431,7 @@ class Conversations:
             for loc, sha, blob in con.execute("SELECT locator, sha256, text FROM document_texts ORDER BY locator"):
                 yield Doc(loc, "attachment", document_text(blob), key=sha or ("locator:" + loc))
 
-        res = near_duplicates(docs(), threshold=self.threshold, workers=self.workers)
+        res = near_duplicates(docs(), threshold=self.threshold, workers=self.neardup_workers)
         att_msgs: Dict[str, List[Tuple[int, str]]] = {}
         for g in res.groups:
             if g["kind"] == "attachment":
