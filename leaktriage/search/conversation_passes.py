@@ -274,7 +274,7 @@ class Conversations:
 
     name = "conversations"
     version = 1
-    schema = SCHEMA
+    schema = DOC_SCHEMA + SCHEMA     # document_texts too: without DocumentTexts, it is just empty
 
     def __init__(self, threshold=None, workers: Optional[int] = None, neardup_workers: int = 1):
         self.threshold = threshold      # near-duplicates: None = the library's THRESHOLDS
