@@ -162,6 +162,10 @@ def report(manifest, fmt, output, top, width, workers, db):
     doc = reporting.aggregate(m, top=top, workers=workers)
     if con is not None:
         doc["corroboration"] = doc["start_here"]["copies"] = cv.corroboration_counts(con)
+        built_from = cv.manifest_sha256(con)
+        if built_from and getattr(m, "sha256", None) and built_from != m.sha256:
+            click.echo("leaktriage: warning: %s was built from another manifest (SHA-256 %s...): its corroboration "
+                       "figures may not match this one; run leaktriage index again" % (db, built_from[:12]), err=True)
     if fmt == "json":
         text = reporting.to_json(doc)
     elif fmt == "md":

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -169,29 +170,45 @@ def document_text(blob) -> Optional[str]:
 # --------------------------------------------------------------------------------------------
 # per dump
 
-def read_records(manifest_path: str, wanted: Iterable[str]):
-    """(message records, {message locator: part records}) of the manifest, for the messages in
-    `wanted` (the index's), reduced to what the conversation analyses use."""
+def read_messages(manifest_path: str, wanted: Iterable[str]) -> List[dict]:
+    """The manifest's message records of the messages in `wanted` (the index's), reduced to what
+    the conversation analyses use, sorted by locator."""
     from leaktriage.manifest.reader import Manifest
     wanted = set(wanted)
     msgs: List[dict] = []
-    parts: Dict[str, List[dict]] = {}
-
-    def want(line: bytes) -> bool:
-        return b'"record":"message"' in line or b'"record":"part"' in line
-
     # the build has just read and checked this manifest (digest included): not checked twice
-    for r in Manifest(manifest_path, allow_modified=True).records(want=want):
-        kind = r.get("record")
-        if kind == "message" and r.get("locator") in wanted:
+    for r in Manifest(manifest_path, allow_modified=True).records(want=lambda line: b'"record":"message"' in line):
+        if r.get("record") == "message" and r.get("locator") in wanted:
             d = {k: r[k] for k in _MSG_KEYS if k in r}
             d["headers"] = [h for h in r.get("headers") or () if isinstance(h, dict)
                             and str(h.get("name", "")).lower() in _THREAD_HEADERS]
             msgs.append(d)
-        elif kind == "part" and r.get("message") in wanted:
-            parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEYS if k in r})
     msgs.sort(key=lambda m: m["locator"])
-    return msgs, parts
+    return msgs
+
+
+_MESSAGE_FIELD = re.compile(rb'"message":("(?:[^"\\]|\\.)*")')
+
+
+def read_parts(manifest_path: str, of: Iterable[str]) -> Dict[str, List[dict]]:
+    """{message locator: its part records, reduced} for the messages in `of` only (the copies to
+    compare): the parts of the other messages are never decoded nor kept."""
+    from leaktriage.manifest.reader import Manifest
+    of = set(of)
+    parts: Dict[str, List[dict]] = {}
+    if not of:
+        return parts
+
+    def want(line: bytes) -> bool:
+        if b'"record":"part"' not in line:
+            return False
+        mo = _MESSAGE_FIELD.search(line)
+        return mo is None or json.loads(mo.group(1)) in of
+
+    for r in Manifest(manifest_path, allow_modified=True).records(want=want):
+        if r.get("record") == "part" and r.get("message") in of:
+            parts.setdefault(r["message"], []).append({k: r[k] for k in _PART_KEYS if k in r})
+    return parts
 
 
 class _BodyTexts:
@@ -293,9 +310,9 @@ class Conversations:
         manifest = meta.get("manifest")
         seconds = {}
         t0 = time.monotonic()
-        msgs, parts = read_records(manifest, ids) if manifest else ([], {})
+        msgs = read_messages(manifest, ids) if manifest else []
         for stage, run in (("read", None), ("threads", lambda: self.threads(con, msgs, ids)),
-                           ("copies", lambda: self.copies(con, msgs, parts, ids, meta.get("dump"))),
+                           ("copies", lambda: self.copies(con, msgs, manifest, ids, meta.get("dump"))),
                            ("near_duplicates", lambda: self.near(con, ids)), ("correspondents", lambda: self.people(con, msgs))):
             if run is not None:
                 run()
@@ -340,10 +357,11 @@ class Conversations:
         con.execute("DROP TABLE new_threads")
 
     # corroboration ---------------------------------------------------------------------------
-    def copies(self, con, msgs: List[dict], parts: Dict[str, List[dict]], ids: Dict[str, int],
+    def copies(self, con, msgs: List[dict], manifest: Optional[str], ids: Dict[str, int],
                dump_root: Optional[str]) -> None:
         from leaktriage.conversations.copies import duplicate_candidates
         cand = duplicate_candidates(msgs)
+        parts = read_parts(manifest, cand) if manifest else {}
         # the decoded texts of the copies, kept (compressed) in a scratch database for the differing
         # passages: reading a message again out of a large archive costs the whole archive
         scratch_dir = tempfile.mkdtemp(prefix="leaktriage-copies-")

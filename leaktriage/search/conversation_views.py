@@ -240,6 +240,11 @@ def with_copy_lines(text: str, con, locator: str) -> str:
     return head + "\n" + "\n".join(lines) + sep + tail
 
 
+def manifest_sha256(con) -> Optional[str]:
+    row = con.execute("SELECT value FROM meta WHERE key = 'manifest_sha256'").fetchone()
+    return row[0] if row else None
+
+
 def corroboration_counts(con) -> Dict[str, int]:
     """Emails stored more than once by verdict, and messages flagged, for the report."""
     d = {"copy_groups": 0, "corroborated": 0, "contradiction": 0, "single-custodian": 0, "incomplete": 0}
