@@ -223,7 +223,7 @@ class _BodyTexts:
         self.resolver = None
         if dump_root:
             from leaktriage.manifest.resolver import Resolver
-            self.resolver = Resolver(dump_root, budget=256 << 20)
+            self.resolver = Resolver(dump_root, budget=96 << 20)
         self.kept: "OrderedDict[str, Dict[str, str]]" = OrderedDict()
 
     def texts(self, msg: dict, parts: List[dict]) -> Dict[str, str]:
