@@ -153,8 +153,13 @@ def test_show_thread_tree_marks_missing_parents(built):
     assert res.exit_code == 7 and "Traceback" not in res.output
 
 
-def test_missing_parent_in_a_thread(tmp_path):
-    """A reply whose parent was cut out of the dump: its thread records the missing parent."""
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return _tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def _tiny(tmp_path):
+    """Three messages: a reply whose parent was cut out of the dump, its thread's root, another email."""
     dump = tmp_path / "d"
     dump.mkdir()
     common = "From: A <a@example.org>\nTo: B <b@example.org>\nDate: Mon, 6 Mar 2017 10:00:0%d +0100\n"
@@ -165,6 +170,12 @@ def test_missing_parent_in_a_thread(tmp_path):
     from leaktriage import Options, scan
     scan(str(dump), str(tmp_path / "m.jsonl"), Options(workers=1))
     assert _cli("index", tmp_path / "m.jsonl", "--dump", dump, "-o", tmp_path / "t.db", "-q").exit_code == 0
+    return tmp_path, dump
+
+
+def test_missing_parent_in_a_thread(tiny):
+    """A reply whose parent was cut out of the dump: its thread records the missing parent."""
+    tmp_path, dump = tiny
     rows = dict((r[0], r[1:]) for r in _rows(tmp_path / "t.db", "SELECT locator, thread_id, parent, parent_missing, "
                                                                 "parent_locator FROM messages"))
     assert rows["2.eml"][0] == rows["0.eml"][0] != rows["3.eml"][0]
@@ -217,3 +228,27 @@ def test_graph_exports(built, tmp_path):
     assert any(link["passages"] for g in near for link in g["links"] if link["similarity"] < 1)
     bad = _cli("conversations", "threads", built["tmp"] / "none.db")
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_reindexing_an_unchanged_dump_skips_the_pass(tmp_path):
+    tmp_path, dump = _tiny(tmp_path)
+    db = tmp_path / "t.db"
+    before = _rows(db, "SELECT key, value FROM meta WHERE key LIKE 'conversations%' ORDER BY key")
+    assert [k for k, _ in before] == ["conversations_input", "conversations_seconds"]
+    assert _cli("index", tmp_path / "m.jsonl", "--dump", dump, "-o", db, "-q").exit_code == 0
+    assert _rows(db, "SELECT key, value FROM meta WHERE key LIKE 'conversations%' ORDER BY key") == before
+    # another manifest (one message more): threads rebuilt
+    (dump / "4.eml").write_text("From: B <b@example.org>\nTo: A <a@example.org>\nDate: Mon, 6 Mar 2017 11:00:00 "
+                                "+0100\nSubject: Re: other\nMessage-ID: <4@x>\nIn-Reply-To: <3@x>\n\nyes\n",
+                                encoding="utf-8")
+    from leaktriage import Options, scan
+    scan(str(dump), str(tmp_path / "m2.jsonl"), Options(workers=1))
+    assert _cli("index", tmp_path / "m2.jsonl", "--dump", dump, "-o", db, "-q").exit_code == 0
+    rows = dict(_rows(db, "SELECT locator, thread_id FROM messages"))
+    assert rows["4.eml"] == rows["3.eml"] and _rows(db, "SELECT count(*) FROM threads")[0][0] == 2
+
+
+def test_report_warns_when_the_index_is_of_another_manifest(built, tiny):
+    tmp_path, _ = tiny
+    res = _cli("report", built["manifest"], "--db", tmp_path / "t.db", "-f", "json")
+    assert res.exit_code == 0 and "built from another manifest" in res.stderr

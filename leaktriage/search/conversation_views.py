@@ -96,6 +96,9 @@ def thread_tree(con, locator: str) -> str:
            % (t["messages"], t["emails"], t["missing"], t["first_date"] or "?", t["last_date"] or "?",
               ", ".join(json.loads(t["custodians"] or "[]")) or "-"), ""]
     seen = set()
+    flagged = {loc for (loc,) in con.execute(
+        "SELECT m.locator FROM messages m JOIN findings f ON f.message_id = m.id WHERE m.thread_id = ? AND "
+        "f.kind = 'copy' AND f.code = 'copy.contradiction'", (t["id"],))}
 
     def walk(k, depth):
         if k in seen:
@@ -112,7 +115,9 @@ def thread_tree(con, locator: str) -> str:
             out.append("%s%s %s  %s  %s%s" % (pad, mark, (m["date"] or "(no date)")[:16].replace("T", " "),
                                              _short(m["from_text"], 40), _short(m["subject"], 70), how))
             for c in n["copies"]:
-                out.append("%s    %s  (%s)" % (pad, c["locator"], c["custodian"] or "no custodian"))
+                out.append("%s    %s  (%s)%s" % (pad, c["locator"], c["custodian"] or "no custodian",
+                                                 "  [copies differ: copy.contradiction]" if c["locator"] in flagged
+                                                 else ""))
         for ch in sorted(children.get(k, ()), key=order):
             walk(ch, depth + 1)
     for k in sorted(children.get(None, ()), key=order):
