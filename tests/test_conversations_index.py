@@ -252,3 +252,32 @@ def test_report_warns_when_the_index_is_of_another_manifest(built, tiny):
     tmp_path, _ = tiny
     res = _cli("report", built["manifest"], "--db", tmp_path / "t.db", "-f", "json")
     assert res.exit_code == 0 and "built from another manifest" in res.stderr
+
+
+def test_serve_shows_the_thread_and_the_contradicting_copies(built):
+    """The site (leaktriage serve): a message page lists its thread and its copy finding; a canned
+    query lists the contradicting copies."""
+    import asyncio
+    try:
+        from leaktriage.site.server import make_datasette
+    except ImportError:
+        pytest.skip("datasette is not installed")
+    ds = make_datasette(str(built["db"]))
+    asyncio.run(ds.invoke_startup())
+
+    def get(path):
+        async def go():
+            return await ds.client.get(path)
+        return asyncio.run(go())
+    n = _rows(built["db"], "SELECT count(*) FROM message_copies c JOIN copy_groups g ON g.id = c.copy_group "
+                           "WHERE g.verdict = 'contradiction'")[0][0]
+    name = built["db"].stem
+    r = get("/%s/contradicting_copies.json?_shape=objects&_size=max" % name)
+    assert r.status_code == 200 and len(r.json()["rows"]) == n > 0
+    mid, _subject, tid = _rows(built["db"], "SELECT m.id, m.subject, m.thread_id FROM messages m JOIN findings f ON "
+                                           "f.message_id = m.id JOIN threads t ON t.id = m.thread_id WHERE "
+                                           "f.code = 'copy.contradiction' ORDER BY t.messages DESC, m.id LIMIT 1")[0]
+    page = get("/%s/messages/%d" % (name, mid)).text
+    assert "copy.contradiction" in page
+    others = _rows(built["db"], "SELECT id FROM messages WHERE thread_id = '%s' AND id != %d" % (tid, mid))
+    assert others and all("/%s/messages/%d\"" % (name, o) in page for (o,) in others[:5])
