@@ -384,7 +384,7 @@ class _Compiler:
             if lv in ("problem", "problems"):
                 return _Part(sql="m.id IN (SELECT message_id FROM problems WHERE message_id IS NOT NULL)")
             if lv in ("finding", "findings"):
-                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind IN ('indicator', 'mailbox', 'copy'))")
+                return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind IN ('indicator', 'mailbox'))")
             if lv == "dkim":
                 return _Part(sql="m.id IN (SELECT message_id FROM findings WHERE kind = 'dkim')")
             if lv == "text":
