@@ -281,3 +281,16 @@ def test_serve_shows_the_thread_and_the_contradicting_copies(built):
     assert "copy.contradiction" in page
     others = _rows(built["db"], "SELECT id FROM messages WHERE thread_id = '%s' AND id != %d" % (tid, mid))
     assert others and all("/%s/messages/%d\"" % (name, o) in page for (o,) in others[:5])
+
+
+def test_thread_export_is_the_librarys_records(built):
+    """`conversations threads` gives, byte for byte, what leaktriage.conversations writes for the
+    manifest's messages (write_jsonl of ThreadResult.records())."""
+    import io
+    from leaktriage.conversations import build_threads, write_jsonl
+    from leaktriage.search.conversation_passes import read_messages
+    locs = [r[0] for r in _rows(built["db"], "SELECT locator FROM messages")]
+    buf = io.StringIO()
+    write_jsonl(build_threads(read_messages(str(built["manifest"]), locs)).records(), buf)
+    out = _cli("conversations", "threads", built["db"], "-q")
+    assert out.exit_code == 0 and out.stdout == buf.getvalue() and buf.getvalue()
