@@ -89,6 +89,22 @@ def test_same_rows_whatever_the_worker_count(built):
         assert x.exit_code == 0 and x.stdout_bytes == y.stdout_bytes and x.stdout_bytes, args
 
 
+def test_copies_decoded_by_worker_processes_give_the_same_rows(built, tmp_path):
+    from leaktriage.search.analysis import SameEmail
+    from leaktriage.search.build import build_index
+    from leaktriage.search.conversation_passes import Conversations
+
+    class Parallel(Conversations):
+        PARALLEL_MIN = 0
+    out = tmp_path / "p.db"
+    build_index(str(built["manifest"]), str(built["dump"]), str(out), workers=1,
+                passes=(SameEmail(), Parallel(workers=2)))
+    for sql in ("SELECT * FROM copy_groups ORDER BY id",
+                "SELECT m.locator, f.code, f.detail FROM findings f JOIN messages m ON m.id = f.message_id "
+                "WHERE f.kind = 'copy' ORDER BY 1, 2"):
+        assert _rows(out, sql) == _rows(built["db1"], sql) and _rows(out, sql), sql
+
+
 def test_contradiction_is_a_finding_naming_both_copies(built):
     truth = [json.loads(line) for line in open(built["truth"], encoding="utf-8")]
     res = _cli("search", built["db"], "finding:copy.contradiction", "-f", "jsonl", "--all-copies")

@@ -256,6 +256,14 @@ class _BodyTexts:
 _WORKER: Dict[str, object] = {}
 
 
+def _meta_value(con, key: str) -> Optional[str]:
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
 def _top(loc: str) -> str:
     cut = len(loc)
     for ch in "!#":
@@ -291,11 +299,12 @@ class Conversations:
 
     name = "conversations"
     version = 1
+    PARALLEL_MIN = 400                 # copies to compare before worker processes are worth starting
     schema = DOC_SCHEMA + SCHEMA     # document_texts too: without DocumentTexts, it is just empty
 
     def __init__(self, threshold=None, workers: Optional[int] = None, neardup_workers: int = 1):
         self.threshold = threshold      # near-duplicates: None = the library's THRESHOLDS
-        self.workers = workers          # processes decoding the copies (None: the CPUs, at most 4)
+        self.workers = workers          # processes decoding the copies (None: index --workers, at most 4)
         self.neardup_workers = neardup_workers
 
     def run(self, con: sqlite3.Connection) -> None:
@@ -389,8 +398,11 @@ class Conversations:
                         last = top
                     batches[-1].append((m, parts.get(m["locator"], [])))
             from leaktriage.pool import default_workers, ordered
-            workers = self.workers if self.workers is not None else default_workers(limit=4)
-            if len(cand) < 400:
+            workers = self.workers
+            if workers is None:     # as many as the index was told to use (meta workers; 0: the CPUs), at most 4
+                asked = int(_meta_value(con, "workers") or 0)
+                workers = min(asked or default_workers(), 4)
+            if len(cand) < self.PARALLEL_MIN:
                 workers = 1
             for got in ordered(_copies_batch, batches, workers, _copies_init, (dump_root,),
                                on_died=_copies_died):
