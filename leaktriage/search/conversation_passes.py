@@ -380,6 +380,7 @@ class Conversations:
         try:
             self._copies(con, msgs, parts, ids, dump_root, cand, scratch, doc_text)
         finally:
+            _WORKER.pop("bodies", None)        # with one process, the resolver and its cache lived here
             scratch.close()
             shutil.rmtree(scratch_dir, ignore_errors=True)
 
