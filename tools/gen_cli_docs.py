@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import click
+
 from leaktriage.cli.main import cli  # noqa: E402
 
 WIDTH = 100
@@ -59,6 +61,10 @@ def generate() -> str:
     out += ["## leaktriage", "", "```text", _help([]).rstrip(), "```", ""]
     for n in names:
         out += ["## leaktriage %s" % n, "", "```text", _help([n]).rstrip(), "```", ""]
+        cmd = cli.get_command(ctx, n)
+        if isinstance(cmd, click.Group):     # subcommands (keys, conversations) get their own section
+            for sub in cmd.list_commands(ctx):
+                out += ["### leaktriage %s %s" % (n, sub), "", "```text", _help([n, sub]).rstrip(), "```", ""]
     return "\n".join(out)
 
 

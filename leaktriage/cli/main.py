@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "search": ("leaktriage.cli.search_cmds", "search"),
     "serve": ("leaktriage.cli.search_cmds", "serve"),
     "keys": ("leaktriage.cli.auth_cmds", "keys"),
+    "conversations": ("leaktriage.cli.conversation_cmds", "conversations"),
 }
 
 

@@ -124,8 +124,9 @@ def _filters(kw):
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Processes reading a large manifest (default: number of CPUs, at most 8). Same result.")
 @click.option("--db", metavar="DB", default=None,
-              help="The index of this manifest (leaktriage index): adds the publication-safety section (private "
-                   "mail, personal data, sensitive topics, per custodian).")
+              help="The index of this manifest (leaktriage index): adds, next to the DKIM figures, how many emails "
+                   "stored more than once are corroborated by independent custodians or contradict each other, and "
+                   "the publication-safety section (private mail, personal data, sensitive topics, per custodian).")
 def report(manifest, fmt, output, top, width, workers, db):
     """Report on a manifest: what the dump holds and what is wrong with it.
 
@@ -149,6 +150,7 @@ def report(manifest, fmt, output, top, width, workers, db):
       leaktriage report manifest.jsonl --format json | jq .overview
       NO_COLOR=1 leaktriage report manifest.jsonl -o report.txt
       leaktriage report manifest.jsonl --db triage.db --format md > report.md
+      leaktriage report manifest.jsonl --db triage.db
 
     \b
     Exit codes: 0 done, 2 usage error, 3 manifest truncated, hand-edited or not a
@@ -159,9 +161,19 @@ def report(manifest, fmt, output, top, width, workers, db):
     if workers is None:
         workers = default_workers(limit=8)
     from leaktriage.search import privacy_report
+    con = None
+    if db:
+        from leaktriage.search import conversation_views as cv
+        con = cv.open_index(db)
     doc = reporting.aggregate(m, top=top, workers=workers)
     safety = privacy_report.section(db, (doc.get("manifest") or {}).get("sha256")) if db else \
         privacy_report.missing(manifest)
+    if con is not None:
+        doc["corroboration"] = doc["start_here"]["copies"] = cv.corroboration_counts(con)
+        built_from = cv.manifest_sha256(con)
+        if built_from and getattr(m, "sha256", None) and built_from != m.sha256:
+            click.echo("leaktriage: warning: %s was built from another manifest (SHA-256 %s...): its corroboration "
+                       "figures may not match this one; run leaktriage index again" % (db, built_from[:12]), err=True)
     if fmt == "json":
         if db:
             doc["publication_safety"] = safety
@@ -207,10 +219,14 @@ def report(manifest, fmt, output, top, width, workers, db):
               help="With --text on a terminal, page through $PAGER (default: less).")
 @click.option("-q", "--quiet", is_flag=True, help="With --text, no notes on stderr (charsets replaced, HTML-only body).")
 @click.option("--db", metavar="DB", default=None,
-              help="With --text: the index (leaktriage index) - personal data highlighted (on a terminal), the "
-                   "sphere with its reasons, and every piece of personal data listed after the text.")
+              help="The index (leaktriage index). With --text: personal data highlighted (on a terminal), the sphere "
+                   "with its reasons and every piece of personal data listed after the text, and how the message's "
+                   "copies corroborate or contradict it. Needed by --thread.")
+@click.option("--thread", "as_thread", is_flag=True,
+              help="Print the message's thread as an indented tree on stdout (needs --db): every email with its "
+                   "copies, missing parents marked, this message marked with *.")
 @allow_modified_option
-def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, db):
+def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, db, as_thread):
     """Show one item of a manifest: a message, a MIME part, a file or an archive member.
 
     For a message: its main fields, every header, the MIME tree (types, sizes, file names, digests,
@@ -240,6 +256,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --text --no-pager > facture.txt
       leaktriage show 'INBOX/1.eml#1.2' -m manifest.jsonl --dump ./dump --raw > report.pdf
       export LEAKTRIAGE_MANIFEST=manifest.jsonl; leaktriage show 'Inbox.mbox!mbox:1234'
+      leaktriage show 'INBOX/1.eml' -m manifest.jsonl --thread --db triage.db
 
     \b
     Exit codes: 0 done, 2 usage error, 3/4 manifest unreadable, 5 the bytes in the dump
@@ -247,10 +264,19 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
     document without text, 7 locator not in the manifest.
     """
     from leaktriage.manifest import show as showitem
-    if sum(map(bool, (raw, as_json, as_text))) > 1:
-        raise UsageError("--raw, --json and --text exclude each other")
-    if db and not as_text:
-        raise UsageError("--db applies to --text (the message as a person reads it, with its personal data)")
+    if sum(map(bool, (raw, as_json, as_text, as_thread))) > 1:
+        raise UsageError("--raw, --json, --text and --thread exclude each other")
+    if db and not (as_text or as_thread):
+        raise UsageError("--db applies to --text (the message as a person reads it, with its personal data and "
+                         "its copies) and --thread")
+    if as_thread:
+        if not db:
+            raise UsageError("--thread needs the search index: --db triage.db (made by leaktriage index)")
+        from leaktriage.search import conversation_views as cv
+        out = _stdout_text()
+        out.write(cv.thread_tree(cv.open_index(db), locator))
+        out.flush()
+        return
     m = _open_manifest(manifest)
     if manifest == "-":
         raise UsageError("show needs a manifest file, not stdin")
@@ -276,6 +302,9 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
     if as_text:
         root = _dump_root(m, dump, "--text")
         got = showitem.readable(item, root)
+        if db:
+            from leaktriage.search import conversation_views as cv
+            got.text = cv.with_copy_lines(got.text, cv.open_index(db), locator)
         out = click.get_binary_stream("stdout")
         text = got.text
         if db:

@@ -35,6 +35,11 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     also gets its sphere (work or personal), sensitive topics and validated personal data
     (search: sphere:, sensitive:, pii:; docs/privacy.md).
 
+    Over the whole dump it also builds the conversations (docs/conversations.md): threads (messages
+    thread_id and parent, table threads), the comparison of the copies of every email stored more
+    than once (findings copy.contradiction and copy.corroborated), near-duplicate bodies and
+    documents, and the correspondents; `leaktriage conversations` exports them.
+
     \b
     Examples:
       leaktriage index manifest.jsonl --dump ./dump -o triage.db
@@ -110,6 +115,7 @@ def search(db, query, fmt, count_only, limit, sort, no_snippets, all_copies):
       text:ocr  text:scan  text:none  text:encrypted  text:failed    attachment text extraction
       mailbox:Inbox  custodian:mercier  finding:auth.dkim_body_hash_mismatch  problem:text.*
       sphere:personal  sensitive:health  pii:iban  pii:any     private mail, sensitive topics, personal data
+      thread:t0123...  corroborated:yes  finding:copy.contradiction  near:yes  near:attachment
       AND  OR  NOT  -word  ( )        juxtaposition means AND
 
     \b

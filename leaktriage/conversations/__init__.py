@@ -28,7 +28,7 @@ _WHERE = {
     "near_duplicates": "neardup", "Doc": "neardup", "NearDupResult": "neardup",
     "correspondents": "people", "Graph": "people", "write_gexf": "people",
     "write_graphml": "people", "write_csv": "people", "write_sqlite": "people",
-    "CODES": "codes", "register": "codes",
+    "CODES": "codes",
     "differing_passages": "passages",
 }
 

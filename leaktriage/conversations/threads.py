@@ -161,6 +161,10 @@ class ThreadResult:
     members: List[MessageThread]
     threads: List[ThreadSummary]
     stats: Dict[str, int] = field(default_factory=dict)
+    # the container tree, for displays: locator -> key of its own container; and every container
+    # without a message (a missing parent) as (thread id, key, parent key or None), sorted
+    keys: Dict[str, str] = field(default_factory=dict)
+    gaps: List[Tuple[str, str, Optional[str]]] = field(default_factory=list)
 
     def records(self) -> Iterable[dict]:
         """JSON Lines records: every thread summary, then every message's place."""
@@ -445,4 +449,7 @@ def build_threads(messages: Iterable[dict]) -> ThreadResult:
     stats["messages"] = len(items)
     stats["emails"] = len(msgs)
     stats["threads"] = len(threads)
-    return ThreadResult(members=members, threads=threads, stats=dict(sorted(stats.items())))
+    own_keys = {m.locator: keys[own[i]] for i, m in enumerate(items)}
+    gaps = sorted((thread_of(c), keys[c], keys[parent[c]] if parent[c] >= 0 else None)
+                  for c in range(n) if c not in msgs)
+    return ThreadResult(members=members, threads=threads, stats=dict(sorted(stats.items())), keys=own_keys, gaps=gaps)

@@ -433,6 +433,13 @@ def _start_lines(sh: dict) -> List[tuple]:
                                            thousands(sh["dkim_altered"]))))
     else:
         rows.append(("DKIM", "not analysed in this manifest"))
+    cp = sh.get("copies")       # report --db: the index's comparison of copies (leaktriage.conversations)
+    if cp:
+        rows.append(("Corroboration", "%s emails stored more than once: %s corroborated by independent custodians, %s "
+                               "contradicting (%s messages), %s held by one custodian only, %s not fully compared"
+                     % (thousands(cp["copy_groups"]), thousands(cp["corroborated"]), thousands(cp["contradiction"]),
+                        thousands(cp["messages_contradicted"]), thousands(cp["single-custodian"]),
+                        thousands(cp["incomplete"]))))
     dg = sh["dangerous"]
     rows.append(("Dangerous", "%s executables (%s named as something else), %s scripts, %s macro documents" % (
         thousands(dg["executable"][0]), thousands(dg["executable"][1]), thousands(dg["script"][0]),

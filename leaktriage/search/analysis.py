@@ -108,15 +108,18 @@ class SameEmail:
 
 
 def message_analyses() -> Sequence[MessageAnalysis]:
-    """The per-message analyses every index runs."""
+    """The per-message analyses every index runs: privacy (personal data, topics) and the texts of
+    attachments that the conversation pass compares."""
+    from leaktriage.search.conversation_passes import DocumentTexts
     from leaktriage.search.privacy_analysis import PrivacyAnalysis
-    return (PrivacyAnalysis(),)
+    return (PrivacyAnalysis(), DocumentTexts())
 
 
 def dump_passes() -> Sequence[DumpPass]:
     """The dump-wide passes every index runs, in order."""
+    from leaktriage.search.conversation_passes import Conversations
     from leaktriage.search.privacy_analysis import SpherePass
-    return (SameEmail(), SpherePass())
+    return (SameEmail(), SpherePass(), Conversations())
 
 
 def signature(analyses: Sequence[MessageAnalysis], passes: Sequence[DumpPass]) -> str:

@@ -378,9 +378,9 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
         init_db(con, [x.schema for x in analyses + passes if x.schema])
         con.execute("BEGIN")
         _fill(con, man, existing, stats, manifest_path, dump_root, workers, attachment_text, progress, analyses)
+        _write_meta(con, manifest_path, dump_root, man.sha256, signature, workers)   # passes may read it
         for p in passes:
             p.run(con)
-        _write_meta(con, manifest_path, dump_root, man.sha256, signature)
         stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
         con.execute("COMMIT")
         if stats.added or stats.updated or stats.removed:
@@ -403,8 +403,9 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     return stats
 
 
-def _write_meta(con, manifest_path: str, dump_root: str, sha256: Optional[str], signature: str) -> None:
-    meta = {"schema_version": SCHEMA_VERSION, "fold_version": FOLD_VERSION,
+def _write_meta(con, manifest_path: str, dump_root: str, sha256: Optional[str], signature: str,
+                workers: int = 0) -> None:
+    meta = {"schema_version": SCHEMA_VERSION, "fold_version": FOLD_VERSION, "workers": workers or 0,
             "manifest": os.path.abspath(manifest_path), "manifest_sha256": sha256,
             "dump": os.path.abspath(dump_root), "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "analyses": signature, "complete": "yes"}

@@ -31,6 +31,9 @@ text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
     sphere:            personal, work, unknown (the private sphere of the message: leaktriage.privacy)
     sensitive:         health, finances, family, intimate, legal, any (sensitive topics of the message)
     pii:               iban, nir, card, phone, dob, address, passport, email, any (validated personal data)
+    thread:            a thread id (t + 20 hex digits: `leaktriage show --thread`, the threads table)
+    corroborated:      yes (identical copies held by two custodians or more), no (every other message)
+    near:              yes, body, attachment: in a near-duplicate group (of bodies, of attachment texts), or no
 
 compile_query(text) -> Compiled(where, params, fts, terms); parse errors raise QueryError with the
 character position. Only the standard library is imported here (the search start-up is budgeted).
@@ -47,7 +50,8 @@ PRIVACY_VALUES = {"sphere": ("personal", "work", "unknown"),
                   "sensitive": ("health", "finances", "family", "intimate", "legal", "any"),
                   "pii": ("iban", "nir", "card", "phone", "dob", "address", "passport", "email", "any")}
 FIELDS = ("from", "to", "cc", "subject", "date", "has", "filename", "type", "sha256", "dkim", "mailbox",
-          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk") + PRIVACY_FIELDS
+          "custodian", "finding", "problem", "id", "body", "attachment", "in", "text", "risk", "thread",
+          "corroborated", "near") + PRIVACY_FIELDS
 HAS_VALUES = ("attachment", "problem", "finding", "dkim", "text", "risk")
 # in:X restricts the free words of the whole query to these FTS columns
 SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{attachment_names attachment_text}",
@@ -55,6 +59,7 @@ SCOPES = {"attachment": "{attachment_names attachment_text}", "attachments": "{a
 # text:X - what text extraction gave for an attachment (attachments.text_status / text_codes)
 TEXT_VALUES = ("ok", "partial", "empty", "failed", "unsupported", "none", "ocr", "scan", "encrypted")
 RISK_VALUES = ("executable", "script", "macro", "any", "disguised")
+NEAR_VALUES = ("yes", "no", "body", "attachment")
 # every word the manifest uses for DKIM: the message summary (dkim_summary) and the verdict of each
 # signature (auth.dkimverify.VERDICTS; tests/test_search_query.py checks both lists), and "none"
 DKIM_SUMMARIES = ("pass", "pass-weak-key", "fail", "expired", "no-key", "unverifiable")
@@ -452,10 +457,34 @@ class _Compiler:
             return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[lv])
         if f in PRIVACY_FIELDS:
             return _Part(*privacy_sql(f, v.lower(), tok, self.q))
+        if f in ("thread", "corroborated", "near"):
+            return self.conversation(f, v, tok)
         if f == "id":
             mid = v if v.startswith("<") else "<%s>" % v
             return _Part(sql=_msel("header_message_id = ?"), params=[mid])
         raise QueryError("unknown field %s:" % f, tok.pos, self.q)  # pragma: no cover
+
+    def conversation(self, f: str, v: str, tok: Tok) -> _Part:
+        """thread:ID, corroborated:yes|no, near:yes|no|body|attachment (leaktriage.search.conversation_passes)."""
+        lv = v.lower()
+        if f == "thread":
+            if not re.fullmatch(r"t[0-9a-f]{20}", lv):
+                raise QueryError("thread: needs a thread id (t and 20 hex digits, as `leaktriage show --thread` "
+                                 "prints it)", tok.pos, self.q)
+            return _Part(sql=_msel("thread_id = ?"), params=[lv])
+        if f == "corroborated":
+            if lv not in ("yes", "no"):
+                raise QueryError("corroborated:%s is not known (use corroborated:yes or corroborated:no)" % v,
+                                 tok.pos, self.q)
+            sub = "m.id IN (SELECT message_id FROM findings WHERE code = 'copy.corroborated' AND kind = 'copy')"
+            return _Part(sql=sub if lv == "yes" else "NOT " + sub)
+        if lv not in NEAR_VALUES:
+            raise QueryError("near:%s is not known (use %s)" % (v, ", ".join("near:" + x for x in NEAR_VALUES)),
+                             tok.pos, self.q)
+        if lv in ("body", "attachment"):
+            return _Part(sql="m.id IN (SELECT message_id FROM near_duplicates WHERE kind = ?)", params=[lv])
+        sub = "m.id IN (SELECT message_id FROM near_duplicates)"
+        return _Part(sql=sub if lv == "yes" else "NOT " + sub)
 
     # tree --------------------------------------------------------------------------------
     def node(self, n: Node, negated: bool = False) -> _Part:

@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS messages (
     parts INTEGER,
     problem_codes TEXT,
     attachment_types TEXT,
+    thread_id TEXT,
+    thread_method TEXT,
+    parent TEXT,
+    parent_locator TEXT,
+    parent_missing INTEGER,
+    thread_depth INTEGER,
+    thread_key TEXT,
     email_id INTEGER REFERENCES emails(id),
     locator TEXT NOT NULL UNIQUE,
     sha256 TEXT NOT NULL,
@@ -92,6 +99,7 @@ CREATE INDEX IF NOT EXISTS messages_dkim ON messages(dkim);
 CREATE INDEX IF NOT EXISTS messages_text_status ON messages(text_status);
 CREATE INDEX IF NOT EXISTS messages_email ON messages(email_id, id);
 CREATE INDEX IF NOT EXISTS messages_id_email ON messages(id, email_id);
+CREATE INDEX IF NOT EXISTS messages_thread ON messages(thread_id, date);
 CREATE TABLE IF NOT EXISTS emails (
     id INTEGER PRIMARY KEY,
     first_message INTEGER,

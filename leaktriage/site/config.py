@@ -82,6 +82,16 @@ def queries() -> dict:
                    "FROM pii x JOIN privacy p ON p.message_id = x.message_id JOIN messages m ON m.id = x.message_id "
                    "WHERE p.sphere = 'work' ORDER BY m.date, x.id",
         },
+        "contradicting_copies": {
+            "title": "Copies of one email that contradict each other",
+            "description": "Emails stored more than once whose copies differ (copy.contradiction): one copy was "
+                           "altered after it was sent. Each copy is a row, with the parts that differ and its "
+                           "variant; see docs/conversations.md.",
+            "sql": "SELECT c.message_id AS message, c.copy_group, c.variant, m.date, m.custodian, m.subject, "
+                   "g.differing_parts, m.dkim, m.locator FROM copy_groups g JOIN message_copies c ON "
+                   "c.copy_group = g.id JOIN messages m ON m.id = c.message_id WHERE g.verdict = 'contradiction' "
+                   "ORDER BY g.id, c.variant, m.locator",
+        },
         "text_extraction_problems": {
             "title": "Attachments whose text could not be read",
             "description": "Encrypted, damaged or too large documents, timeouts: their words are not searchable.",
@@ -119,6 +129,13 @@ def metadata(db_name: str) -> dict:
         "pii": {"title": "Personal data found (validated)", "facets": ["kind", "rule", "part"]},
         "topics": {"title": "Sensitive-topic words", "facets": ["category", "language"]},
         "email_mentions": {"hidden": True},
+        "threads": {"sort_desc": "first_date", "label_column": "subject"},
+        "copy_groups": {"facets": ["verdict", "differing_parts"]},
+        "near_duplicate_groups": {"facets": ["kind"]},
+        "persons": {"label_column": "label", "sort_desc": "sent"},
+        "person_edges": {"sort_desc": "weight"},
+        "document_texts": {"hidden": True},
+        "thread_gaps": {"hidden": True},
     }
     return {
         "title": "leaktriage",
