@@ -220,7 +220,7 @@ def test_report_shows_copies_next_to_dkim(built):
     assert doc["corroboration"]["contradiction"] == n
     assert "Corroboration" not in _cli("report", built["manifest"], "-f", "md").stdout    # only with --db
     bad = _cli("report", built["manifest"], "--db", built["tmp"] / "none.db")
-    assert bad.exit_code == 2 and "no such index" in bad.output
+    assert bad.exit_code == 2 and "no index at" in bad.output
 
 
 def test_graph_exports(built, tmp_path):

@@ -27,7 +27,8 @@ def open_index(path: str) -> sqlite3.Connection:
     """The index at path, read-only; UsageError when it is not one, or was built without the
     conversation analyses."""
     if not os.path.isfile(path):
-        raise UsageError("%s: no such index (build one with: leaktriage index MANIFEST -o %s)" % (path, path))
+        raise UsageError("--db: no index at %s (build one with: leaktriage index MANIFEST --dump DIR -o %s)"
+                         % (path, path))
     try:
         con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -142,4 +142,10 @@ def privacy_block(text: str, findings, row: Optional[SphereRow], color: bool = F
 
 def decorate(text: str, locator: str, view: PrivacyView, color: bool) -> str:
     fs = view.findings(text)
-    return highlight(text, fs, color) + privacy_block(text, fs, view.sphere(locator), color, locator)
+    shown = highlight(text, fs, color)
+    block = privacy_block(text, fs, view.sphere(locator), color, locator)
+    # before the closing `Locator:` line of show --text, as the other sections are
+    head, sep, tail = shown.rpartition("\nLocator: ")
+    if not sep:
+        return shown + block
+    return head + "\n" + block.rstrip("\n") + sep + tail
