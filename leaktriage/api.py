@@ -89,6 +89,9 @@ def scan(root: str, output: str, options: Optional[Options] = None, *, progress:
             load_keystore(opts.keystore)
         except (KeyStoreError, OSError) as exc:
             raise UsageError("DKIM key store %s: %s" % (opts.keystore, exc))
+    if output != "-" and os.path.isdir(output):
+        raise UsageError("-o %s is a folder: give the manifest file to write (e.g. -o %s)"
+                         % (output, os.path.join(output, "manifest.jsonl")))
     if run_record is not None:
         if os.path.isdir(run_record):
             raise UsageError("--run-record %s is a folder: give the file to write" % run_record)

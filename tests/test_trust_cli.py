@@ -35,6 +35,11 @@ def test_a_folder_where_a_file_is_expected(tmp_path):
         r = CliRunner().invoke(cli, ["scan", str(SAMPLES), "-o", str(tmp_path / "m.jsonl"), "-q"] + extra)
         assert r.exit_code == 2 and "is a folder" in r.stderr, r.output
         assert "Traceback" not in r.output
+    # -o a folder: scanned everything, then "[Errno 21] Is a directory" with exit 1 and a stray
+    # adir.partial beside it; refused before the scan now
+    r = CliRunner().invoke(cli, ["scan", str(SAMPLES), "-o", str(d), "-q"])
+    assert r.exit_code == 2 and "is a folder" in r.stderr and "Errno" not in r.stderr, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"] and not list(d.iterdir())
 
 
 def test_the_manifest_does_not_depend_on_where_the_dump_and_keys_lie(tmp_path):

@@ -4,6 +4,7 @@ a reader that goes away (| head) is a normal end."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -110,3 +111,23 @@ def test_closed_pipe_is_a_normal_end(big_dump, big_manifest, argv):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0, err
     assert err == "", err
+
+
+@pytest.mark.parametrize("argv", [["show", "{loc}", "-m", "{manifest}"], ["report", "{manifest}"],
+                                  ["scan", "{dump}", "-o", "{out}"]])
+def test_closed_pipe_of_a_rich_view_is_a_normal_end(tmp_path, argv):
+    """`show X | head -1`, `report M 2>&1 | head -3` and `scan D -o M 2>&1 | head -1` exited 1 with no
+    message (Rich's own broken-pipe handler), though the work was done; a scan whose report pipe
+    closes still writes its whole manifest."""
+    m = tmp_path / "m.jsonl"
+    subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(m), "-q", "-w", "1"], check=True, cwd=str(REPO))
+    loc = json.loads(next(l for l in m.read_text(encoding="utf-8").splitlines() if '"record":"message"' in l))["locator"]
+    out = tmp_path / "again.jsonl"
+    argv = [a.format(dump=SAMPLES, manifest=m, loc=loc, out=out) for a in argv]
+    p = subprocess.Popen(LT + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(REPO),
+                         env=dict(os.environ, COLUMNS="80"))
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=120) == 0
+    if argv[0] == "scan":
+        assert out.read_bytes() == m.read_bytes()

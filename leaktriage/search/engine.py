@@ -340,10 +340,10 @@ def write_locators(hits, out) -> int:
 
 
 def render_table(hits, query: str, total: int | None, limit: int | None, con=None, unit: str = "emails") -> int:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
-    console = Console()
+    from leaktriage.console import make_console
+    console = make_console(stderr=False)
     table = Table(show_lines=False, expand=True, title=None, header_style="bold")
     table.add_column("date", no_wrap=True, width=10)
     table.add_column("from", overflow="ellipsis", no_wrap=True, ratio=2)
