@@ -307,6 +307,34 @@ def test_export_exclude_sphere_leaves_out_private_mail(dump, tmp_path):
     assert len(kept) < len(every) and not any(x in personal or x.split("#")[0] in personal for x in kept)
 
 
+def test_exclude_sphere_refuses_an_index_of_another_manifest(dump, tmp_path):
+    """An index of another manifest (or of an older scan) knows none of these messages: every one of
+    them, private mail included, was exported with exit 0 ("307 messages not in the index were kept")."""
+    from conftest import SAMPLES
+    from test_search_common import scan_to
+    _, manifest, _, _, _ = dump
+    other = scan_to(SAMPLES, tmp_path / "s.jsonl")
+    from leaktriage.search.build import build_index
+    build_index(str(other), str(SAMPLES), str(tmp_path / "s.db"), workers=1)
+    out = tmp_path / "pub.jsonl"
+    r = run("export", manifest, "--db", tmp_path / "s.db", "--exclude-sphere", "personal", "-f", "jsonl", "-o", out)
+    assert r.exit_code == 2 and "was not built from this manifest" in r.output, r.output
+    assert not out.exists() or out.read_text() == ""
+
+
+def test_index_refuses_a_dump_that_holds_none_of_the_manifest(dump, tmp_path):
+    """`index M --dump WRONG` read no message (index.bytes_unavailable on every one), classified 11 of
+    261 emails as private instead of 63 from what little it had, and exited 0."""
+    from conftest import SAMPLES
+    from leaktriage.cli.main import cli
+    from click.testing import CliRunner
+    _, manifest, _, _, _ = dump
+    db = tmp_path / "wrong.db"
+    r = CliRunner().invoke(cli, ["index", str(manifest), "--dump", str(SAMPLES), "-o", str(db)])
+    assert r.exit_code == 6 and "none of the" in r.output and "Traceback" not in r.output, r.output
+    assert not db.exists()
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["--exclude-sphere", "personal"], "--exclude-sphere needs --db"),
     (["--redact", "pii"], "--redact needs --redaction-log"),

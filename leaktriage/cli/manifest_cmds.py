@@ -9,6 +9,7 @@ manifest, 16-31 verify found differences (16 + 1 modified + 2 missing + 4 new + 
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import Optional
 
@@ -419,6 +420,16 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
     records = m.records()
     drop = None
     if exclude_sphere:
+        # withholding private mail on the word of an index of another manifest (or of an older scan)
+        # would let through every message it does not know: refused
+        from leaktriage.manifest.reader import file_sha256
+        built = view.manifest_sha256()
+        actual = file_sha256(manifest) if manifest != "-" else None
+        if built is None or built != actual:
+            raise UsageError("--exclude-sphere: %s was not built from this manifest (%s): the spheres of its messages "
+                             "are not known; build the index again: leaktriage index %s --dump DIR -o %s"
+                             % (db, "SHA-256 %s..., the index has %s..." % ((actual or "stdin")[:12], (built or "none")[:12]),
+                                shlex.quote(manifest), shlex.quote(db)))
         drop = redaction.SphereFilter(view.spheres(), exclude_sphere)
         records = drop.records(records)
     texts = log = None

@@ -27,7 +27,7 @@ import mmap
 import os
 import stat
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from leaktriage.containers import Child, Context, Limits, reader
 from leaktriage.content import sniff
@@ -62,6 +62,33 @@ class ItemUnreadable(ResolveError):
 
 class ItemChanged(IntegrityError):
     """The bytes found differ from the digest the manifest records (exit 5)."""
+
+
+def holds_any(dump_root: str, locators: Iterable[str], sample: int = 200) -> bool:
+    """Does the dump hold at least one of the files that the first `sample` distinct top-level paths
+    of these locators name? (False: the wrong folder was given as the dump.) Nothing is read."""
+    from leaktriage.manifest.reader import top_path
+    tops: List[str] = []
+    seen = set()
+    for loc in locators:
+        t = top_path(loc)
+        if t not in seen:
+            seen.add(t)
+            tops.append(t)
+            if len(tops) >= sample:
+                break
+    if not tops:
+        return True
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    for t in tops:
+        try:
+            os.close(open_in_dump(dump_root, L.unescape(t), flags))
+            return True
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return True         # there, but not openable as a file (a link, a FIFO): not a wrong folder
+    return False
 
 
 def read_path(dump_root: str, rel: bytes, mapped_over: Optional[int] = None):

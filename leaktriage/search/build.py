@@ -28,10 +28,10 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from leaktriage.errors import EXIT_SCHEMA, LeaktriageError
+from leaktriage.errors import EXIT_SCHEMA, DumpError, LeaktriageError
 from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest
-from leaktriage.manifest.resolver import Resolver
+from leaktriage.manifest.resolver import Resolver, holds_any
 from leaktriage.pool import default_workers, ordered
 from leaktriage.search import analysis
 from leaktriage.text.fold import FOLD_VERSION, index_text
@@ -361,6 +361,11 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
             con.close()
     # a message is unchanged when its manifest line is byte-identical (same sha256, same facts)
     man = read_manifest(manifest_path, {loc: v[2] for loc, v in existing.items()}, allow_modified)
+    if dump_root and not holds_any(dump_root, man.locators):
+        # every message would be index.bytes_unavailable: an index of headers only, whose spheres and
+        # personal data would be judged on nothing (and trusted by export --exclude-sphere)
+        raise DumpError("none of the files the manifest's messages come from is in %s: is it the dump this "
+                        "manifest was made from? (pass it with --dump)" % dump_root)
     stats.rebuilt = state == "old"
     if state == "current":
         target = db_path

@@ -83,6 +83,11 @@ class PrivacyView:
         return SphereRow(mloc, row[0], row[1], json.loads(row[2]) if row[2] else [],
                          json.loads(row[3]) if row[3] else [], json.loads(row[4]) if row[4] else [])
 
+    def manifest_sha256(self) -> Optional[str]:
+        """The SHA-256 of the manifest the index was built from (meta manifest_sha256)."""
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'manifest_sha256'").fetchone()
+        return row[0] if row and row[0] not in (None, "", "None") else None
+
     def spheres(self) -> dict:
         """{message locator: sphere} for the whole index."""
         return dict(self.con.execute("SELECT m.locator, p.sphere FROM messages m JOIN privacy p "
