@@ -282,3 +282,21 @@ def test_folded_index_survives_rebuild_by_sqlite_utils_style_command(db, tmp_pat
 def build_manifest(dump, path):
     from test_search_common import scan_to
     return scan_to(dump, path)
+
+
+def test_problem_and_finding_families_and_a_leading_minus(db):
+    """`problem:base64` found nothing while `export --problem base64` takes the family; a query that
+    starts with -word was read as `-f ord` with a message about --format only."""
+    import sqlite3
+    from test_search_common import run_cli
+    con = sqlite3.connect(str(db))
+    fam = con.execute("SELECT count(DISTINCT message_id) FROM problems WHERE code LIKE 'base64.%'").fetchone()[0]
+    con.close()
+    assert fam >= 1
+    r = run_cli("search", db, "--count", "--all-copies", "problem:base64")
+    assert r.returncode == 0 and int(r.stdout) == fam, r.stderr
+    assert int(run_cli("search", db, "--count", "--all-copies", "problem:base64*").stdout) == fam
+    bad = run_cli("search", db, "--count", "-facture")
+    assert bad.returncode == 2 and "-- -facture" in bad.stderr
+    neg = run_cli("search", db, "--count", "--", "-facture")
+    assert neg.returncode == 0 and int(neg.stdout) == int(run_cli("search", db, "--count", "NOT", "facture").stdout)

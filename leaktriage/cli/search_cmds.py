@@ -81,10 +81,23 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
             click.echo(line, err=True)
 
 
+class _FormatChoice(click.Choice):
+    """-f's choices; a query word that starts with -f ('-facture': NOT facture) reaches here as
+    `-f acture`: say how to pass it."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail("%r is not one of %s. A query that starts with -word (as in -facture) needs -- before it: "
+                      "leaktriage search DB -- -facture ...; or write NOT facture"
+                      % (value, ", ".join(self.choices)), param, ctx)
+
+
 @click.command(context_settings=CONTEXT)
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("query", nargs=-1, required=True)
-@click.option("-f", "--format", "fmt", type=click.Choice(["auto", "table", "jsonl", "locators"]), default="auto",
+@click.option("-f", "--format", "fmt", type=_FormatChoice(["auto", "table", "jsonl", "locators"]), default="auto",
               show_default=True, help="auto: a table on a terminal, JSON Lines otherwise.")
 @click.option("-c", "--count", "count_only", is_flag=True,
               help="Print the number of matching emails only (copies of one email count once; with -f jsonl: "

@@ -435,7 +435,10 @@ def _start_lines(sh: dict) -> List[tuple]:
         rows.append(("DKIM", "not analysed in this manifest"))
     cp = sh.get("copies")       # report --db: the index's comparison of copies (leaktriage.conversations)
     if cp:
-        rows.append(("Corroboration", "%s emails stored more than once: %s corroborated by independent custodians, %s "
+        # counted on the Message-ID as well as the content: an altered copy has other bytes (so the Copies
+        # line, which counts identical content, does not count it) but the same Message-ID
+        rows.append(("Corroboration", "%s emails stored more than once by Message-ID or content (an altered copy "
+                               "counts here, not under Copies): %s corroborated by independent custodians, %s "
                                "contradicting (%s messages), %s held by one custodian only, %s not fully compared"
                      % (thousands(cp["copy_groups"]), thousands(cp["corroborated"]), thousands(cp["contradiction"]),
                         thousands(cp["messages_contradicted"]), thousands(cp["single-custodian"]),

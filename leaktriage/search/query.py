@@ -26,7 +26,7 @@ text, folded (case, accents, ligatures: leaktriage.text.fold). Fields:
     dkim:              a message summary (pass, fail, none, pass-weak-key, expired, no-key, unverifiable) or
                        a signature verdict (body-hash-mismatch, signature-mismatch, malformed, ...)
     mailbox: custodian:  substring of the mailbox / custodian (folded)
-    finding: problem:  code (auth.dkim_body_hash_mismatch; a trailing * matches a prefix)
+    finding: problem:  code (auth.dkim_body_hash_mismatch; a family without a dot: problem:base64; a trailing * matches a prefix)
     id:                Message-ID
     sphere:            personal, work, unknown (the private sphere of the message: leaktriage.privacy)
     sensitive:         health, finances, family, intimate, legal, any (sensitive topics of the message)
@@ -454,6 +454,10 @@ class _Compiler:
                 lo, hi = _prefix_range(lv)
                 return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code >= ? AND code < ?)" % table,
                              params=[lo, hi])
+            if "." not in lv:   # a family (finding:base64, problem:zip), as export --finding takes it
+                lo, hi = _prefix_range(lv + ".")
+                return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ? OR (code >= ? AND code < ?))"
+                             % table, params=[lv, lo, hi])
             return _Part(sql="m.id IN (SELECT message_id FROM %s WHERE code = ?)" % table, params=[lv])
         if f in PRIVACY_FIELDS:
             return _Part(*privacy_sql(f, v.lower(), tok, self.q))
