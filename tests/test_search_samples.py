@@ -300,3 +300,14 @@ def test_problem_and_finding_families_and_a_leading_minus(db):
     assert bad.returncode == 2 and "-- -facture" in bad.stderr
     neg = run_cli("search", db, "--count", "--", "-facture")
     assert neg.returncode == 0 and int(neg.stdout) == int(run_cli("search", db, "--count", "NOT", "facture").stdout)
+
+
+def test_index_takes_the_dump_from_the_run_record(sample, tmp_path):
+    """show, verify, extract and export -t text find the dump in MANIFEST.run.json; index required
+    --dump ("Missing option '--dump'")."""
+    from test_search_common import run_cli
+    manifest = sample[0]
+    r = run_cli("index", manifest, "-o", tmp_path / "x.db", "-q")
+    assert r.returncode == 0, r.stderr
+    assert int(run_cli("search", tmp_path / "x.db", "--count", "--all-copies", "facture").stdout) == \
+        int(run_cli("search", sample[1], "--count", "--all-copies", "facture").stdout)

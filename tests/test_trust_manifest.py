@@ -77,6 +77,12 @@ def test_not_a_manifest(tmp_path, good):
     assert_all(run_all(m, tmp_path), 3, "not a leaktriage manifest")
 
 
+def test_a_missing_manifest_is_a_usage_error_everywhere(tmp_path):
+    """A wrong path is a usage error (exit 2, as the exit-code table says), not a damaged manifest
+    (report said exit 3; a folder given as the manifest got exit 2 from Click)."""
+    assert_all(run_all(tmp_path / "nothere.jsonl", tmp_path), 2, "no such file")
+
+
 def test_newer_schema(tmp_path, good):
     def newer(ls):
         rec = json.loads(ls[0])

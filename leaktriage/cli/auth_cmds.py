@@ -20,9 +20,10 @@ def keys():
 
 
 @keys.command(context_settings=CONTEXT)
-@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dump", "dump", required=True, type=click.Path(exists=True, file_okay=False),
-              help="The dump the manifest was made from (messages are re-read from it).")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--dump", "dump", default=None, type=click.Path(),
+              help="The dump the manifest was made from (messages are re-read from it); default: the one its run "
+                   "record (MANIFEST.run.json) names.")
 @click.option("-o", "--output", required=True, metavar="FILE", help="Key store (JSON) to write.")
 @click.option("--per-key", default=8, show_default=True, type=click.IntRange(2, 1000),
               help="Signed messages read per (domain, selector).")
@@ -45,6 +46,8 @@ def recover(manifest, dump, output, per_key, include_all):
     from leaktriage.auth.keyrecover import recover_keys, write_keystore
     from leaktriage.manifest.resolver import ResolveError, Resolver
     from leaktriage.scanner.sinks import inside
+    from leaktriage.cli.manifest_cmds import dump_root
+    dump = dump_root(Manifest(manifest, allow_modified=True), dump, "keys recover")   # checked when read below
     if inside(output, dump):
         raise UsageError("refusing to write %s inside the dump" % output)
     wanted = {}

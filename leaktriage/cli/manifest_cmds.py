@@ -56,7 +56,7 @@ def _open_manifest(path: str) -> Manifest:
     return Manifest(path, allow_modified=allow_modified())
 
 
-def _dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
+def dump_root(m: Manifest, dump: Optional[str], needed_for: str) -> str:
     """--dump, or the dump root recorded in MANIFEST.run.json; a clear message when it moved."""
     if dump is None:
         run = m.run_record()
@@ -289,7 +289,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
         out = click.get_binary_stream("stdout")
         if out.isatty():
             raise UsageError("refusing to write raw bytes to a terminal: redirect stdout to a file or a pipe")
-        root = _dump_root(m, dump, "--raw")
+        root = dump_root(m, dump, "--raw")
         data = showitem.raw_bytes(item, root)
         out.write(data)
         out.flush()
@@ -301,7 +301,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
         out.flush()
         return
     if as_text:
-        root = _dump_root(m, dump, "--text")
+        root = dump_root(m, dump, "--text")
         got = showitem.readable(item, root)
         if db:
             from leaktriage.search import conversation_views as cv
@@ -436,7 +436,7 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
     if table == "text":
         if manifest == "-":
             raise UsageError("-t text needs a manifest file (its dump is read), not stdin")
-        root = _dump_root(m, dump, "-t text")
+        root = dump_root(m, dump, "-t text")
         for target, what in ((output, "-o"), (redaction_log, "--redaction-log")):
             if target and _inside(target, root):
                 raise UsageError("%s %s is inside the dump: write it elsewhere (the dump is evidence)" % (what, target))
@@ -533,7 +533,7 @@ def extract(manifest, dump, out, with_messages, no_attachments, quiet, **kw):
     m = _open_manifest(manifest)
     if manifest == "-" and dump is None:
         raise UsageError("with the manifest on stdin, pass --dump DIR")
-    root = _dump_root(m, dump, "extract")
+    root = dump_root(m, dump, "extract")
     if inside(out, root):
         raise UsageError("refusing to write %s inside the dump %s: evidence is read-only" % (out, root))
     if os.path.exists(out) and not os.path.isdir(out):
@@ -635,7 +635,7 @@ def verify(manifest, dump, manifest_only, expected, show_all, workers, quiet):
                                  % (manifest, actual, exp))
     else:
         status = m.check_digest()     # refuses a manifest changed after the scan (exit 5), like every command
-    root = _dump_root(m, dump, "verify")
+    root = dump_root(m, dump, "verify")
     out = _stdout_text()
     res = audit.audit(m, root, out, show_all=show_all, workers=workers)
     out.flush()

@@ -14,9 +14,10 @@ from leaktriage.errors import LeaktriageError, UsageError
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.option("--dump", "dump", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
-              help="The dump the manifest describes (message text is re-read from it).")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--dump", "dump", default=None, type=click.Path(path_type=str),
+              help="The dump the manifest describes (message text is re-read from it); default: the one its "
+                   "run record (MANIFEST.run.json) names.")
 @click.option("-o", "--output", "db", default="triage.db", show_default=True, metavar="DB",
               help="SQLite database to create or update.")
 @click.option("-w", "--workers", type=click.IntRange(0, 256), default=0,
@@ -49,6 +50,9 @@ def index(manifest, dump, db, workers, no_attachment_text, quiet):
     from leaktriage.search.build import build_index
     if os.path.isdir(db):
         raise UsageError("%s is a directory" % db)
+    from leaktriage.cli.manifest_cmds import dump_root
+    from leaktriage.manifest.reader import Manifest
+    dump = dump_root(Manifest(manifest, allow_modified=True), dump, "index")   # the manifest is checked by the build
     dump_abs = os.path.realpath(dump)
     if os.path.realpath(os.path.abspath(db)).startswith(dump_abs + os.sep):
         raise UsageError("the database cannot be written inside the dump (%s)" % dump)

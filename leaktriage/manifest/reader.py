@@ -32,7 +32,7 @@ import re
 import sys
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
-from leaktriage.errors import IntegrityError, ManifestError, SchemaVersionError
+from leaktriage.errors import IntegrityError, ManifestError, SchemaVersionError, UsageError
 from leaktriage.model.records import COMMON, FIELDS, SCHEMA_VERSION
 
 KINDS = ("file", "message", "part", "problem", "duplicate_group", "mailbox", "summary")
@@ -94,10 +94,11 @@ class Manifest:
         self.lines = 0
         self.bytes = 0
         if path != "-" and stream is None:
+            # a wrong path is a usage error (exit 2), as in every command; exit 3 says a manifest is damaged
             if not os.path.exists(path):
-                raise ManifestError("no such file", path)
+                raise UsageError("%s: no such file" % path)
             if os.path.isdir(path):
-                raise ManifestError("is a folder, not a manifest file", path)
+                raise UsageError("%s is a folder, not a manifest file" % path)
 
     @property
     def name(self) -> str:
@@ -338,7 +339,7 @@ def file_sha256(path: str) -> str:
 def check_manifest_digest(path: str, expected: Optional[str] = None) -> Tuple[str, str, Optional[str]]:
     """(status, actual, expected): status is ok, mismatch or absent (no sidecar and no expected digest)."""
     if not os.path.isfile(path):
-        raise ManifestError("no such file", path)
+        raise UsageError("%s: no such file" % path)
     actual = file_sha256(path)
     if expected is None:
         side = path + ".sha256"
