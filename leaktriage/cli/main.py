@@ -182,7 +182,7 @@ def scan(dump, output, workers, cluster, hashes, max_depth, dkim_keys, dns, item
         from leaktriage.console import make_console
         from leaktriage.manifest.summary_view import render
         render(res.summary, make_console(), manifest=None if output == "-" else output,
-               digest=res.manifest_sha256, dump=dump)
+               digest=res.manifest_sha256, dump=dump, db=db)
     if db:
         from leaktriage.search.build import index_scan
         stats = index_scan(output, dump, db)

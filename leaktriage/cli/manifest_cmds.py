@@ -169,6 +169,8 @@ def report(manifest, fmt, output, top, width, workers, db):
     doc = reporting.aggregate(m, top=top, workers=workers)
     safety = privacy_report.section(db, (doc.get("manifest") or {}).get("sha256")) if db else \
         privacy_report.missing(manifest)
+    if db:
+        doc["start_here"]["next"] = reporting.next_commands(manifest if manifest != "-" else None, None, db)
     if con is not None:
         doc["corroboration"] = doc["start_here"]["copies"] = cv.corroboration_counts(con)
         built_from = cv.manifest_sha256(con)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections import Counter
 from typing import Dict, List, Optional
 
@@ -404,8 +405,6 @@ def start_here(doc: dict, manifest: str, custodians: int) -> dict:
     ov = doc["overview"]
     au = doc.get("authenticity") or {}
     d = doc["duplicates"]["canonical"]
-    import shlex
-    q = shlex.quote(manifest) if manifest != "<stdin>" else "MANIFEST"
     dump = _dump_root(manifest) if manifest != "<stdin>" else None
     return {
         "messages": ov["messages"], "distinct_emails": ov["messages"] - d["redundant"], "custodians": custodians,
@@ -415,11 +414,24 @@ def start_here(doc: dict, manifest: str, custodians: int) -> dict:
         "dangerous": {k: [v["attachments"], v["disguised"]] for k, v in doc["dangerous"].items()},
         "top_problems": [{"code": r["code"], "count": r["count"], "severity": r.get("severity")}
                          for r in doc["problems"][:3]],
-        "next": ["leaktriage index %s --dump %s -o triage.db" % (q, shlex.quote(dump) if dump else "DUMP"),
-                 "leaktriage search triage.db 'risk:any'",
-                 "leaktriage serve triage.db",
-                 "leaktriage show LOCATOR -m %s --text" % q],
+        "next": next_commands(manifest if manifest != "<stdin>" else None, dump),
     }
+
+
+def next_commands(manifest: Optional[str], dump: Optional[str], db: Optional[str] = None,
+                  report: bool = False) -> List[str]:
+    """The next commands, ready to paste: the manifest, the dump and the index named as given (or as
+    the run record names them), shell-quoted; no `index` step when the index is given."""
+    q = shlex.quote(manifest) if manifest else "MANIFEST"
+    out = ["leaktriage report %s" % q] if report else []
+    if db:
+        d = shlex.quote(db)
+    else:
+        d = "triage.db"
+        out.append("leaktriage index %s --dump %s -o triage.db" % (q, shlex.quote(dump) if dump else "DUMP"))
+    out += ["leaktriage search %s 'risk:any'" % d, "leaktriage serve %s" % d,
+            "leaktriage show LOCATOR -m %s --text%s" % (q, " --db %s" % d if db else "")]
+    return out
 
 
 def _start_lines(sh: dict) -> List[tuple]:
@@ -494,10 +506,9 @@ def render_rich(doc: dict, console, top: int = 10) -> None:
         style = "red" if label == "Dangerous" and any(v[0] for v in sh["dangerous"].values()) else ""
         g.add_row(label, "[%s]%s[/]" % (style, _e(text)) if style else _e(text))
     console.print(Panel(g, title="leaktriage report: start here", title_align="left", expand=False))
-    from rich.text import Text
     console.print("Next:")
-    for c in sh["next"]:
-        console.print(Text("  " + c, overflow="fold"))
+    for c in sh["next"]:       # never wrapped by Rich: a command cut inside an argument cannot be pasted
+        console.print("  " + c, soft_wrap=True, markup=False, highlight=False)
 
     g = Table.grid(padding=(0, 2))
     g.add_column(style="bold", no_wrap=True)

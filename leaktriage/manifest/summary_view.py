@@ -7,7 +7,7 @@ from leaktriage.console import human_bytes, thousands
 
 
 def render(summary: dict, console, manifest: Optional[str] = None, digest: Optional[str] = None,
-           top: int = 15, dump: Optional[str] = None) -> None:
+           top: int = 15, dump: Optional[str] = None, db: Optional[str] = None) -> None:
     from rich.table import Table
     from rich.panel import Panel
     wide = (console.width or 80) >= 110  # locator columns only where they fit; `leaktriage report` lists them
@@ -20,7 +20,6 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
 
     from leaktriage.manifest import danger
     from leaktriage.manifest.report import copies_line, files_line
-    from rich.text import Text
     auth = summary.get("authenticity") or {}
     by_code = probs.get("by_code", {})
     # start here: what matters first, from the summary record alone (`leaktriage report` says more)
@@ -54,13 +53,10 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
         top3 = sorted(by_code.items(), key=lambda kv: (order.get(CODES.get(kv[0], ("?",))[0], 3), -kv[1], kv[0]))[:3]
         sh.add_row("Top problems", ", ".join("%s %s x%s" % (k, CODES.get(k, ("?",))[0], thousands(v)) for k, v in top3))
     console.print(Panel(sh, title="leaktriage scan: start here", expand=False))
-    import shlex
-    q = shlex.quote(manifest) if manifest else "MANIFEST"
+    from leaktriage.manifest.report import next_commands
     console.print("Next:")
-    for c in ("leaktriage report %s" % q,
-              "leaktriage index %s --dump %s -o triage.db" % (q, shlex.quote(dump) if dump else "DUMP"),
-              "leaktriage search triage.db 'risk:any'", "leaktriage serve triage.db"):
-        console.print(Text("  " + c, overflow="fold"))
+    for c in next_commands(manifest, dump, db, report=True):   # never wrapped inside an argument
+        console.print("  " + c, soft_wrap=True, markup=False, highlight=False)
 
     ov = Table.grid(padding=(0, 2))
     ov.add_column(style="bold")

@@ -105,10 +105,13 @@ def _section(con, meta: dict, db_path: str, manifest_sha256: Optional[str]) -> d
     sec["mail_providers"] = {"learned": sorted(d for d, h in (know.get("personal_domains") or {}).items()
                                                if h == "learned"),
                              "known": sorted(d for d, h in (know.get("personal_domains") or {}).items() if h == "list")}
-    sec["next"] = ["leaktriage search %s 'sphere:personal'" % db_path,
-                   "leaktriage search %s 'pii:any -sphere:personal'" % db_path,
-                   "leaktriage export MANIFEST --db %s --exclude-sphere personal --redact pii -o texts.jsonl "
-                   "--redaction-log redactions.jsonl" % db_path]
+    import shlex
+    d = shlex.quote(db_path)
+    m = shlex.quote(meta["manifest"]) if meta.get("manifest") else "MANIFEST"
+    sec["next"] = ["leaktriage search %s 'sphere:personal'" % d,
+                   "leaktriage search %s 'pii:any -sphere:personal'" % d,
+                   "leaktriage export %s --db %s --exclude-sphere personal --redact pii -o texts.jsonl "
+                   "--redaction-log redactions.jsonl" % (m, d)]
     return sec
 
 
@@ -189,7 +192,9 @@ def render_rich(sec: dict, console) -> None:
     for k, v in sec["sensitive"].items():
         t.add_row(k, "sensitive:" + k, str(v["emails"]), str(v["personal"]))
     console.print(t)
-    console.print("Next: " + "\n      ".join(escape(x) for x in sec["next"]))
+    console.print("Next:")
+    for x in sec["next"]:      # never wrapped inside an argument: pasted as printed
+        console.print("  " + x, soft_wrap=True, markup=False, highlight=False)
 
 
 def render_markdown(sec: dict) -> str:
