@@ -377,8 +377,13 @@ def view_entries(index: Dict[str, dict]) -> List[tuple]:
                 base = "%s %s" % ((it.get("date") or "undated")[:10], it.get("subject") or "(no subject)")
                 base = safe_component(base[:100]) + ".eml"
             else:
-                ext = path.rpartition("/")[2][64:].rstrip("_")      # ".pdf" from the store name, or ""
+                stored = path.rpartition("/")[2][64:]                  # ".pdf", or ".exe_" when defused
+                ext = stored.rstrip("_")
                 base = safe_component(it.get("filename"), fallback="attachment-" + d[:12] + ext)
+                if stored.endswith("_") and not base.lower().endswith(stored.lower()):
+                    # an executable, script or macro document: the link a person double-clicks must not
+                    # keep the innocent name it came with (Facture.pdf -> Facture.pdf.exe_), as serve does
+                    base += stored
             wanted.append((mailbox_components(box), base, path, it.get("locator", "")))
     wanted.sort(key=lambda w: (w[0], w[1], w[3]))
     used: Dict[tuple, set] = {}
