@@ -180,3 +180,17 @@ def test_export_csv_quoting_and_formula_guard(tmp_path):
 def test_export_stdin_pipeline(manifest):
     r = CliRunner().invoke(cli, ["export", "-", "-f", "jsonl", "-q"], input=manifest.read_bytes())
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 29 and r.stderr == ""
+
+
+def test_show_finds_a_locator_pasted_in_another_unicode_form(tmp_path):
+    """A locator copied on macOS comes in NFD ('e' + U+0301): it looked identical and was 'not in the
+    manifest' (exit 7), with a hint about shell quoting."""
+    import unicodedata
+    from leaktriage import Options, scan
+    m = tmp_path / "m.jsonl"
+    scan(str(SAMPLES), str(m), Options(workers=1))
+    nfd = unicodedata.normalize("NFD", "Hélène Lefèvre/INBOX/0004.eml")
+    r = CliRunner().invoke(cli, ["show", nfd, "-m", str(m), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.splitlines()[0])["locator"] == "Hélène Lefèvre/INBOX/0004.eml"
+    assert "Unicode form NFC" in r.stderr

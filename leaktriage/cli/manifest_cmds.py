@@ -285,6 +285,18 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
         raise UsageError("show needs a manifest file, not stdin")
     item = showitem.collect(m, locator)
     if not item.records:
+        # a name pasted from another system in another Unicode form (macOS writes NFD: 'e' + U+0301)
+        import unicodedata
+        for form in ("NFC", "NFD"):
+            alt = unicodedata.normalize(form, locator)
+            if alt != locator:
+                item = showitem.collect(m, alt)
+                if item.records:
+                    _say("leaktriage: the locator matched in Unicode form %s, as the manifest writes it: %s"
+                         % (form, alt), quiet)
+                    locator = alt
+                    break
+    if not item.records:
         hint = showitem.suggest(m, locator)
         raise NotFoundError("locator %r is not in %s%s" % (locator, m.name, hint))
     if raw:
