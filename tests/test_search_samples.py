@@ -311,3 +311,10 @@ def test_index_takes_the_dump_from_the_run_record(sample, tmp_path):
     assert r.returncode == 0, r.stderr
     assert int(run_cli("search", tmp_path / "x.db", "--count", "--all-copies", "facture").stdout) == \
         int(run_cli("search", sample[1], "--count", "--all-copies", "facture").stdout)
+
+
+def test_query_and_index_swapped_get_a_hint(db):
+    """`search 'risk:any' triage.db` said 'no index at risk:any (build one with ... -o risk:any)'."""
+    from test_search_common import run_cli
+    r = run_cli("search", "risk:any", db)
+    assert r.returncode == 2 and "the index comes first: leaktriage search %s QUERY" % db in r.stderr

@@ -25,6 +25,9 @@ def run_search(db: str, query: str, fmt: str = "auto", count_only: bool = False,
     from leaktriage.search.query import QueryError
     from leaktriage.search.engine import SearchError, count, open_db, search as run
     try:
+        if not os.path.isfile(db) and any(os.path.isfile(w) for w in query.split()):
+            given = [w for w in query.split() if os.path.isfile(w)][0]
+            raise SearchError("no index at %s; the index comes first: leaktriage search %s QUERY" % (db, given))
         con = open_db(db)
         if count_only:
             n = count(con, query, copies=all_copies)
