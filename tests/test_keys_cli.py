@@ -25,6 +25,7 @@ def test_recover_then_rescan(tmp_path):
     ks = tmp_path / "derived.json"
     r = runner.invoke(cli, ["keys", "recover", str(m1), "--dump", str(tmp_path / "dump"), "-o", str(ks)])
     assert r.exit_code == 0, r.output
+    assert "expect 30 s or more" in r.output     # 1 key: the whole run announced, not only a pair's cost
     store = json.loads(ks.read_text())
     assert list(store) == ["k1._domainkey.campaign.example"]
     assert store["k1._domainkey.campaign.example"]["provenance"] == "derived, not anchored"
