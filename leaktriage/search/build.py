@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence
 
 from leaktriage.errors import EXIT_SCHEMA, DumpError, LeaktriageError
 from leaktriage.manifest import danger
-from leaktriage.manifest.reader import Manifest
+from leaktriage.manifest.reader import Manifest, top_path
 from leaktriage.manifest.resolver import Resolver, holds_any
 from leaktriage.pool import default_workers, ordered
 from leaktriage.search import analysis
@@ -141,16 +141,6 @@ def owner_locator(messages, loc: str) -> Optional[str]:
             loc = loc[:loc.rindex("!")]
         else:
             return None
-
-
-def _group_key(loc: str) -> str:
-    """Top-level file of a locator (messages of one file are extracted together)."""
-    cut = len(loc)
-    for ch in "!#":
-        i = loc.find(ch)
-        if i >= 0:
-            cut = min(cut, i)
-    return loc[:cut]
 
 
 def _addr_text(lst: Optional[list]) -> str:
@@ -504,7 +494,7 @@ def _extract_all(todo: List[dict], man: ManifestContent, dump_root: str, workers
     # batches follow the dump layout: messages of one top-level file stay together (one read, one unzip)
     groups: "OrderedDict[str, List[Job]]" = OrderedDict()
     for r in todo:
-        groups.setdefault(_group_key(r["locator"]), []).append(
+        groups.setdefault(top_path(r["locator"]), []).append(
             Job(_slim(r), man.parts.get(r["locator"], []), man.members.get(r["locator"], [])))
     batches: List[List[Job]] = []
     for items in groups.values():

@@ -264,15 +264,6 @@ def _meta_value(con, key: str) -> Optional[str]:
     return row[0] if row else None
 
 
-def _top(loc: str) -> str:
-    cut = len(loc)
-    for ch in "!#":
-        i = loc.find(ch)
-        if i >= 0:
-            cut = min(cut, i)
-    return loc[:cut]
-
-
 def _copies_init(dump_root: Optional[str]) -> None:
     _WORKER["bodies"] = _BodyTexts(dump_root)
 
@@ -386,6 +377,7 @@ class Conversations:
 
     def _copies(self, con, msgs, parts, ids, dump_root, cand, scratch, doc_text) -> None:
         from leaktriage.conversations.copies import corroborate
+        from leaktriage.manifest.reader import top_path
 
         def copies():
             # decoded in worker processes, in batches of one top-level file (one read of an archive), in order
@@ -393,7 +385,7 @@ class Conversations:
             last = None
             for m in msgs:
                 if m["locator"] in cand:
-                    top = _top(m["locator"])
+                    top = top_path(m["locator"])
                     if top != last or len(batches[-1]) >= 100:
                         batches.append([])
                         last = top
