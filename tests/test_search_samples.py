@@ -318,3 +318,14 @@ def test_query_and_index_swapped_get_a_hint(db):
     from test_search_common import run_cli
     r = run_cli("search", "risk:any", db)
     assert r.returncode == 2 and "the index comes first: leaktriage search %s QUERY" % db in r.stderr
+
+
+def test_a_code_no_row_has_gets_a_note(db):
+    """finding:/problem: with a typo gave 0 hits without a word, while every other field says what it
+    takes; the note names the closest codes the index has (stderr only: the count stays data)."""
+    from test_search_common import run_cli
+    r = run_cli("search", db, "--count", "problem:base64.truncate")
+    assert r.returncode == 0 and r.stdout.strip() == "0"
+    assert "no message of this index has the problem base64.truncate; did you mean base64.truncated?" in r.stderr
+    ok = run_cli("search", db, "--count", "problem:base64.truncated OR problem:base64")
+    assert ok.returncode == 0 and "note" not in ok.stderr

@@ -29,6 +29,10 @@ def run_search(db: str, query: str, fmt: str = "auto", count_only: bool = False,
             given = [w for w in query.split() if os.path.isfile(w)][0]
             raise SearchError("no index at %s; the index comes first: leaktriage search %s QUERY" % (db, given))
         con = open_db(db)
+        if "finding:" in query.lower() or "problem:" in query.lower():
+            from leaktriage.search.engine import unknown_codes
+            for note in unknown_codes(con, query):
+                sys.stderr.write("leaktriage: note: %s\n" % note)
         if count_only:
             n = count(con, query, copies=all_copies)
             if fmt == "jsonl":   # both figures, as data

@@ -27,6 +27,30 @@ def _query_failed(exc: Exception) -> str:
     return "the index could not run this query: %s" % exc
 
 
+_CODE_TERM = re.compile(r"(?<![\w:])(finding|problem):([\w.-]+)(?![\w*])", re.I)
+
+
+def unknown_codes(con: sqlite3.Connection, query: str) -> list[str]:
+    """Notes for people: finding:/problem: codes of the query that no row of this index has, exactly
+    or as a family, with the closest codes it does have (a typo otherwise gives 0 hits silently)."""
+    import difflib
+    notes = []
+    for field, code in _CODE_TERM.findall(query or ""):
+        table = "findings" if field.lower() == "finding" else "problems"
+        code = code.lower()
+        try:
+            if con.execute("SELECT 1 FROM %s WHERE code = ? OR (code >= ? AND code < ?) LIMIT 1" % table,
+                           (code, code + ".", code + "/")).fetchone():
+                continue
+            known = [r[0] for r in con.execute("SELECT DISTINCT code FROM %s" % table) if r[0]]
+        except sqlite3.Error:
+            continue
+        close = difflib.get_close_matches(code, known, n=3, cutoff=0.75)
+        notes.append("no message of this index has the %s %s%s" % (
+            field.lower(), code, "; did you mean %s?" % " or ".join(close) if close else ""))
+    return notes
+
+
 def open_db(path: str) -> sqlite3.Connection:
     if not os.path.isfile(path):
         raise SearchError("no index at %s (build one with: leaktriage index MANIFEST --dump DIR -o %s)" % (path, path))
