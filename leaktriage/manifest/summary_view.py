@@ -166,4 +166,6 @@ def render(summary: dict, console, manifest: Optional[str] = None, digest: Optio
                       *(["\n".join(ex.get(k, [])[:2])] if wide else []))
         console.print(t)
         if not wide:
-            console.print("Where each problem is: leaktriage report MANIFEST (or jq over the problem records).")
+            import shlex
+            console.print("Where each problem is: leaktriage report %s (or jq over the problem records)."
+                          % (shlex.quote(manifest) if manifest else "MANIFEST"), markup=False, highlight=False)
