@@ -167,15 +167,7 @@ class WorkerPool:
 
     def _alone(self, fn, item, on_died):
         """Run one item in a fresh one-worker pool: its result, or on_died when it kills it again."""
-        single = WorkerPool(1, self.initializer, self.initargs)
-        try:
-            return single._executor().submit(fn, item).result()
-        except BrokenProcessPool:
-            if on_died is None:
-                raise WorkerDied(item)
-            return on_died(item, None)
-        finally:
-            single._kill()
+        return run_in_child(fn, item, self.initializer, self.initargs, on_died)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         return self.imap(fn, items)

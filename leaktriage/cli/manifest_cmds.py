@@ -438,7 +438,10 @@ def export(manifest, fmt, table, fields, list_fields, output, bom, no_formula_gu
         # would let through every message it does not know: refused
         from leaktriage.manifest.reader import file_sha256
         built = view.manifest_sha256()
-        actual = file_sha256(manifest) if manifest != "-" else None
+        actual = None
+        if manifest != "-":
+            m.check_digest()          # hashes the file once, for its MANIFEST.sha256 and for this check
+            actual = m.checked_sha256 or file_sha256(manifest)
         if built is None or built != actual:
             raise UsageError("--exclude-sphere: %s was not built from this manifest (%s): the spheres of its messages "
                              "are not known; build the index again: leaktriage index %s --dump DIR -o %s"

@@ -35,6 +35,8 @@ import zlib
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from leaktriage.conversations.people import SQL as PEOPLE_SQL   # the correspondents' tables, as the library writes them
+
 DOC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS document_texts (
     message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
@@ -110,16 +112,7 @@ CREATE TABLE IF NOT EXISTS near_duplicates (
 );
 CREATE INDEX IF NOT EXISTS near_duplicates_message ON near_duplicates(message_id);
 CREATE INDEX IF NOT EXISTS near_duplicates_group ON near_duplicates(near_group);
-CREATE TABLE IF NOT EXISTS persons (
-    id TEXT PRIMARY KEY, label TEXT, role INTEGER, sent INTEGER, received INTEGER,
-    first_date TEXT, last_date TEXT, addresses TEXT, merged_by TEXT);
-CREATE TABLE IF NOT EXISTS person_addresses (
-    address TEXT PRIMARY KEY, person TEXT REFERENCES persons(id), name TEXT, role INTEGER,
-    sent INTEGER, received INTEGER);
-CREATE TABLE IF NOT EXISTS person_edges (
-    source TEXT REFERENCES persons(id), target TEXT REFERENCES persons(id), weight INTEGER,
-    to_count INTEGER, cc_count INTEGER, bcc_count INTEGER, first_date TEXT, last_date TEXT,
-    PRIMARY KEY (source, target));
+""" + PEOPLE_SQL + """
 CREATE INDEX IF NOT EXISTS person_edges_target ON person_edges(target);
 """
 
