@@ -97,6 +97,13 @@ def test_binhex_attachment_forks_are_decoded(tmp_path):
     assert m["attachments"] == 3                            # the .hqx part and its two forks
     assert not by_kind(recs, "problem")
     assert by_kind(recs, "summary")[0]["parts"] == 3
+    # the new `binhex` field is in the manifest's JSON Schema: every record of this scan validates
+    import jsonschema
+    from leaktriage.model.records import json_schema
+    per_kind = {v["title"]: jsonschema.Draft202012Validator(v) for v in json_schema()["oneOf"]}
+    for rec in recs:
+        errs = list(per_kind[rec["record"]].iter_errors(rec))
+        assert not errs, (rec, errs[0].message)
 
 
 def test_binhex_in_a_text_body_without_resource_fork(tmp_path):
