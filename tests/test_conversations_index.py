@@ -310,3 +310,16 @@ def test_thread_export_is_the_librarys_records(built):
     write_jsonl(build_threads(read_messages(str(built["manifest"]), locs)).records(), buf)
     out = _cli("conversations", "threads", built["db"], "-q")
     assert out.exit_code == 0 and out.stdout == buf.getvalue() and buf.getvalue()
+
+
+def test_exports_never_write_inside_the_dump(built):
+    """`conversations ... -o FILE` wrote wherever it was told, the dump included; the index knows its
+    dump and refuses it, as every other command that writes does."""
+    import sqlite3
+    dump = sqlite3.connect(str(built["db"])).execute("SELECT value FROM meta WHERE key = 'dump'").fetchone()[0]
+    from pathlib import Path
+    target = Path(dump) / "threads.jsonl"
+    for args in (["threads"], ["graph", "-f", "gexf"]):
+        r = _cli("conversations", args[0], built["db"], *args[1:], "-o", target, "-q")
+        assert r.exit_code == 2 and "inside the dump" in r.output, r.output
+        assert not target.exists()

@@ -22,15 +22,20 @@ class _Stdout:
         self.b.flush()
 
 
-def _out(output):
+def _out(output, con):
     if output:
+        # the index knows its dump: evidence is read-only, an export never lands inside it
+        from leaktriage.scanner.sinks import inside
+        row = con.execute("SELECT value FROM meta WHERE key = 'dump'").fetchone()
+        if row and row[0] and inside(output, row[0]):
+            raise UsageError("refusing to write %s inside the dump %s: evidence is read-only" % (output, row[0]))
         return open(output, "w", encoding="utf-8", newline="")
     return _Stdout()
 
 
-def _write(records, output, quiet, what):
+def _write(records, output, quiet, what, con):
     from leaktriage.conversations import write_jsonl
-    fh = _out(output)
+    fh = _out(output, con)
     try:
         n = write_jsonl(records, fh)
         fh.flush()
@@ -77,7 +82,7 @@ def threads(db, output, quiet):
     """
     from leaktriage.search import conversation_views as cv
     con = cv.open_index(db)
-    _write(cv.thread_records(con), output, quiet, "thread records")
+    _write(cv.thread_records(con), output, quiet, "thread records", con)
 
 
 @conversations.command(context_settings=CONTEXT)
@@ -98,7 +103,7 @@ def copies(db, verdict, output, quiet):
     from leaktriage.search import conversation_views as cv
     con = cv.open_index(db)
     recs = (r for r in cv.copy_records(con) if not verdict or r.get("verdict") in verdict)
-    _write(recs, output, quiet, "copy groups")
+    _write(recs, output, quiet, "copy groups", con)
 
 
 @conversations.command("near-duplicates")
@@ -117,7 +122,7 @@ def near_duplicates(db, kind, output, quiet):
     from leaktriage.search import conversation_views as cv
     con = cv.open_index(db)
     recs = (r for r in cv.near_records(con) if kind is None or r.get("kind") == kind)
-    _write(recs, output, quiet, "near-duplicate groups")
+    _write(recs, output, quiet, "near-duplicate groups", con)
 
 
 @conversations.command(context_settings=CONTEXT)
@@ -144,7 +149,7 @@ def graph(db, fmt, no_formula_guard, output, quiet):
         raise UsageError("--no-formula-guard only applies to --format csv")
     con = cv.open_index(db)
     g = cv.graph(con)
-    fh = _out(output)
+    fh = _out(output, con)
     try:
         if fmt == "gexf":
             write_gexf(g, fh)
