@@ -97,3 +97,21 @@ class Interrupted(LeaktriageError):
     """The user stopped a long command (Ctrl-C)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# Ctrl-C. Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives; arriving
+# inside an interpreter callback (os.fork's after-fork hooks, a __del__), it is printed as "Exception
+# ignored" and lost, and a command interrupted that way ran to its end and exited 0. The commands'
+# handler also remembers it, and a command checks before it makes its result final.
+_SIGINT_SEEN = [False]
+
+
+def on_sigint(signum, frame):
+    _SIGINT_SEEN[0] = True
+    raise KeyboardInterrupt
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt when Ctrl-C was pressed, even if its first KeyboardInterrupt was swallowed."""
+    if _SIGINT_SEEN[0]:
+        raise KeyboardInterrupt

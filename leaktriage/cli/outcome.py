@@ -36,6 +36,12 @@ def quiet_stdout() -> None:
 
 def guarded(fn: Callable[[], T], passthrough: Tuple[Type[BaseException], ...] = ()) -> T:
     """Run fn(); turn expected failures into one line and their exit code (SystemExit)."""
+    import signal
+    import threading
+    from leaktriage.errors import on_sigint
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         return fn()
     except passthrough:

@@ -28,7 +28,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from leaktriage.errors import EXIT_SCHEMA, DumpError, LeaktriageError
+from leaktriage.errors import EXIT_SCHEMA, DumpError, LeaktriageError, raise_if_interrupted
 from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest, top_path
 from leaktriage.manifest.resolver import Resolver, holds_any
@@ -377,6 +377,7 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
         for p in passes:
             p.run(con)
         stats.problems = con.execute("SELECT count(*) FROM problems").fetchone()[0]
+        raise_if_interrupted()          # a Ctrl-C swallowed by an interpreter callback: nothing is committed
         con.execute("COMMIT")
         if stats.added or stats.updated or stats.removed:
             con.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
@@ -392,6 +393,11 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
                 os.unlink(target)
         raise
     if target != db_path:
+        try:
+            raise_if_interrupted()
+        except KeyboardInterrupt:
+            os.unlink(target)
+            raise
         os.replace(target, db_path)
     stats.seconds = round(time.monotonic() - t0, 3)
     stats.db_bytes = os.path.getsize(db_path)
