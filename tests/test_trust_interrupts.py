@@ -155,3 +155,32 @@ main()
                        cwd=str(REPO))
     assert r.returncode == 130, r.stderr
     assert not db.exists() and not list(tmp_path.glob("t.db.building-*"))
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_scan(tmp_path):
+    """The same swallowed interrupt during a scan (its workers are forked too): the scan ran to its
+    end and renamed its partial file into a manifest that looked complete, exit 0. Now it exits 130
+    and leaves the partial file and its journal for --resume."""
+    code = r'''
+import sys
+from leaktriage.errors import on_sigint
+from leaktriage.cli.main import main
+try:
+    on_sigint(2, None)
+except KeyboardInterrupt:
+    pass
+sys.argv = ["leaktriage", "scan", sys.argv[1], "-o", sys.argv[2], "-w", "1", "-q"]
+main()
+'''
+    m = tmp_path / "m.jsonl"
+    r = subprocess.run([sys.executable, "-c", code, str(SAMPLES), str(m)], capture_output=True, text=True,
+                       cwd=str(REPO))
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "leaktriage: interrupted" and "Traceback" not in r.stderr
+    assert not m.exists() and (tmp_path / "m.jsonl.partial").exists()
+    r = subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(m), "-w", "1", "-q", "--resume"], capture_output=True,
+                       text=True, cwd=str(REPO))
+    assert r.returncode == 0, r.stderr
+    ref = tmp_path / "ref.jsonl"
+    subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(ref), "-q"], check=True, cwd=str(REPO))
+    assert m.read_bytes() == ref.read_bytes()

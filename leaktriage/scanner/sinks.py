@@ -18,7 +18,7 @@ import sys
 import time
 from typing import BinaryIO, List, Optional, Tuple
 
-from leaktriage.errors import UsageError
+from leaktriage.errors import UsageError, raise_if_interrupted
 
 
 def inside(path: str, root: str) -> bool:
@@ -208,6 +208,10 @@ class ManifestWriter:
             if self.ckpt is not None:
                 self.ckpt.close()
             if complete:
+                # a Ctrl-C swallowed by an interpreter callback (os.fork's after-fork hooks) ran the
+                # scan to its end: the partial file and its journal stay, for --resume, as they
+                # do after any Ctrl-C, and nothing looks complete
+                raise_if_interrupted()
                 os.replace(self.partial, self.output)
                 os.unlink(self.ckpt_path)
         return self.sha.hexdigest()
