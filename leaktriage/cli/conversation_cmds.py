@@ -5,21 +5,8 @@ from __future__ import annotations
 import click
 
 from leaktriage.cli.options import CONTEXT
+from leaktriage.cli.streams import Utf8Stdout
 from leaktriage.errors import UsageError
-
-
-class _Stdout:
-    """stdout as UTF-8 text whatever the locale (never closed here)."""
-
-    def __init__(self):
-        self.b = click.get_binary_stream("stdout")
-
-    def write(self, s: str) -> int:
-        self.b.write(s.encode("utf-8", "surrogateescape"))
-        return len(s)
-
-    def flush(self) -> None:
-        self.b.flush()
 
 
 def _out(output, con):
@@ -30,7 +17,7 @@ def _out(output, con):
         if row and row[0] and inside(output, row[0]):
             raise UsageError("refusing to write %s inside the dump %s: evidence is read-only" % (output, row[0]))
         return open(output, "w", encoding="utf-8", newline="")
-    return _Stdout()
+    return Utf8Stdout()
 
 
 def _write(records, output, quiet, what, con):

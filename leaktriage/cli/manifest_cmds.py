@@ -15,7 +15,9 @@ from typing import Optional
 
 import click
 
+from leaktriage.cli import streams
 from leaktriage.cli.options import CONTEXT, allow_modified, allow_modified_option
+from leaktriage.cli.streams import Utf8Stdout
 from leaktriage.console import make_console
 from leaktriage.errors import (EXIT_DUMP, EXIT_INTEGRITY, DumpError, IntegrityError, LeaktriageError,
                                ManifestError, NotFoundError, UsageError)
@@ -32,27 +34,13 @@ def _say(msg: str, quiet: bool = False) -> None:
         click.echo(msg, err=True)
 
 
-class _Utf8Out:
-    """stdout as UTF-8 text whatever the locale (and without closing stdout when dropped)."""
-
-    def __init__(self, binary):
-        self.b = binary
-
-    def write(self, s: str) -> int:
-        self.b.write(s.encode("utf-8", "surrogateescape"))
-        return len(s)
-
-    def flush(self) -> None:
-        self.b.flush()
-
-
 def _stdout_text():
-    return _Utf8Out(click.get_binary_stream("stdout"))
+    return Utf8Stdout()
 
 
 def _open_manifest(path: str) -> Manifest:
     if path == "-":
-        return Manifest("-", stream=click.get_binary_stream("stdin"))
+        return Manifest("-", stream=streams.binary("stdin"))
     return Manifest(path, allow_modified=allow_modified())
 
 
@@ -300,7 +288,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
         hint = showitem.suggest(m, locator)
         raise NotFoundError("locator %r is not in %s%s" % (locator, m.name, hint))
     if raw:
-        out = click.get_binary_stream("stdout")
+        out = streams.binary("stdout")
         if out.isatty():
             raise UsageError("refusing to write raw bytes to a terminal: redirect stdout to a file or a pipe")
         root = dump_root(m, dump, "--raw")
@@ -320,7 +308,7 @@ def show(locator, manifest, dump, as_text, raw, as_json, headers, pager, quiet, 
         if db:
             from leaktriage.search import conversation_views as cv
             got.text = cv.with_copy_lines(got.text, cv.open_index(db), locator)
-        out = click.get_binary_stream("stdout")
+        out = streams.binary("stdout")
         text = got.text
         if db:
             from leaktriage.search.privacy_view import PrivacyView, decorate
