@@ -45,3 +45,29 @@ def test_bad_key_store_is_a_usage_error(tmp_path):
     bad.write_text("{not json")
     r = CliRunner().invoke(cli, ["scan", str(tmp_path / "d"), "-o", "-", "-q", "--dkim-keys", str(bad)])
     assert r.exit_code == 2 and "DKIM key store" in r.output
+
+
+def test_recover_in_parallel(tmp_path):
+    """Keys are recovered in worker processes, one key per task (Ctrl-C is answered at once, see
+    test_trust_interrupts): two keys on two workers, each found and checked against its signatures."""
+    from leaktriage.auth import KeyStore
+    dump = tmp_path / "dump" / "inbox"
+    dump.mkdir(parents=True)
+    names = []
+    for n, (d, s) in enumerate([("b.example", "k2"), ("a.example", "k1")]):
+        key = tk.rsa_key(512, seed=20 + n)
+        names.append("%s._domainkey.%s" % (s, d))
+        for i in range(2):
+            m = tk.message(subject="%s %d" % (d, i), body=b"Hello %d %d\r\n" % (n, i))
+            (dump / ("%d-%d.eml" % (n, i))).write_bytes(tk.sign(m, key, d=d, s=s))
+    runner = CliRunner()
+    m1 = tmp_path / "m1.jsonl"
+    assert runner.invoke(cli, ["scan", str(tmp_path / "dump"), "-o", str(m1), "-q", "-w", "1"]).exit_code == 0
+    ks = tmp_path / "k.json"
+    r = runner.invoke(cli, ["keys", "recover", str(m1), "-o", str(ks), "-w", "2"])
+    assert r.exit_code == 0, r.output
+    assert "with 2 workers" in r.output and "Wrote %s (2 keys" % ks in r.output
+    store = json.loads(ks.read_text())
+    assert sorted(store) == sorted(names)
+    assert all(v["signatures_verified"] == 2 and v["bits"] == 512 for v in store.values())
+    assert len(KeyStore.load(str(ks))) == 2

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from leaktriage.auth import canonical as M
 from leaktriage.auth.dkimverify import ALGORITHM_HASHES, emsa_pkcs1_v15, signed_header_data, strict_b64decode
@@ -138,21 +138,33 @@ def _txt(n: int, e: int) -> str:
     return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")
 
 
-def recover_keys(messages: Iterable[bytes], *, max_pairs: int = 6) -> List[Dict[str, Any]]:
+def recover_keys(messages: Iterable[bytes], *, max_pairs: int = 6,
+                 map_fn: Callable[[Callable, Iterable], Iterable] = map) -> List[Dict[str, Any]]:
     """Derive one key per (d, s) that has at least two distinct signatures.
 
     Returns [{"name", "txt", "bits", "e", "provenance", "messages_used", "signatures",
-    "signatures_verified", "seconds"}]. Pairs are tried in order (1st+2nd, 3rd+4th, ..., then
-    every other pair 1st+3rd, 1st+4th, 2nd+3rd, ...) up to max_pairs per group; a signature over
-    altered headers just makes its pairs fail. Each failed pair costs as much as a success
-    (about 30 s for 2048 bits).
+    "signatures_verified", "seconds"}], in (d, s) order. Pairs are tried in order (1st+2nd,
+    3rd+4th, ..., then every other pair 1st+3rd, 1st+4th, 2nd+3rd, ...) up to max_pairs per group; a
+    signature over altered headers just makes its pairs fail. Each failed pair costs as much as a
+    success (about 30 s for 2048 bits).
+
+    map_fn(fn, tasks) runs the keys' work, one task per (d, s), and gives the results in order: the
+    builtin map runs it here; the CLI passes a worker pool's imap, so that keys are recovered in
+    parallel and Ctrl-C is answered at once (s^e and the gcd of two 2048-bit signatures are single
+    C calls of several seconds each, during which this process cannot handle a signal).
     """
-    out: List[Dict[str, Any]] = []
-    groups = collect_signatures(messages)
-    done = set()
-    for (d, s, k), sigs in sorted(groups.items()):
-        if (d, s) in done or len(sigs) < 2:
-            continue
+    by_key: Dict[Tuple[str, str], List[Tuple[int, List[Dict[str, Any]]]]] = {}
+    for (d, s, k), sigs in sorted(collect_signatures(messages).items()):
+        if len(sigs) >= 2:
+            by_key.setdefault((d, s), []).append((k, sigs))
+    tasks = [(d, s, groups, max_pairs) for (d, s), groups in sorted(by_key.items())]
+    return [key for key in map_fn(recover_one, tasks) if key is not None]
+
+
+def recover_one(task: Tuple[str, str, List[Tuple[int, List[Dict[str, Any]]]], int]) -> Optional[Dict[str, Any]]:
+    """The key of one (d, s), from its groups of signatures of one size each, or None."""
+    d, s, groups, max_pairs = task
+    for k, sigs in groups:
         pairs = [(i, i + 1) for i in range(0, len(sigs) - 1, 2)]
         pairs += [(i, j) for i in range(len(sigs)) for j in range(i + 1, len(sigs)) if (i, j) not in pairs]
         t0 = time.monotonic()
@@ -166,13 +178,11 @@ def recover_keys(messages: Iterable[bytes], *, max_pairs: int = 6) -> List[Dict[
                 continue
             n, e = r
             verified = sum(1 for x in sigs if pow(x["s"], e, n) == x["m"])
-            out.append({"name": "%s._domainkey.%s" % (s, d), "txt": _txt(n, e), "bits": n.bit_length(),
-                        "e": e, "provenance": DERIVED, "messages_used": 2,
-                        "signatures": len(sigs), "signatures_verified": verified,
-                        "seconds": round(time.monotonic() - t0, 2)})
-            done.add((d, s))
-            break
-    return out
+            return {"name": "%s._domainkey.%s" % (s, d), "txt": _txt(n, e), "bits": n.bit_length(),
+                    "e": e, "provenance": DERIVED, "messages_used": 2,
+                    "signatures": len(sigs), "signatures_verified": verified,
+                    "seconds": round(time.monotonic() - t0, 2)}
+    return None
 
 
 def write_keystore(path: str, keys: List[Dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ import click
 from leaktriage.cli.options import CONTEXT, allow_modified, allow_modified_option
 from leaktriage.errors import UsageError
 from leaktriage.manifest.reader import Manifest
+from leaktriage.pool import WorkerPool, default_workers
 
 
 @click.group(context_settings=CONTEXT)
@@ -29,8 +30,10 @@ def keys():
               help="Signed messages read per (domain, selector).")
 @click.option("--all", "include_all", is_flag=True,
               help="Also recover keys for signatures that already verify or fail with a known key.")
+@click.option("-w", "--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes recovering keys, one key each at a time (default: number of CPUs). Same keys.")
 @allow_modified_option
-def recover(manifest, dump, output, per_key, include_all):
+def recover(manifest, dump, output, per_key, include_all, workers):
     """Derive DKIM public keys from pairs of signatures in the dump (RSA modulus = gcd of s^e - m).
 
     For every signing key (d=, s=) with no key in the key store used for the scan (verdict no-key),
@@ -75,11 +78,16 @@ def recover(manifest, dump, output, per_key, include_all):
                 messages.append(bytes(resolver.item(loc, unquoted=True)))
             except ResolveError as exc:
                 click.echo("skipping %s: %s" % (loc, exc), err=True)
-    # one pair of signatures per key at least, about 30 s each at 2048 bits (16 keys took 9 min 48 s)
-    click.echo("Recovering keys for %d (domain, selector) pairs from %d messages; a 2048-bit key takes "
-               "about 30 s per pair tried: expect %s or more." % (len(wanted), len(messages),
-                                                                  _minutes(30 * len(wanted))), err=True)
-    found = recover_keys(messages)
+    # one pair of signatures per key at least, about 30 s each at 2048 bits (16 keys took 9 min 48 s
+    # in one process); the keys are shared among the workers, which run in child processes even when
+    # there is one: a gcd of two signatures is one C call of seconds that no Ctrl-C interrupts
+    workers = min(workers or default_workers(), len(wanted))
+    click.echo("Recovering keys for %d (domain, selector) pairs from %d messages with %d worker%s; a 2048-bit "
+               "key takes about 30 s per pair tried: expect %s or more."
+               % (len(wanted), len(messages), workers, "" if workers == 1 else "s",
+                  _minutes(30 * -(-len(wanted) // workers))), err=True)
+    with WorkerPool(workers, window=workers) as pool:
+        found = recover_keys(messages, map_fn=pool.imap)
     write_keystore(output, found)
     for k in found:
         click.echo("  %s: %d-bit key, verified %s signatures" % (k["name"], k.get("bits", 0),
