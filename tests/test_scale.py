@@ -278,6 +278,33 @@ def test_time_budget_stops_work_in_another_thread_and_nothing_escapes():
     assert all(res[k + "/after"] == "clean" for k in ["slow", "fast"] + ["edge%d" % i for i in range(30)])
 
 
+def test_one_watchdog_per_process_even_when_threads_first_ask_at_once(monkeypatch):
+    """Dask runs tasks in several threads of a worker: the first time budgets of a process were
+    armed by many threads at once, and each could create its own watchdog. A budget armed on one
+    watchdog was then disarmed on another (by the token of another thread's budget): its exception
+    was fired later at a thread that had left its block, or at a new thread that reused its id and
+    died before it started (a test run hung in Thread.start, with five watchdogs in the process)."""
+    import threading
+    from leaktriage.scanner import pipeline
+    monkeypatch.setattr(pipeline, "_WATCHDOG", [])
+    before = {t.ident for t in threading.enumerate() if t.name == "leaktriage-time-budget"}
+    barrier = threading.Barrier(24)
+    got = []
+
+    def first():
+        barrier.wait()
+        got.append(pipeline._watchdog())
+
+    threads = [threading.Thread(target=first) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 24 and len({id(w) for w in got}) == 1
+    made = {t.ident for t in threading.enumerate() if t.name == "leaktriage-time-budget"} - before
+    assert made == {got[0].thread.ident}
+
+
 def test_a_one_file_dump_that_is_a_big_mbox_is_split_too(dump, tmp_path):
     """`leaktriage scan Inbox.mbox`: the dump is the file itself; its ranges reopen it as the walk does."""
     box = dump / "Alice" / "archive.mbox"

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import mmap
 import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -92,7 +93,9 @@ class time_budget:
                 _signal.setitimer(_signal.ITIMER_REAL, self.seconds)
                 self.armed = True
             else:
-                self.token = _watchdog().arm(self.seconds)
+                # disarmed on the watchdog it was armed on, whatever _watchdog() says later
+                self.watchdog = _watchdog()
+                self.token = self.watchdog.arm(self.seconds)
         return self
 
     def __exit__(self, *exc):
@@ -101,7 +104,7 @@ class time_budget:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
             _signal.signal(_signal.SIGALRM, self.old)
         elif self.token is not None:
-            _watchdog().disarm(self.token)
+            self.watchdog.disarm(self.token)
         return False
 
 
@@ -158,13 +161,31 @@ def _async_raise(thread_id: int, exc) -> None:
 
 
 _WATCHDOG: list = []
+_WATCHDOG_LOCK = threading.Lock()
+
+
+def _new_watchdog_lock() -> None:
+    global _WATCHDOG_LOCK
+    _WATCHDOG_LOCK = threading.Lock()      # a child forked while another thread held it
+
+
+os.register_at_fork(after_in_child=_new_watchdog_lock)
 
 
 def _watchdog() -> _Watchdog:
-    """This process's watchdog (a forked process does not inherit the parent's thread: it gets its own)."""
-    if not _WATCHDOG or _WATCHDOG[0][0] != os.getpid():
-        _WATCHDOG[:] = [(os.getpid(), _Watchdog())]
-    return _WATCHDOG[0][1]
+    """This process's watchdog (a forked process does not inherit the parent's thread: it gets its own).
+
+    Made under a lock: Dask runs tasks in several threads of a worker, which arm their first
+    budgets at once, and each could make a watchdog of its own; a budget armed on one and
+    disarmed on another fired later at a thread that had left its block (or at a new thread that
+    reused its id, which died before it started)."""
+    got = _WATCHDOG[0] if _WATCHDOG else None
+    if got is not None and got[0] == os.getpid():
+        return got[1]
+    with _WATCHDOG_LOCK:
+        if not _WATCHDOG or _WATCHDOG[0][0] != os.getpid():
+            _WATCHDOG[:] = [(os.getpid(), _Watchdog())]
+        return _WATCHDOG[0][1]
 
 
 _KEYSTORES: dict = {}
