@@ -45,8 +45,9 @@ def test_ole_msg_pst_and_empty():
     assert sniff.sniff(pst, len(pst))[0] == "pst"
 
 
-def v7_tar(members) -> bytes:
-    """A pre-POSIX (Unix v7) tar: the ustar magic and version fields blank, checksums recomputed."""
+def v7_tar(members, signed: bool = False) -> bytes:
+    """A pre-POSIX (Unix v7) tar: the ustar magic and version fields blank, checksums recomputed
+    (signed: over signed bytes, as old Sun and early GNU tars computed them)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
         for name, data in members:
@@ -62,7 +63,7 @@ def v7_tar(members) -> bytes:
         hdr[257:265] = b"\x00" * 8            # no "ustar\x0000": a v7 header
         hdr[265:345] = b"\x00" * 80           # no uname/gname
         hdr[148:156] = b" " * 8
-        hdr[148:156] = b"%06o\x00 " % sum(hdr)
+        hdr[148:156] = b"%06o\x00 " % sum((b - 256 if signed and b > 127 else b) for b in hdr)
         raw[pos:pos + 512] = hdr
         pos += 512 + (size + 511) // 512 * 512
     return bytes(raw)
@@ -79,3 +80,16 @@ def test_pre_posix_tar_is_a_tar():
     # python's own reader agrees it is a tar (the bytes are a valid v7 archive)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         assert tf.getnames() == ["inbox/1.eml"]
+
+
+def test_pre_posix_tar_with_a_signed_checksum_is_a_tar():
+    """Old tars (Sun, early GNU) summed the header as signed bytes: a member name with non-ASCII
+    bytes gives another checksum, which Python's tarfile (and GNU tar) accept; the sniffer
+    checked the unsigned sum only, and the archive was kind `other`, its mail unread."""
+    data = v7_tar([("inbox/réunion.eml", EML)], signed=True)
+    want = int(data[148:154], 8)
+    assert want != sum(data[:148]) + 256 + sum(data[156:512])      # the unsigned sum differs
+    assert sniff.sniff(data, len(data))[0:2] == ("tar", "structure")
+    assert sniff.container_kind(data) == "tar"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert tf.getnames() == ["inbox/réunion.eml"]
