@@ -60,6 +60,8 @@ def test_recover_in_parallel(tmp_path):
         for i in range(2):
             m = tk.message(subject="%s %d" % (d, i), body=b"Hello %d %d\r\n" % (n, i))
             (dump / ("%d-%d.eml" % (n, i))).write_bytes(tk.sign(m, key, d=d, s=s))
+    lone = tk.message(subject="alone", body=b"Only one\r\n")       # one signature: nothing to pair it with
+    (dump / "lone.eml").write_bytes(tk.sign(lone, tk.rsa_key(512, seed=30), d="c.example", s="k3"))
     runner = CliRunner()
     m1 = tmp_path / "m1.jsonl"
     assert runner.invoke(cli, ["scan", str(tmp_path / "dump"), "-o", str(m1), "-q", "-w", "1"]).exit_code == 0
@@ -67,6 +69,13 @@ def test_recover_in_parallel(tmp_path):
     r = runner.invoke(cli, ["keys", "recover", str(m1), "-o", str(ks), "-w", "2"])
     assert r.exit_code == 0, r.output
     assert "with 2 workers" in r.output and "Wrote %s (2 keys" % ks in r.output
+    # each key is said as it is done (a run takes minutes), in order; the lone one was never tried
+    lines = [l.strip() for l in r.output.splitlines()]
+    progress = [l for l in lines if l.startswith("[")]
+    assert [l.split(",")[0] for l in progress] == ["[1/2", "[2/2"]
+    assert [l.split("] ")[1].split(":")[0] for l in progress] == ["k1._domainkey.a.example", "k2._domainkey.b.example"]
+    assert all("512-bit key, verified 2 signatures" in l for l in progress)
+    assert "k3._domainkey.c.example: not recovered (fewer than two usable signatures)" in lines
     store = json.loads(ks.read_text())
     assert sorted(store) == sorted(names)
     assert all(v["signatures_verified"] == 2 and v["bits"] == 512 for v in store.values())
