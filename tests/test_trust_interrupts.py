@@ -33,11 +33,19 @@ def big_dump(tmp_path_factory):
     return root
 
 
+def _sigint_default():
+    """In the child: Ctrl-C as at a terminal. A test run started in the background (`cmd &` in a
+    script, nohup) ignores SIGINT, its children inherit that, and leaktriage rightly keeps
+    ignoring it: the command then ran to its end and these tests failed for the harness's sake."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(argv, ready, timeout=120, waited=None, delay=0.2):
     """Run argv, send SIGINT once ready(stderr so far) is true, return (exit code, stderr); the
     seconds from SIGINT to the exit are appended to waited."""
     import threading
-    p = subprocess.Popen(LT + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
+    p = subprocess.Popen(LT + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO),
+                         preexec_fn=_sigint_default)
     err = []
     t = threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True)
     t.start()
