@@ -12,6 +12,8 @@
   is detected: the pool is restarted and each item that was in flight is retried alone; an item
   that kills its worker again is handed to `on_died(item)`, whose return value stands in for its
   result (the scanner turns it into a problem record). Nothing hangs and nothing is lost.
+- workers die with the process that started them (Linux): a scan killed by `kill`, SIGTERM or
+  the OOM killer leaves no worker behind;
 - with workers <= 1 everything runs in this process (no pickling), except that `isolate(item)`
   may ask for a child process for items that could crash it (the scanner's memory-mapped files).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,7 +52,26 @@ class WorkerDied(Exception):
         self.exitcode = exitcode
 
 
-def _init_worker(initializer: Optional[Callable], initargs: Tuple) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: have this worker killed when the process that started it dies (kill, SIGTERM, the OOM
+    killer, a scheduler's time limit): left behind, a worker waited for work forever with the
+    memory it held. The pool is used from the thread that made it (the signal follows the thread
+    that forked the worker), as every command does."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                      # it died before prctl
+        os._exit(1)
+
+
+def _init_worker(initializer: Optional[Callable], initargs: Tuple, parent: Optional[int] = None) -> None:
+    if parent is not None:
+        _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the main process's to handle
     import faulthandler
     faulthandler.disable()    # a worker killed by a signal is the pool's to report, not a stack dump
@@ -77,7 +99,7 @@ class WorkerPool:
     def _executor(self) -> ProcessPoolExecutor:
         if self._ex is None:
             self._ex = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker,
-                                           initargs=(self.initializer, self.initargs))
+                                           initargs=(self.initializer, self.initargs, os.getpid()))
         return self._ex
 
     def kill(self) -> None:

@@ -202,3 +202,46 @@ main()
     ref = tmp_path / "ref.jsonl"
     subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(ref), "-q"], check=True, cwd=str(REPO))
     assert m.read_bytes() == ref.read_bytes()
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_do_not_outlive_a_killed_scan(tmp_path, big_dump, sig):
+    """`kill` (or the OOM killer, or a scheduler's time limit) on a scan left its worker processes
+    behind, each waiting for work forever with the memory it held. They now die with it; the partial
+    file and its journal stay for --resume."""
+    out = tmp_path / "m.jsonl"
+    partial = tmp_path / "m.jsonl.partial"
+    p = subprocess.Popen(LT + ["scan", str(big_dump), "-o", str(out), "-w", "2", "-q"], cwd=str(REPO),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while p.poll() is None and not (partial.exists() and partial.stat().st_size > 0) and time.monotonic() - t0 < 120:
+        time.sleep(0.05)
+    workers = _children(p.pid)
+    assert p.poll() is None and len(workers) >= 2, workers
+    p.send_signal(sig)
+    p.wait(60)
+    t1 = time.monotonic()
+    while any(_alive(w) for w in workers) and time.monotonic() - t1 < 30:
+        time.sleep(0.1)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, "workers left behind: %s" % left
+    assert partial.exists() and not out.exists()
