@@ -360,7 +360,8 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     if state == "current":
         target = db_path
     else:
-        target = "%s.building-%d" % (db_path, os.getpid())
+        remove_stale_builds(db_path)
+        target = "%s.building-%s-%d" % (db_path, _host(), os.getpid())
         if os.path.lexists(target):
             os.unlink(target)
     con = connect(target)
@@ -402,6 +403,40 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     stats.seconds = round(time.monotonic() - t0, 3)
     stats.db_bytes = os.path.getsize(db_path)
     return stats
+
+
+def _host() -> str:
+    import socket
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
+
+
+def remove_stale_builds(db_path: str) -> List[str]:
+    """Remove DB.building-HOST-PID files that an index of this host left when it was killed
+    (SIGTERM, kill -9, power loss: a Ctrl-C removes its own), each as big as an index. A build
+    of another host (a shared folder) or of a process that still runs is left alone."""
+    folder, base = os.path.split(os.path.abspath(db_path))
+    mine = "%s.building-%s-" % (base, _host())
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        pid_s = name[len(mine):] if name.startswith(mine) else ""
+        if not pid_s.isdigit():
+            continue
+        try:
+            os.kill(int(pid_s), 0)
+            continue                      # that index still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue                      # another user's running process
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+            removed.append(path)
+    return removed
 
 
 def _write_meta(con, manifest_path: str, dump_root: str, sha256: Optional[str], signature: str,
