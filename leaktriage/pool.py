@@ -111,6 +111,7 @@ class WorkerPool:
         if ex is None:
             return
         procs = list(getattr(ex, "_processes", {}).values())   # no public way to stop workers at once
+        writer = getattr(getattr(ex, "_result_queue", None), "_writer", None)    # (shutdown forgets it)
         for p in procs:
             try:
                 p.terminate()
@@ -121,6 +122,15 @@ class WorkerPool:
             try:
                 p.join(5)
             except (OSError, AttributeError, AssertionError):
+                pass
+        # a worker killed while it sent a result left part of a message in the result pipe, and the
+        # executor's manager thread waits for the rest; Python joins that thread at exit, so Ctrl-C
+        # never ended (seen under load). The workers' ends of the pipe died with them: closing this
+        # process's own gives the thread an end of file, and it stops (there is no public way).
+        if writer is not None and not any(p.is_alive() for p in procs if hasattr(p, "is_alive")):
+            try:
+                writer.close()
+            except OSError:
                 pass
 
     def close(self) -> None:

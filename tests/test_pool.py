@@ -92,3 +92,43 @@ def test_scan_survives_a_worker_killed_by_sigbus(tmp_path, monkeypatch):
         msgs = sorted(r["locator"] for r in recs if r["record"] == "message")
         assert msgs == ["box/%d.eml" % i for i in (0, 1, 2, 4, 5)]
         assert recs[-1]["record"] == "summary"
+
+
+_HALF_RESULT = r'''
+import gc, os, struct, sys, time
+from multiprocessing.queues import SimpleQueue
+from leaktriage.pool import WorkerPool
+
+def half_a_result(_):
+    """What a worker killed while it sends a big result leaves in the pipe: a length, then less."""
+    q = [o for o in gc.get_objects() if isinstance(o, SimpleQueue)][0]
+    os.write(q._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    pool = WorkerPool(1)
+    pool.submit(half_a_result, 0)
+    time.sleep(float(sys.argv[1]))
+    pool.kill()
+    print("killed", flush=True)
+'''
+
+
+def test_a_worker_killed_while_it_sends_its_result_does_not_hang_the_exit(tmp_path):
+    """Ctrl-C on a scan under load never ended (seen in a stress run): the pool killed its workers,
+    one of them in the middle of sending a result, and the executor's manager thread waited for the
+    rest of that message forever; Python joins that thread at exit. The pool now closes its own
+    end of the result pipe when it kills the workers, so the thread reads an end of file and stops."""
+    import subprocess
+    import sys
+    script = tmp_path / "half.py"
+    script.write_text(_HALF_RESULT)
+    p = subprocess.Popen([sys.executable, str(script), "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("the process did not exit after pool.kill(): %r %r" % (out, err[-2000:]))
+    assert p.returncode == 0 and out == "killed\n", err[-2000:]
