@@ -12,6 +12,8 @@
   is detected: the pool is restarted and each item that was in flight is retried alone; an item
   that kills its worker again is handed to `on_died(item)`, whose return value stands in for its
   result (the scanner turns it into a problem record). Nothing hangs and nothing is lost.
+- a worker that dies while it sends a result, which the executor cannot notice, is found by
+  watching the workers while waiting (WorkerPool.result, WorkerPool.wait);
 - workers die with the process that started them (Linux): a scan killed by `kill`, SIGTERM or
   the OOM killer leaves no worker behind;
 - with workers <= 1 everything runs in this process (no pickling), except that `isolate(item)`
@@ -28,8 +30,10 @@ import os
 import signal
 import sys
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, TimeoutError as FuturesTimeout, wait as cf_wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Sequence, Tuple
 
 
@@ -41,6 +45,11 @@ def default_workers(limit: Optional[int] = None) -> int:
         n = os.cpu_count() or 1
     n = max(1, n)
     return min(n, limit) if limit else n
+
+
+WATCH_EVERY = 1.0    # seconds between looks at the workers while waiting for a result
+DEAD_GRACE = 5.0     # seconds a worker may lie dead before the pool is declared broken (the executor
+                     # itself notices a death within milliseconds, unless it is stuck: see watch)
 
 
 class WorkerDied(Exception):
@@ -94,6 +103,7 @@ class WorkerPool:
         self.window = window or (2 * self.workers + 2)
         self._ex: Optional[ProcessPoolExecutor] = None
         self.restarts = 0
+        self._dead_seen: Optional[Tuple[Any, float]] = None   # (executor, when a dead worker was first seen)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _executor(self) -> ProcessPoolExecutor:
@@ -168,7 +178,7 @@ class WorkerPool:
                     return
                 item, fut = pending[0]
                 try:
-                    res = fut.result()
+                    res = self.result(fut)
                 except BrokenProcessPool:
                     # a worker died: every unfinished item is retried, the head one alone first
                     self.restarts += 1
@@ -184,6 +194,44 @@ class WorkerPool:
         except BaseException:
             self._kill()
             raise
+
+    def result(self, fut):
+        """fut.result(), watching the workers meanwhile (see watch)."""
+        while True:
+            try:
+                return fut.result(timeout=WATCH_EVERY)
+            except FuturesTimeout:
+                self.watch()
+
+    def wait(self, futs) -> None:
+        """Until one of futs is done (concurrent.futures.wait, FIRST_COMPLETED), watching the workers."""
+        while not cf_wait(futs, timeout=WATCH_EVERY, return_when=FIRST_COMPLETED).done:
+            self.watch()
+
+    def watch(self) -> None:
+        """A worker that died halfway through sending a result (the OOM killer at that moment) left
+        the executor's manager thread waiting for the rest of the message, kept possible by the
+        other workers' ends of the pipe: the executor never saw the death, and the run hung. When a
+        worker has been dead for DEAD_GRACE seconds and the pool is not broken yet, the pool is
+        stopped (every end of the pipe closes, the thread reads an end of file): its futures raise
+        BrokenProcessPool and their items are retried, as for any worker that dies."""
+        ex = self._ex
+        if ex is None:
+            return
+        dead = False
+        for p in list((getattr(ex, "_processes", None) or {}).values()):
+            try:
+                dead = dead or bool(mp_wait([p.sentinel], 0))
+            except (ValueError, OSError, AttributeError):
+                pass
+        if not dead:
+            self._dead_seen = None
+            return
+        if self._dead_seen is None or self._dead_seen[0] is not ex:
+            self._dead_seen = (ex, time.monotonic())
+        elif time.monotonic() - self._dead_seen[1] >= DEAD_GRACE:
+            self._dead_seen = None
+            self._kill()
 
     def submit(self, fn: Callable[[Any], Any], item: Any):
         """A concurrent.futures.Future of fn(item). A pool broken by a worker that died is
@@ -210,7 +258,7 @@ def run_in_child(fn: Callable[[Any], Any], item: Any, initializer: Optional[Call
     """fn(item) in a child process of its own (for work that could crash this process)."""
     single = WorkerPool(1, initializer, initargs)
     try:
-        return single._executor().submit(fn, item).result()
+        return single.result(single._executor().submit(fn, item))
     except BrokenProcessPool:
         if on_died is None:
             raise WorkerDied(item)

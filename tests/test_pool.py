@@ -6,6 +6,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from leaktriage.pool import WorkerPool, default_workers, ordered
 
 
@@ -95,14 +97,15 @@ def test_scan_survives_a_worker_killed_by_sigbus(tmp_path, monkeypatch):
 
 
 _HALF_RESULT = r'''
-import gc, os, struct, sys, time
-from multiprocessing.queues import SimpleQueue
+import os, struct, sys, time
 from leaktriage.pool import WorkerPool
 
 def half_a_result(_):
     """What a worker killed while it sends a big result leaves in the pipe: a length, then less."""
-    q = [o for o in gc.get_objects() if isinstance(o, SimpleQueue)][0]
-    os.write(q._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)
+    f = sys._getframe()
+    while "result_queue" not in f.f_locals:       # concurrent.futures' _process_worker
+        f = f.f_back
+    os.write(f.f_locals["result_queue"]._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)
     time.sleep(600)
 
 if __name__ == "__main__":
@@ -132,3 +135,49 @@ def test_a_worker_killed_while_it_sends_its_result_does_not_hang_the_exit(tmp_pa
         out, err = p.communicate()
         raise AssertionError("the process did not exit after pool.kill(): %r %r" % (out, err[-2000:]))
     assert p.returncode == 0 and out == "killed\n", err[-2000:]
+
+
+_HALF_RESULT_THEN_DIE = r'''
+import os, struct, sys
+from leaktriage.pool import WorkerPool
+from leaktriage.scanner.schedule import LocalExecutor, Ordered
+
+def half_a_result_then_die(x):
+    """A worker that dies (the OOM killer, SIGBUS) while it sends a big result."""
+    if x == 1:
+        f = sys._getframe()
+        while "result_queue" not in f.f_locals:       # concurrent.futures' _process_worker
+            f = f.f_back
+        os.write(f.f_locals["result_queue"]._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)
+        os._exit(1)
+    return x
+
+if sys.argv[1] == "imap":
+    with WorkerPool(2) as pool:
+        print(list(pool.imap(half_a_result_then_die, range(4), on_died=lambda item, code: "died %d" % item)))
+else:       # the scan's driver
+    d = Ordered(LocalExecutor(2), half_a_result_then_die, on_died=lambda t: "died %d" % t)
+    print([r for _, r in d.run(range(4))])
+'''
+
+
+@pytest.mark.parametrize("how", ["imap", "scan driver"])
+def test_a_worker_that_dies_while_it_sends_its_result_is_detected(tmp_path, how):
+    """A worker dying halfway through sending a result left the executor's manager thread waiting
+    for the rest of the message, which the other workers' ends of the pipe kept possible: the pool
+    never learned that the worker had died, and the run hung. The pool now watches its workers
+    while it waits: a worker dead for a few seconds in a pool not yet broken stops the pool, and
+    its items are retried (the one that died again alone, then handed to on_died)."""
+    import subprocess
+    import sys
+    script = tmp_path / "die.py"
+    script.write_text(_HALF_RESULT_THEN_DIE)
+    p = subprocess.Popen([sys.executable, str(script), how.split()[0]], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("the pool hung: %r %r" % (out, err[-2000:]))
+    assert p.returncode == 0 and out == "[0, 'died 1', 2, 3]\n", (out, err[-2000:])

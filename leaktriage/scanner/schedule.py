@@ -18,7 +18,6 @@ its result. Nothing is lost, nothing hangs, and the order never depends on timin
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
@@ -132,13 +131,13 @@ class LocalExecutor(Executor):
         return self.pool.submit(fn, task)
 
     def result(self, handle):
-        return handle.result()
+        return self.pool.result(handle)
 
     def done(self, handle):
         return handle.done()
 
     def wait(self, handles):
-        cf.wait(handles, return_when=cf.FIRST_COMPLETED)
+        self.pool.wait(handles)       # watching for a worker that died unseen (WorkerPool.watch)
 
     def lost(self, exc):
         return isinstance(exc, BrokenProcessPool)
