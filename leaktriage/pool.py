@@ -137,7 +137,7 @@ class WorkerPool:
         # executor's manager thread waits for the rest; Python joins that thread at exit, so Ctrl-C
         # never ended (seen under load). The workers' ends of the pipe died with them: closing this
         # process's own gives the thread an end of file, and it stops (there is no public way).
-        if writer is not None and not any(p.is_alive() for p in procs if hasattr(p, "is_alive")):
+        if writer is not None and not any(p.is_alive() for p in procs):
             try:
                 writer.close()
             except OSError:
@@ -218,12 +218,11 @@ class WorkerPool:
         ex = self._ex
         if ex is None:
             return
-        dead = False
-        for p in list((getattr(ex, "_processes", None) or {}).values()):
-            try:
-                dead = dead or bool(mp_wait([p.sentinel], 0))
-            except (ValueError, OSError, AttributeError):
-                pass
+        try:
+            procs = list((getattr(ex, "_processes", None) or {}).values())   # one C call: the manager thread changes it
+            dead = bool(mp_wait([p.sentinel for p in procs], 0))
+        except (ValueError, OSError):
+            dead = False                  # a process object already closed: the executor has seen it
         if not dead:
             self._dead_seen = None
             return

@@ -96,6 +96,23 @@ def test_scan_survives_a_worker_killed_by_sigbus(tmp_path, monkeypatch):
         assert recs[-1]["record"] == "summary"
 
 
+def _run_script(tmp_path, source, arg, timeout):
+    """(exit code, stdout, stderr) of a Python script; an AssertionError if it has not ended in timeout s."""
+    import subprocess
+    import sys
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    p = subprocess.Popen([sys.executable, str(script), arg], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("still running after %d s (hung): %r %r" % (timeout, out, err[-2000:]))
+    return p.returncode, out, err
+
+
 _HALF_RESULT = r'''
 import os, struct, sys, time
 from leaktriage.pool import WorkerPool
@@ -122,19 +139,8 @@ def test_a_worker_killed_while_it_sends_its_result_does_not_hang_the_exit(tmp_pa
     one of them in the middle of sending a result, and the executor's manager thread waited for the
     rest of that message forever; Python joins that thread at exit. The pool now closes its own
     end of the result pipe when it kills the workers, so the thread reads an end of file and stops."""
-    import subprocess
-    import sys
-    script = tmp_path / "half.py"
-    script.write_text(_HALF_RESULT)
-    p = subprocess.Popen([sys.executable, str(script), "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    try:
-        out, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError("the process did not exit after pool.kill(): %r %r" % (out, err[-2000:]))
-    assert p.returncode == 0 and out == "killed\n", err[-2000:]
+    code, out, err = _run_script(tmp_path, _HALF_RESULT, "2", timeout=60)
+    assert code == 0 and out == "killed\n", err[-2000:]
 
 
 _HALF_RESULT_THEN_DIE = r'''
@@ -168,16 +174,5 @@ def test_a_worker_that_dies_while_it_sends_its_result_is_detected(tmp_path, how)
     never learned that the worker had died, and the run hung. The pool now watches its workers
     while it waits: a worker dead for a few seconds in a pool not yet broken stops the pool, and
     its items are retried (the one that died again alone, then handed to on_died)."""
-    import subprocess
-    import sys
-    script = tmp_path / "die.py"
-    script.write_text(_HALF_RESULT_THEN_DIE)
-    p = subprocess.Popen([sys.executable, str(script), how.split()[0]], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError("the pool hung: %r %r" % (out, err[-2000:]))
-    assert p.returncode == 0 and out == "[0, 'died 1', 2, 3]\n", (out, err[-2000:])
+    code, out, err = _run_script(tmp_path, _HALF_RESULT_THEN_DIE, how.split()[0], timeout=120)
+    assert code == 0 and out == "[0, 'died 1', 2, 3]\n", (out, err[-2000:])

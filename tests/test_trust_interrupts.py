@@ -251,16 +251,15 @@ def test_an_index_killed_leaves_no_building_file_after_the_next_one(tmp_path):
     """SIGTERM or kill -9 on `index` left DB.building-PID beside the database, as big as an index,
     for ever (Ctrl-C removes its own). The next index of this host removes those of processes that
     no longer run, and leaves a running one's alone."""
-    import socket
+    from leaktriage.leftovers import host
     m = tmp_path / "s.jsonl"
     subprocess.run(LT + ["scan", str(SAMPLES), "-o", str(m), "-q"], check=True, cwd=str(REPO))
     db = tmp_path / "t.db"
-    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / ("t.db.building-%s-%d" % (host, dead.pid))
+    stale = tmp_path / ("t.db.building-%s-%d" % (host(), dead.pid))
     stale.write_bytes(b"x" * 4096)
-    running = tmp_path / ("t.db.building-%s-%d" % (host, os.getpid()))
+    running = tmp_path / ("t.db.building-%s-%d" % (host(), os.getpid()))
     running.write_bytes(b"y")
     other_host = tmp_path / ("t.db.building-elsewhere.example-%d" % dead.pid)
     other_host.write_bytes(b"z")

@@ -13,11 +13,11 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import sys
 import time
 from typing import BinaryIO, List, Optional, Tuple
 
+from leaktriage import leftovers
 from leaktriage.errors import UsageError, raise_if_interrupted
 
 
@@ -33,41 +33,14 @@ SPILL_PREFIX = ".leaktriage-spill-"
 def spill_prefix() -> str:
     """Name prefix of this scan's spill directory: host and process, so that a later scan can tell
     a directory left by a killed scan from one in use."""
-    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
-    return "%s%s-%d-" % (SPILL_PREFIX, host, os.getpid())
+    return "%s%s-" % (SPILL_PREFIX, leftovers.owner())
 
 
 def remove_stale_spills(folder: Optional[str]) -> List[str]:
     """Remove the spill directories in folder (system temp when None) left by scans of this host
     whose process no longer runs (kill -9, power loss). Returns what was removed."""
-    import shutil
     import tempfile
-    folder = folder or tempfile.gettempdir()
-    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
-    mine = SPILL_PREFIX + host + "-"
-    removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        if not name.startswith(mine):
-            continue
-        pid_s = name[len(mine):].split("-", 1)[0]
-        if not pid_s.isdigit():
-            continue
-        try:
-            os.kill(int(pid_s), 0)
-            continue                      # that scan still runs
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue                      # another user's running process
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    return leftovers.remove_left_by_dead(folder or tempfile.gettempdir(), SPILL_PREFIX)
 
 
 def partial_paths(output: str) -> Tuple[str, str]:

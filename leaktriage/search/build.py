@@ -28,6 +28,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from leaktriage import leftovers
 from leaktriage.errors import EXIT_SCHEMA, DumpError, LeaktriageError, raise_if_interrupted
 from leaktriage.manifest import danger
 from leaktriage.manifest.reader import Manifest, top_path
@@ -360,8 +361,9 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     if state == "current":
         target = db_path
     else:
-        remove_stale_builds(db_path)
-        target = "%s.building-%s-%d" % (db_path, _host(), os.getpid())
+        # left by an index killed by SIGTERM or kill -9 (Ctrl-C removes its own), each as big as an index
+        leftovers.remove_left_by_dead(os.path.dirname(os.path.abspath(db_path)), os.path.basename(db_path) + ".building-")
+        target = "%s.building-%s" % (db_path, leftovers.owner())
         if os.path.lexists(target):
             os.unlink(target)
     con = connect(target)
@@ -403,40 +405,6 @@ def build_index(manifest_path: str, dump_root: str, db_path: str, *, workers: in
     stats.seconds = round(time.monotonic() - t0, 3)
     stats.db_bytes = os.path.getsize(db_path)
     return stats
-
-
-def _host() -> str:
-    import socket
-    return "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64] or "host"
-
-
-def remove_stale_builds(db_path: str) -> List[str]:
-    """Remove DB.building-HOST-PID files that an index of this host left when it was killed
-    (SIGTERM, kill -9, power loss: a Ctrl-C removes its own), each as big as an index. A build
-    of another host (a shared folder) or of a process that still runs is left alone."""
-    folder, base = os.path.split(os.path.abspath(db_path))
-    mine = "%s.building-%s-" % (base, _host())
-    removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        pid_s = name[len(mine):] if name.startswith(mine) else ""
-        if not pid_s.isdigit():
-            continue
-        try:
-            os.kill(int(pid_s), 0)
-            continue                      # that index still runs
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue                      # another user's running process
-        path = os.path.join(folder, name)
-        if os.path.isfile(path) and not os.path.islink(path):
-            os.unlink(path)
-            removed.append(path)
-    return removed
 
 
 def _write_meta(con, manifest_path: str, dump_root: str, sha256: Optional[str], signature: str,
